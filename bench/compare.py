@@ -1,0 +1,596 @@
+"""Time unveil side by side with the tools people would otherwise run.
+
+For every wheel (the corpus from ``bench/corpus.py`` by default, or the
+wheels named on the command line) this runs, each in its own subprocess:
+
+``unveil``
+    ``PYTHON -m unveil scan --format json WHEEL`` with the project's Python
+    (``--python``, ``$UNVEIL_PYTHON``, ``<repo>/.venv/bin/python`` or this
+    interpreter, in that order; ``<repo>/src`` is put on ``PYTHONPATH`` if
+    unveil is not installed).  Skipped when unveil cannot be imported.
+``auditwheel``
+    ``auditwheel show WHEEL`` (reads the wheel directly).
+``lddtree``
+    pax-utils' ``lddtree`` over every ELF file of the wheel, in one
+    invocation, after extracting the wheel to a temporary directory.  The
+    extraction is not timed as part of lddtree; its time is reported in the
+    ``extract s`` column.
+``elfdeps``
+    ``elfdeps WHEEL`` (elfdeps opens ``.whl``/zip archives itself).
+
+Wall time is the best of ``--runs`` runs (default 3).  Peak RSS comes from
+``os.wait4`` on each run's child, i.e. the child's own ``ru_maxrss``
+(including any grandchildren it waited for), so it is per run, not the
+running maximum ``RUSAGE_CHILDREN`` would give; the table shows the highest
+peak over the runs.
+
+``--env`` instead times the tools on the installed environment
+``~/.cache/unveil-tests/venv-wheels``: ``unveil scan --format json VENV``,
+``elfdeps VENV`` (it walks directories) and ``lddtree`` over every ELF in
+the venv, each run once to warm the page cache and then best of N.
+
+The Markdown table goes to stdout and to ``bench/results/compare-<date>.md``
+(``compare-env-<date>.md`` for ``--env``), raw numbers to a ``.json`` next
+to it.  Tools are installed by ``bench/setup_tools.sh``.
+
+Usage::
+
+    python bench/compare.py                       # whole corpus, N=3
+    python bench/compare.py -n 5 path/to/x.whl    # chosen wheels
+    python bench/compare.py --tools auditwheel,lddtree,elfdeps numpy
+    python bench/compare.py --env
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import corpus
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+TOOLS = ("unveil", "auditwheel", "lddtree", "elfdeps")
+LDDTREE = ("/usr/bin/python3", "/usr/bin/lddtree")
+#: Keep each lddtree command line well below ARG_MAX.
+ARGV_BUDGET = 512 * 1024
+
+
+@dataclass
+class Run:
+    """One timed child process."""
+
+    seconds: float
+    maxrss_kib: int
+    returncode: int
+
+
+@dataclass
+class Measurement:
+    """Best-of-N summary of one tool on one target."""
+
+    tool: str
+    command: list[str]
+    runs: list[Run] = field(default_factory=list)
+    skipped: str | None = None
+    stderr_tail: str = ""
+
+    @property
+    def best_seconds(self) -> float | None:
+        """Fastest wall time, or None if nothing ran."""
+        return min((r.seconds for r in self.runs), default=None)
+
+    @property
+    def peak_mib(self) -> float | None:
+        """Highest peak RSS over the runs, in MiB."""
+        peak = max((r.maxrss_kib for r in self.runs), default=None)
+        return None if peak is None else peak / 1024
+
+    @property
+    def failed(self) -> bool:
+        """Whether any run exited non-zero."""
+        return any(r.returncode != 0 for r in self.runs)
+
+
+@dataclass
+class Row:
+    """All measurements for one target (a wheel or the venv)."""
+
+    name: str
+    size_mb: float
+    elf_count: int
+    extract_seconds: float | None
+    results: dict[str, Measurement]
+
+
+def run_once(cmd: Sequence[str], env: dict[str, str] | None, timeout: float) -> tuple[Run, str]:
+    """Run ``cmd`` in its own process; return timing, peak RSS and stderr tail."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.DEVNULL, stderr=err, env=env)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.002)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        tail = err.read()[-2000:].decode(errors="replace")
+    # Linux reports ru_maxrss in KiB.
+    return Run(elapsed, int(usage.ru_maxrss), proc.returncode), tail
+
+
+def measure(
+    tool: str,
+    cmd: list[str],
+    *,
+    runs: int,
+    warmup: bool,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> Measurement:
+    """Time ``cmd`` ``runs`` times (after an optional untimed warm-up run)."""
+    m = Measurement(tool, cmd)
+    if warmup:
+        _, m.stderr_tail = run_once(cmd, env, timeout)
+    for _ in range(runs):
+        run, tail = run_once(cmd, env, timeout)
+        m.runs.append(run)
+        if run.returncode != 0:
+            m.stderr_tail = tail
+        if run.seconds > timeout:
+            break
+    status = f"FAILED rc={m.runs[-1].returncode}" if m.failed else "ok"
+    print(
+        f"  {tool:10} best {m.best_seconds:8.3f} s  peak {m.peak_mib:7.1f} MiB  {status}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if m.failed and m.stderr_tail:
+        print("    " + m.stderr_tail.strip().replace("\n", "\n    ")[-800:], file=sys.stderr)
+    return m
+
+
+# ---------------------------------------------------------------- tool setup
+
+
+def tools_venv() -> Path:
+    """Return the venv holding auditwheel and elfdeps."""
+    return corpus.default_cache_dir() / "venv-tools"
+
+
+def tool_bin(name: str) -> Path:
+    """Path of a console script in the tools venv."""
+    return tools_venv() / "bin" / name
+
+
+def find_project_python(explicit: str | None) -> str:
+    """Pick the interpreter that runs unveil."""
+    candidates = [
+        explicit,
+        os.environ.get("UNVEIL_PYTHON"),
+        str(REPO_DIR / ".venv" / "bin" / "python"),
+        sys.executable,
+    ]
+    for c in candidates:
+        if c and Path(c).exists():
+            return c
+    return sys.executable
+
+
+def unveil_env(python: str) -> tuple[dict[str, str] | None, str | None]:
+    """Return (env, None) if unveil is importable by ``python``, else (None, why)."""
+    probe = [python, "-c", "import unveil, unveil.__main__"]
+    base = dict(os.environ)
+    if subprocess.run(probe, capture_output=True, env=base).returncode == 0:
+        return base, None
+    src = REPO_DIR / "src"
+    with_src = dict(base)
+    with_src["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), base.get("PYTHONPATH", "")) if p)
+    res = subprocess.run(probe, capture_output=True, env=with_src, text=True)
+    if res.returncode == 0:
+        return with_src, None
+    last = (res.stderr.strip().splitlines() or ["?"])[-1]
+    return None, f"unveil not importable by {python}: {last}"
+
+
+def check_tool(tool: str) -> str | None:
+    """Return why ``tool`` cannot run, or None if it can."""
+    if tool == "lddtree":
+        ok = (
+            Path(LDDTREE[1]).exists()
+            and subprocess.run(
+                [LDDTREE[0], "-c", "import elftools"], capture_output=True
+            ).returncode
+            == 0
+        )
+        return None if ok else "pax-utils lddtree missing (bench/setup_tools.sh)"
+    if tool in ("auditwheel", "elfdeps"):
+        return None if tool_bin(tool).exists() else f"{tool} missing (bench/setup_tools.sh)"
+    return None
+
+
+def tool_versions(python: str, uenv: dict[str, str] | None) -> dict[str, str]:
+    """Versions of everything being compared, for the report header."""
+
+    def out(cmd: list[str], env: dict[str, str] | None = None) -> str:
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        except OSError:
+            return "n/a"
+        return res.stdout.strip() if res.returncode == 0 else "n/a"
+
+    meta = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
+    tpy = str(tools_venv() / "bin" / "python")
+    versions = {
+        "auditwheel": out([tpy, "-c", meta, "auditwheel"]),
+        "elfdeps": out([tpy, "-c", meta, "elfdeps"]),
+        "lddtree": "pax-utils " + out(["dpkg-query", "-W", "-f=${Version}", "pax-utils"]),
+        "unveil": "n/a",
+    }
+    if uenv is not None:
+        versions["unveil"] = out(
+            [python, "-c", "import unveil; print(getattr(unveil, '__version__', '?'))"],
+            uenv,
+        )
+    return versions
+
+
+# ------------------------------------------------------------------ targets
+
+
+def zip_elf_members(wheel: Path) -> list[str]:
+    """Names of wheel members that start with the ELF magic."""
+    names = []
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.file_size < 4:
+                continue
+            with zf.open(info) as f:
+                if f.read(4) == corpus.ELF_MAGIC:
+                    names.append(info.filename)
+    return names
+
+
+def elf_files(root: Path) -> list[Path]:
+    """Regular ELF files under ``root`` (symlinks not followed)."""
+    found = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath, name)
+            if corpus.is_elf(path):
+                found.append(path)
+    return sorted(found)
+
+
+def lddtree_commands(files: Sequence[Path]) -> Iterator[list[str]]:
+    """Split ``files`` into lddtree command lines that fit in ARGV_BUDGET."""
+    chunk: list[str] = []
+    size = 0
+    for f in files:
+        if chunk and size + len(str(f)) + 1 > ARGV_BUDGET:
+            yield [*LDDTREE, *chunk]
+            chunk, size = [], 0
+        chunk.append(str(f))
+        size += len(str(f)) + 1
+    if chunk:
+        yield [*LDDTREE, *chunk]
+
+
+def lddtree_cmd(files: Sequence[Path]) -> list[str]:
+    """One command running lddtree over all ``files`` (via sh if chunked)."""
+    cmds = list(lddtree_commands(files))
+    if len(cmds) == 1:
+        return cmds[0]
+    script = " && ".join(" ".join(map(_sh_quote, c)) for c in cmds)
+    return ["/bin/sh", "-c", script]
+
+
+def _sh_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+def bench_wheel(
+    wheel: Path,
+    tools: Sequence[str],
+    *,
+    runs: int,
+    timeout: float,
+    python: str,
+    uenv: dict[str, str] | None,
+    skip: dict[str, str],
+) -> Row:
+    """Measure every tool on one wheel."""
+    print(f"{wheel.name}", file=sys.stderr, flush=True)
+    results: dict[str, Measurement] = {}
+    elf_names = zip_elf_members(wheel)
+    extract_seconds: float | None = None
+    commands: dict[str, Callable[[], list[str]]] = {
+        "unveil": lambda: [python, "-m", "unveil", "scan", "--format", "json", str(wheel)],
+        "auditwheel": lambda: [str(tool_bin("auditwheel")), "show", str(wheel)],
+        "elfdeps": lambda: [str(tool_bin("elfdeps")), str(wheel)],
+    }
+    for tool in tools:
+        if tool in skip:
+            results[tool] = Measurement(tool, [], skipped=skip[tool])
+            continue
+        if tool == "lddtree":
+            with tempfile.TemporaryDirectory(prefix="unveil-bench-") as tmp:
+                start = time.perf_counter()
+                with zipfile.ZipFile(wheel) as zf:
+                    zf.extractall(tmp)
+                extract_seconds = time.perf_counter() - start
+                files = [Path(tmp, n) for n in elf_names]
+                results[tool] = measure(
+                    tool, lddtree_cmd(files), runs=runs, warmup=False, timeout=timeout
+                )
+            continue
+        env = uenv if tool == "unveil" else None
+        results[tool] = measure(
+            tool, commands[tool](), runs=runs, warmup=False, timeout=timeout, env=env
+        )
+    return Row(
+        wheel.name,
+        wheel.stat().st_size / 1e6,
+        len(elf_names),
+        extract_seconds,
+        results,
+    )
+
+
+def bench_env(
+    venv: Path,
+    tools: Sequence[str],
+    *,
+    runs: int,
+    timeout: float,
+    python: str,
+    uenv: dict[str, str] | None,
+    skip: dict[str, str],
+) -> Row:
+    """Measure the tools that accept a directory tree on the installed venv."""
+    print(f"{venv} (warm)", file=sys.stderr, flush=True)
+    files = elf_files(venv)
+    size = sum(f.stat().st_size for f in files)
+    results: dict[str, Measurement] = {}
+    commands = {
+        "unveil": [python, "-m", "unveil", "scan", "--format", "json", str(venv)],
+        "elfdeps": [str(tool_bin("elfdeps")), str(venv)],
+        "lddtree": lddtree_cmd(files),
+    }
+    for tool in tools:
+        if tool == "auditwheel":
+            results[tool] = Measurement(tool, [], skipped="auditwheel only reads wheels")
+        elif tool in skip:
+            results[tool] = Measurement(tool, [], skipped=skip[tool])
+        else:
+            env = uenv if tool == "unveil" else None
+            results[tool] = measure(
+                tool, commands[tool], runs=runs, warmup=True, timeout=timeout, env=env
+            )
+    return Row(f"{venv.name} (installed)", size / 1e6, len(files), None, results)
+
+
+# ------------------------------------------------------------------- report
+
+
+def fmt(value: float | None, spec: str = ".2f") -> str:
+    """Format a number, or an dash for missing values."""
+    return "-" if value is None else format(value, spec)
+
+
+def cell_seconds(m: Measurement | None) -> str:
+    """Seconds cell; marks failures with '!'."""
+    if m is None or m.skipped:
+        return "skip"
+    return fmt(m.best_seconds, ".3f") + ("!" if m.failed else "")
+
+
+def ratio(m: Measurement | None, base: Measurement | None) -> str:
+    """tool/unveil wall-time ratio cell."""
+    if m is None or base is None or m.skipped or base.skipped:
+        return "-"
+    a, b = m.best_seconds, base.best_seconds
+    if a is None or b is None or b == 0:
+        return "-"
+    return f"{a / b:.1f}x"
+
+
+def short_name(name: str) -> str:
+    """``numpy-2.4.6-cp311-...whl`` -> ``numpy-2.4.6``; other names unchanged."""
+    if not name.endswith(".whl"):
+        return name
+    return "-".join(name.split("-")[:2])
+
+
+def render(
+    rows: Sequence[Row],
+    tools: Sequence[str],
+    *,
+    runs: int,
+    env_mode: bool,
+    versions: dict[str, str],
+    python: str,
+) -> str:
+    """Build the Markdown report."""
+    now = dt.datetime.now().astimezone()
+    lines = [
+        f"# unveil vs. other tools{' — installed venv, warm' if env_mode else ''}",
+        "",
+        f"- date: {now:%Y-%m-%d %H:%M %Z}",
+        f"- machine: {platform.node()}, {platform.platform()}, {os.cpu_count()} CPUs",
+        f"- best of {runs} runs{' after one warm-up run' if env_mode else ''}; "
+        "peak = highest ru_maxrss of the runs (MiB); `!` = a run exited non-zero",
+        "- versions: " + ", ".join(f"{t} {versions.get(t, '?')}" for t in tools),
+        f"- unveil python: `{python}`",
+        "",
+    ]
+    head = ["target", "MB", "ELFs"]
+    if "lddtree" in tools and not env_mode:
+        head.append("extract s")
+    for t in tools:
+        head += [f"{t} s", f"{t} MiB"]
+    others = [t for t in tools if t != "unveil"]
+    if "unveil" in tools:
+        head += [f"{t}/unveil" for t in others]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|")
+    for row in rows:
+        cells = [f"`{short_name(row.name)}`", fmt(row.size_mb, ".1f"), str(row.elf_count)]
+        if "lddtree" in tools and not env_mode:
+            cells.append(fmt(row.extract_seconds, ".3f"))
+        for t in tools:
+            m = row.results.get(t)
+            cells += [cell_seconds(m), "-" if m is None or m.skipped else fmt(m.peak_mib, ".0f")]
+        if "unveil" in tools:
+            base = row.results.get("unveil")
+            cells += [ratio(row.results.get(t), base) for t in others]
+        lines.append("| " + " | ".join(cells) + " |")
+    skipped = {m.skipped for row in rows for m in row.results.values() if m.skipped}
+    if skipped:
+        lines += ["", "Skipped: " + "; ".join(sorted(skipped))]
+    lines += ["", "Commands (first target):", ""]
+    if rows:
+        for t, m in rows[0].results.items():
+            if m.command:
+                shown = " ".join(m.command)
+                if len(shown) > 200:
+                    shown = shown[:200] + " …"
+                lines.append(f"- {t}: `{shown}`")
+    return "\n".join(lines) + "\n"
+
+
+def resolve_wheels(names: Sequence[str]) -> list[Path]:
+    """Turn CLI arguments (paths or pinned names) into wheel paths."""
+    wdir = corpus.wheel_dir(corpus.default_cache_dir())
+    if not names:
+        wheels = sorted(wdir.glob("*.whl"), key=lambda p: p.stat().st_size)
+        if not wheels:
+            raise SystemExit(f"no wheels in {wdir}; run bench/corpus.py first")
+        return wheels
+    out = []
+    for n in names:
+        p = Path(n).expanduser()
+        if p.suffix == ".whl" and p.exists():
+            out.append(p)
+            continue
+        version = corpus.PINS.get(n)
+        hit = corpus.find_wheel(wdir, n, version) if version else None
+        if hit is None:
+            raise SystemExit(f"not a wheel file or pinned corpus name: {n}")
+        out.append(hit)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "wheels", nargs="*", help="wheel files or corpus names (default: whole corpus)"
+    )
+    parser.add_argument("-n", "--runs", type=int, default=3, help="best of N (default 3)")
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help=f"comma list from {','.join(TOOLS)}"
+    )
+    parser.add_argument("--python", help="interpreter that has unveil")
+    parser.add_argument("--env", action="store_true", help="time the installed venv instead")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--out", type=Path, help="report path (default bench/results/...)")
+    args = parser.parse_args(argv)
+
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = set(tools) - set(TOOLS)
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
+    python = find_project_python(args.python)
+    skip: dict[str, str] = {}
+    uenv: dict[str, str] | None = None
+    if "unveil" in tools:
+        uenv, why = unveil_env(python)
+        if why:
+            skip["unveil"] = why
+            print(f"skipping unveil: {why}", file=sys.stderr)
+    for t in tools:
+        why = check_tool(t)
+        if why:
+            skip[t] = why
+            print(f"skipping {t}: {why}", file=sys.stderr)
+
+    if args.env:
+        venv = corpus.venv_dir(corpus.default_cache_dir())
+        if not venv.exists():
+            raise SystemExit(f"{venv} missing; run bench/corpus.py first")
+        rows = [
+            bench_env(
+                venv,
+                tools,
+                runs=args.runs,
+                timeout=args.timeout,
+                python=python,
+                uenv=uenv,
+                skip=skip,
+            )
+        ]
+    else:
+        rows = [
+            bench_wheel(
+                w,
+                tools,
+                runs=args.runs,
+                timeout=args.timeout,
+                python=python,
+                uenv=uenv,
+                skip=skip,
+            )
+            for w in resolve_wheels(args.wheels)
+        ]
+
+    report = render(
+        rows,
+        tools,
+        runs=args.runs,
+        env_mode=args.env,
+        versions=tool_versions(python, uenv),
+        python=python,
+    )
+    sys.stdout.write(report)
+    out: Path = args.out or RESULTS_DIR / (
+        f"compare-{'env-' if args.env else ''}{dt.date.today():%Y-%m-%d}.md"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report)
+    raw = [
+        {
+            **{k: v for k, v in asdict(r).items() if k != "results"},
+            "results": {
+                t: {**asdict(m), "best_seconds": m.best_seconds, "peak_mib": m.peak_mib}
+                for t, m in r.results.items()
+            },
+        }
+        for r in rows
+    ]
+    out.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Everything the host or the user tells a scan.
+
+A scan never reads the host by accident: the root it resolves against, the loader's
+environment (``LD_LIBRARY_PATH``), the CPU's hwcaps levels and the working directory all
+enter here, explicitly.  :func:`unveil.cli.host.detect_host` fills them in from the machine
+unveil runs on, for the CLI and for API users who want exactly that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["GlibcPlatform", "ScanConfig", "MANYLINUX_POLICY_LIBS", "x86_64_legacy_hwcaps"]
+
+#: The libraries every manylinux policy lets a wheel take from the system (PEP 600 and the
+#: auditwheel policy file, common to manylinux1 ... manylinux_2_39 on x86_64).
+MANYLINUX_POLICY_LIBS: frozenset[str] = frozenset({
+    "libgcc_s.so.1", "libstdc++.so.6", "libm.so.6", "libdl.so.2", "librt.so.1",
+    "libc.so.6", "libnsl.so.1", "libutil.so.1", "libpthread.so.0", "libresolv.so.2",
+    "libX11.so.6", "libXext.so.6", "libXrender.so.1", "libICE.so.6", "libSM.so.6",
+    "libGL.so.1", "libgobject-2.0.so.0", "libgthread-2.0.so.0", "libglib-2.0.so.0",
+    "libz.so.1", "libexpat.so.1", "ld-linux-x86-64.so.2", "ld-linux.so.2",
+    "ld-linux-aarch64.so.1", "libcrypt.so.1", "libanl.so.1", "libBrokenLocale.so.1",
+    "libmvec.so.1", "libnss_compat.so.2", "libnss_dns.so.2", "libnss_files.so.2",
+    "libnss_hesiod.so.2", "libthread_db.so.1", "libc_malloc_debug.so.0",
+})
+
+#: Musl's loader names, allowed by every musllinux policy.
+MUSLLINUX_POLICY_LIBS: frozenset[str] = frozenset({
+    "libc.so", "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1",
+    "ld-musl-x86_64.so.1", "ld-musl-aarch64.so.1", "ld-musl-i386.so.1",
+})
+
+
+def x86_64_legacy_hwcaps(flags: frozenset[str]) -> tuple[str, ...]:
+    """The legacy hwcaps names glibc < 2.37 derives from the CPU's flags, in its order.
+
+    ``tls`` always; the AT_PLATFORM glibc substitutes (``haswell`` or ``xeon_phi``);
+    ``avx512_1`` when AVX-512 F/CD/BW/DQ/VL are usable; ``x86_64`` always.
+    """
+    out = ["tls"]
+    platform = x86_64_platform(flags)
+    if platform != "x86_64":
+        out.append(platform)
+    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        out.append("avx512_1")
+    out.append("x86_64")
+    return tuple(out)
+
+
+def x86_64_platform(flags: frozenset[str]) -> str:
+    """``$PLATFORM`` as glibc sets it on x86-64 (it replaces the kernel's AT_PLATFORM)."""
+    if {"avx512er", "avx512pf"} <= flags:
+        return "xeon_phi"
+    if {"avx2", "bmi1", "bmi2", "abm", "movbe", "popcnt", "fma"} <= flags:
+        return "haswell"
+    return "x86_64"
+
+
+def x86_64_hwcaps_levels(flags: frozenset[str]) -> tuple[str, ...]:
+    """glibc-hwcaps subdirectories the CPU supports, best first (x86-64 psABI levels)."""
+    v2 = {"cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"}
+    v3 = v2 | {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}
+    v4 = v3 | {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
+    out = []
+    for name, need in (("x86-64-v4", v4), ("x86-64-v3", v3), ("x86-64-v2", v2)):
+        if need <= flags:
+            out.append(name)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class GlibcPlatform:
+    """Facts about the target's glibc loader that are not in any file it loads.
+
+    The defaults describe Debian/Ubuntu x86-64 (multiarch) with no hwcaps subdirectories;
+    :func:`unveil.cli.host.detect_host` reads the real CPU levels.
+    """
+
+    machine: int = 62
+    bits: int = 64
+    little_endian: bool = True
+    lib: str = "lib/x86_64-linux-gnu"
+    platform: str = "x86_64"
+    trusted_dirs: tuple[str, ...] = (
+        "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib",
+    )
+    hwcaps: tuple[str, ...] = ()
+    legacy_hwcaps: tuple[str, ...] = ()
+    cache_flags: tuple[int, ...] = (0x0303,)
+    cache_path: str = "/etc/ld.so.cache"
+    conf_path: str = "/etc/ld.so.conf"
+    interpreter: str = "/lib64/ld-linux-x86-64.so.2"
+    vdso: str | None = "linux-vdso.so.1"
+
+    def legacy_subdirs(self) -> tuple[str, ...]:
+        """Every legacy hwcaps subdirectory in glibc's search order (all subsets of the
+        names, largest mask first), without the empty one."""
+        names = self.legacy_hwcaps
+        n = len(names)
+        out = []
+        for mask in range((1 << n) - 1, 0, -1):
+            out.append("/".join(names[i] for i in range(n) if mask & (1 << (n - 1 - i))))
+        return tuple(out)
+
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanConfig:
+    """How to scan: the target system and the loader's environment.
+
+    ``root`` is the target system's ``/`` (a container rootfs or sysroot).
+    ``ld_library_path`` is ``None`` when the variable is unset (an empty string differs:
+    it means the current directory).  ``cwd`` is the working directory relative paths are
+    taken from.  ``progress`` is called as ``progress(done, total, what)``.
+    """
+
+    root: str = "/"
+    ld_library_path: str | None = None
+    cwd: str = "/"
+    glibc: GlibcPlatform = field(default_factory=GlibcPlatform)
+    python_version: str = "3.11"
+    policy_libs: frozenset[str] = MANYLINUX_POLICY_LIBS
+    max_files: int = 1_000_000
+    progress: Progress | None = None

@@ -1,0 +1,561 @@
+"""glibc ``ld.so`` emulation: which file each DT_NEEDED entry loads, and why.
+
+This follows ``elf/dl-load.c`` and ``elf/dl-deps.c`` of glibc 2.3x (see docs/loader.md):
+
+* objects are loaded breadth-first; a request first matches an already loaded object by
+  the name it was requested by, its path or its SONAME (first loaded wins), then, after a
+  file was found, by file identity;
+* a name with a slash is a path (dynamic string tokens expanded);
+* otherwise: the DT_RPATH of the requester and of each object up the loader chain, then
+  the executable's (skipped entirely when the requester has DT_RUNPATH; an object with
+  DT_RUNPATH contributes no DT_RPATH), ``LD_LIBRARY_PATH``, the requester's own DT_RUNPATH,
+  ``ld.so.cache`` and the trusted directories (both skipped under DF_1_NODEFLIB);
+* in each directory, glibc-hwcaps subdirectories and (glibc < 2.37) the legacy hwcaps
+  subdirectories are tried first;
+* a candidate of the wrong class or machine is skipped; one whose header is invalid
+  (not ELF, wrong byte order, bad OS ABI...) aborts the whole load, as ld.so does.
+
+Paths are kept spelled as the loader builds them (``$ORIGIN/../lib`` stays un-normalised),
+which is what ``ldd`` prints.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from unveil.config import GlibcPlatform
+from unveil.errors import FormatError, SourceError
+from unveil.formats.blob import BytesBlob
+from unveil.loader.ldcache import CacheEntry, LdCache, parse_ld_cache, read_ld_so_conf
+from unveil.loader.store import BinaryStore
+from unveil.model import Attempt, Binary, Outcome, Resolution, Rule, Verdict
+from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
+
+__all__ = ["GlibcLoader", "LoadResult", "LoadedObject", "load_cache", "verify_header"]
+
+ET_EXEC, ET_DYN = 2, 3
+ELFOSABI_SYSV, ELFOSABI_GNU = 0, 3
+LIBC_ABI_MAX = 4
+DF_1_PIE = 0x08000000
+
+_DST = re.compile(r"\$(\{(ORIGIN|PLATFORM|LIB)\}|(ORIGIN|PLATFORM|LIB)(?![A-Za-z0-9_]))")
+
+
+def verify_header(head: bytes, platform: GlibcPlatform) -> tuple[Verdict, str | None]:
+    """ld.so's ``open_verify``: is this file loadable here, skipped, or fatal?"""
+    ehdr_size = 64 if platform.bits == 64 else 52
+    if len(head) < ehdr_size:
+        return Verdict.INVALID, "file too short"
+    if head[:4] != b"\x7fELF":
+        return Verdict.INVALID, "invalid ELF header"
+    if head[4] != (2 if platform.bits == 64 else 1):
+        return Verdict.WRONG_CLASS, None
+    if head[5] != (1 if platform.little_endian else 2):
+        return Verdict.INVALID, (
+            "ELF file data encoding not little-endian" if platform.little_endian
+            else "ELF file data encoding not big-endian")
+    if head[6] != 1:
+        return Verdict.INVALID, "ELF file version ident does not match current one"
+    osabi, abiversion = head[7], head[8]
+    if osabi not in (ELFOSABI_SYSV, ELFOSABI_GNU):
+        return Verdict.INVALID, "ELF file OS ABI invalid"
+    if (osabi == ELFOSABI_SYSV and abiversion != 0) or (
+            osabi == ELFOSABI_GNU and abiversion >= LIBC_ABI_MAX):
+        return Verdict.INVALID, "ELF file ABI version invalid"
+    if any(head[9:16]):
+        return Verdict.INVALID, "nonzero padding in e_ident"
+    e = "little" if platform.little_endian else "big"
+    etype = int.from_bytes(head[16:18], e)
+    machine = int.from_bytes(head[18:20], e)
+    version = int.from_bytes(head[20:24], e)
+    if version != 1:
+        return Verdict.INVALID, "ELF file version does not match current one"
+    if machine != platform.machine:
+        return Verdict.WRONG_MACHINE, None
+    if etype not in (ET_DYN, ET_EXEC):
+        return Verdict.INVALID, "only ET_DYN and ET_EXEC can be loaded"
+    phentsize = int.from_bytes(head[54:56] if platform.bits == 64 else head[42:44], e)
+    if phentsize != (56 if platform.bits == 64 else 32):
+        return Verdict.INVALID, "ELF file's phentsize not the expected size"
+    return Verdict.ACCEPTED, None
+
+
+def load_cache(fs: FileSystem, store: BinaryStore, platform: GlibcPlatform) -> tuple[
+        LdCache | None, str | None]:
+    """The root's ld.so.cache, or what ldconfig would build from ld.so.conf when there is
+    none.  Returns the cache and a problem message (or ``None``)."""
+    real = fs.resolve(platform.cache_path)
+    if real is not None:
+        try:
+            blob = fs.open_blob(real)
+            try:
+                return parse_ld_cache(blob, platform.cache_path), None
+            finally:
+                blob.close()
+        except (FormatError, SourceError) as e:
+            return None, f"{platform.cache_path}: {e}"
+
+    def read_text(path: str) -> str:
+        r = fs.resolve(path)
+        if r is None:
+            raise SourceError(f"{path} does not exist")
+        blob = fs.open_blob(r)
+        try:
+            return blob.read(0, min(blob.size, 1 << 20)).decode("utf-8", "replace")
+        finally:
+            blob.close()
+
+    def glob(d: str) -> list[str]:
+        r = fs.resolve(d)
+        return list(fs.listdir(r)) if r else []
+
+    dirs = read_ld_so_conf(read_text, glob, platform.conf_path)
+    if not dirs:
+        return None, None
+    entries: list[CacheEntry] = []
+    seen: set[str] = set()
+    for d in dirs:
+        rd = fs.resolve(d)
+        if rd is None:
+            continue
+        for name in sorted(fs.listdir(rd)):
+            if not name.startswith("lib") or ".so" not in name:
+                continue
+            real_lib = fs.resolve(rd + "/" + name)
+            if real_lib is None:
+                continue
+            stored = store.get(real_lib)
+            soname = stored.binary.soname if stored.binary else None
+            if soname and soname not in seen:
+                seen.add(soname)
+                entries.append(CacheEntry(soname, f"{d}/{soname}", platform.cache_flags[0], 0))
+    return LdCache(tuple(entries), platform.conf_path, emulated=True), None
+
+
+@dataclass(eq=False, slots=True)
+class _Obj:
+    name: str
+    path: str
+    real: str
+    binary: Binary | None
+    loader: _Obj | None
+    names: set[str] = field(default_factory=set)
+    role: str = "dependency"
+    referenced: bool = False
+    rpath_dirs: list[str] | None = None
+    runpath_dirs: list[str] | None = None
+    expanded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedObject:
+    """One entry of the link map, in load order: ``path`` is ``None`` when not found."""
+
+    name: str
+    path: str | None
+    real: str | None
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    main: str
+    objects: tuple[LoadedObject, ...]
+    resolutions: tuple[Resolution, ...]
+    fatal: str | None = None
+    main_binary: Binary | None = None
+
+    def ldd_lines(self) -> list[str]:
+        """The lines ``ldd`` prints (without load addresses)."""
+        if self.main_binary is not None and not self.main_binary.needed:
+            return ["\tstatically linked"]
+        lines = []
+        for o in self.objects:
+            if o.role == "main":
+                continue
+            if o.path is None:
+                lines.append(f"\t{o.name} => not found")
+            elif o.name == o.path:
+                lines.append(f"\t{o.name}")
+            else:
+                lines.append(f"\t{o.name} => {o.path}")
+        return lines
+
+
+class _Fatal(Exception):
+    def __init__(self, message: str, resolution: Resolution) -> None:
+        super().__init__(message)
+        self.resolution = resolution
+
+
+class GlibcLoader:
+    """Resolve the dependency closure of one object at a time over a virtual tree."""
+
+    def __init__(
+        self,
+        fs: FileSystem,
+        platform: GlibcPlatform,
+        store: BinaryStore,
+        *,
+        cache: LdCache | None,
+        ld_library_path: str | None = None,
+        cwd: str = "/",
+    ) -> None:
+        self.fs = fs
+        self.platform = platform
+        self.store = store
+        self.cache = cache
+        self._cache_index = cache.index() if cache else {}
+        self.cwd = cwd
+        self._subdirs = tuple(f"glibc-hwcaps/{h}" for h in platform.hwcaps) + (
+            platform.legacy_subdirs())
+        self._existing: dict[str, tuple[str, ...] | None] = {}
+        self._dir_names: dict[str, frozenset[str]] = {}
+        self._verified: dict[str, tuple[Verdict, str | None]] = {}
+        self._env_dirs = (self._decompose(ld_library_path, None, ":;")
+                          if ld_library_path is not None else None)
+
+    # -- paths ------------------------------------------------------------------------------
+    def _abs(self, path: str) -> str:
+        return path if path.startswith("/") else posixpath.join(self.cwd, path)
+
+    def origin_of(self, path: str) -> str:
+        """``$ORIGIN``: the directory of the path the object was opened by (unresolved)."""
+        full = path if path.startswith("/") else self.cwd.rstrip("/") + "/" + path
+        d = full[: full.rfind("/")]
+        return d or "/"
+
+    def expand(self, text: str, obj_path: str | None) -> str | None:
+        """Expand $ORIGIN, $LIB, $PLATFORM; ``None`` when $ORIGIN is needed but unknown."""
+        if "$" not in text:
+            return text
+        unknown = False
+
+        def sub(m: re.Match[str]) -> str:
+            nonlocal unknown
+            token = m.group(2) or m.group(3)
+            if token == "ORIGIN":
+                if obj_path is None:
+                    unknown = True
+                    return ""
+                return self.origin_of(obj_path)
+            if token == "LIB":
+                return self.platform.lib
+            return self.platform.platform
+
+        out = _DST.sub(sub, text)
+        return None if unknown else out
+
+    def _decompose(self, value: str | tuple[str, ...], obj_path: str | None,
+                   seps: str = ":") -> list[str]:
+        items = list(value) if isinstance(value, tuple) else re.split(f"[{seps}]", value)
+        out: list[str] = []
+        for item in items:
+            d = item
+            if d:
+                exp = self.expand(d, obj_path)
+                if exp is None or not exp:
+                    continue
+                d = exp.rstrip("/") or "/"
+                if d != "/":
+                    d += "/"
+            if d not in out:
+                out.append(d)
+        return out
+
+    def _subdirs_of(self, d: str) -> tuple[str, ...] | None:
+        """Existing search subdirectories of ``d`` (hwcaps first, then ``d`` itself as
+        ``""``), or ``None`` when ``d`` does not exist: ld.so skips such directories."""
+        if d in self._existing:
+            return self._existing[d]
+        base = self._abs(d or ".")
+        result: tuple[str, ...] | None
+        if self._is_dir(base):
+            subs = [s for s in self._subdirs if self._is_dir(base.rstrip("/") + "/" + s)]
+            result = (*subs, "")
+        else:
+            result = None
+        self._existing[d] = result
+        return result
+
+    def _is_dir(self, path: str) -> bool:
+        try:
+            return self.fs.kind(path) is Kind.DIR
+        except SymlinkLoop:
+            return False
+
+    # -- candidates -------------------------------------------------------------------------
+    def _try(self, candidate: str, rule: Rule, origin: str | None,
+             hwcaps: str | None) -> tuple[Attempt, str | None]:
+        """Open one candidate as ``open_verify`` would; returns the attempt and the
+        symlink-free path when accepted."""
+        try:
+            real = self.fs.resolve(self._abs(candidate))
+        except SymlinkLoop:
+            return Attempt(candidate, rule, Verdict.LOOP, origin, hwcaps,
+                           "too many levels of symbolic links"), None
+        if real is None:
+            return Attempt(candidate, rule, Verdict.ABSENT, origin, hwcaps), None
+        verdict = self._verified.get(real)
+        if verdict is None:
+            parent, base = posixpath.split(real)
+            kind = self.fs.entry(parent, base) if real != "/" else Kind.DIR
+            if kind is Kind.DIR:
+                verdict = (Verdict.INVALID, "cannot read file data: Is a directory")
+            elif kind is not Kind.FILE:
+                verdict = (Verdict.UNREADABLE, "not a regular file")
+            else:
+                stored = self.store.get(real)
+                if stored.unreadable:
+                    verdict = (Verdict.UNREADABLE, stored.error)
+                else:
+                    verdict = verify_header(stored.head, self.platform)
+                    if verdict[0] is Verdict.ACCEPTED and stored.binary is None:
+                        verdict = (Verdict.INVALID, f"cannot map: {stored.error}")
+                    elif verdict[0] is Verdict.ACCEPTED and stored.binary is not None and (
+                            stored.binary.file_type == ET_EXEC):
+                        verdict = (Verdict.INVALID, "cannot dynamically load executable")
+                    elif verdict[0] is Verdict.ACCEPTED and stored.binary is not None and (
+                            stored.binary.flags_1 & DF_1_PIE):
+                        verdict = (Verdict.INVALID,
+                                   "cannot dynamically load position-independent executable")
+            self._verified[real] = verdict
+        v, msg = verdict
+        return Attempt(candidate, rule, v, origin, hwcaps, msg), (
+            real if v is Verdict.ACCEPTED else None)
+
+    def _open_path(self, name: str, dirs: list[str], rule: Rule, origin: str | None,
+                   attempts: list[Attempt]) -> tuple[str, str] | None:
+        for d in dirs:
+            subs = self._subdirs_of(d)
+            if subs is None:
+                attempts.append(Attempt(d + name, rule, Verdict.ABSENT, origin, None,
+                                        "directory does not exist"))
+                continue
+            for sub in subs:
+                cand = f"{d}{sub}/{name}" if sub else d + name
+                att, real = self._try(cand, rule, origin, sub or None)
+                attempts.append(att)
+                if real is not None:
+                    return cand, real
+                if att.verdict is Verdict.INVALID:
+                    raise _Fatal(f"{cand}: {att.detail}", Resolution(
+                        "", name, Outcome.FATAL, cand, rule, origin, tuple(attempts),
+                        f"{cand}: {att.detail}"))
+                if att.verdict is Verdict.LOOP:
+                    return None
+        return None
+
+    def _rpath(self, o: _Obj) -> list[str] | None:
+        self._expand_obj(o)
+        return o.rpath_dirs
+
+    def _expand_obj(self, o: _Obj) -> None:
+        if o.expanded:
+            return
+        o.expanded = True
+        b = o.binary
+        if b is None:
+            return
+        if b.runpath is not None:
+            o.runpath_dirs = self._decompose(b.runpath, o.path)
+        elif b.rpath is not None:
+            o.rpath_dirs = self._decompose(b.rpath, o.path)
+
+    def _cache_lookup(self, name: str) -> CacheEntry | None:
+        entries = self._cache_index.get(name)
+        if not entries:
+            return None
+        flags = self.platform.cache_flags
+        best: CacheEntry | None = None
+        best_prio = len(self.platform.hwcaps)
+        for e in entries:
+            if e.flags not in flags:
+                continue
+            if e.hwcaps_subdir is not None:
+                if e.hwcaps_subdir in self.platform.hwcaps:
+                    prio = self.platform.hwcaps.index(e.hwcaps_subdir)
+                    if prio < best_prio:
+                        best, best_prio = e, prio
+                continue
+            if e.hwcap == 0 and best is None:
+                best = e
+        return best
+
+    # -- search -----------------------------------------------------------------------------
+    def search(self, name: str, loader: _Obj | None, main: _Obj | None) -> tuple[
+            str | None, str | None, Rule | None, str | None, list[Attempt]]:
+        """Where ld.so finds ``name`` requested by ``loader``; raises :class:`_Fatal`."""
+        attempts: list[Attempt] = []
+        if "/" in name:
+            path = self.expand(name, loader.path if loader else None)
+            if path is None:
+                return None, None, None, None, attempts
+            att, real = self._try(path, Rule.PATH, None, None)
+            attempts.append(att)
+            if att.verdict is Verdict.INVALID:
+                raise _Fatal(f"{path}: {att.detail}", Resolution(
+                    "", name, Outcome.FATAL, path, Rule.PATH, None, tuple(attempts),
+                    f"{path}: {att.detail}"))
+            return (path, real, Rule.PATH, None, attempts) if real else (
+                None, None, None, None, attempts)
+
+        def hit(r: tuple[str, str] | None, rule: Rule, origin: str | None) -> tuple[
+                str | None, str | None, Rule | None, str | None, list[Attempt]] | None:
+            return (r[0], r[1], rule, origin, attempts) if r else None
+
+        if loader is None or loader.binary is None or loader.binary.runpath is None:
+            did_main = False
+            chain = loader
+            while chain is not None:
+                dirs = self._rpath(chain)
+                if dirs is not None:
+                    found = hit(self._open_path(name, dirs, Rule.RPATH, chain.path, attempts),
+                                Rule.RPATH, chain.path)
+                    if found:
+                        return found
+                    did_main |= chain is main
+                chain = chain.loader
+            if main is not None and not did_main:
+                dirs = self._rpath(main)
+                if dirs is not None:
+                    found = hit(self._open_path(name, dirs, Rule.RPATH, main.path, attempts),
+                                Rule.RPATH, main.path)
+                    if found:
+                        return found
+        if self._env_dirs is not None:
+            found = hit(self._open_path(name, self._env_dirs, Rule.LD_LIBRARY_PATH, None,
+                                        attempts), Rule.LD_LIBRARY_PATH, None)
+            if found:
+                return found
+        if loader is not None:
+            self._expand_obj(loader)
+            if loader.runpath_dirs is not None:
+                found = hit(self._open_path(name, loader.runpath_dirs, Rule.RUNPATH,
+                                            loader.path, attempts), Rule.RUNPATH, loader.path)
+                if found:
+                    return found
+        flags_obj = loader or main
+        nodeflib = bool(flags_obj and flags_obj.binary and flags_obj.binary.nodeflib)
+        if not nodeflib:
+            entry = self._cache_lookup(name)
+            if entry is not None:
+                att, real = self._try(entry.value, Rule.CACHE, None, entry.hwcaps_subdir)
+                attempts.append(att)
+                if att.verdict is Verdict.INVALID:
+                    raise _Fatal(f"{entry.value}: {att.detail}", Resolution(
+                        "", name, Outcome.FATAL, entry.value, Rule.CACHE, None,
+                        tuple(attempts), f"{entry.value}: {att.detail}"))
+                if real is not None:
+                    return entry.value, real, Rule.CACHE, None, attempts
+            dirs = [d.rstrip("/") + "/" for d in self.platform.trusted_dirs]
+            found = hit(self._open_path(name, dirs, Rule.DEFAULT, None, attempts),
+                        Rule.DEFAULT, None)
+            if found:
+                return found
+        return None, None, None, None, attempts
+
+    # -- closure ----------------------------------------------------------------------------
+    def load(self, main_path: str) -> LoadResult:
+        """The breadth-first closure of ``main_path`` (spelled as the user gave it)."""
+        real = self.fs.resolve(self._abs(main_path))
+        main_bin = self.store.get(real).binary if real else None
+        main = _Obj(main_path, main_path, real or main_path, main_bin, None, {main_path},
+                    role="main")
+        if main_bin is not None and main_bin.soname:
+            pass  # matched lazily below, as ld.so adds the SONAME on first match
+        chain: list[_Obj] = [main]
+        pending_rtld: _Obj | None = None
+        vdso: _Obj | None = None
+        if self.platform.vdso:
+            vdso = _Obj(self.platform.vdso, self.platform.vdso, "<vdso>", None, None,
+                        {self.platform.vdso}, role="vdso")
+            chain.append(vdso)
+        interp = (main_bin.interpreter if main_bin and main_bin.interpreter
+                  else self.platform.interpreter)
+        rtld_real = None
+        try:
+            rtld_real = self.fs.resolve(interp)
+        except SymlinkLoop:
+            rtld_real = None
+        rtld_bin = self.store.get(rtld_real).binary if rtld_real else None
+        pending_rtld = _Obj(interp, interp, rtld_real or interp, rtld_bin, None, {interp},
+                            role="rtld")
+        by_real: dict[str, _Obj] = {main.real: main}
+        if rtld_real:
+            by_real[rtld_real] = pending_rtld
+        known: list[_Obj] = [main] + ([vdso] if vdso else []) + [pending_rtld]
+        resolutions: list[Resolution] = []
+        queue = [main]
+        fatal: str | None = None
+        i = 0
+        try:
+            while i < len(queue):
+                obj = queue[i]
+                i += 1
+                if obj.binary is None:
+                    continue
+                for need in obj.binary.needed:
+                    dep = self._match_loaded(need, known)
+                    if dep is not None:
+                        resolutions.append(Resolution(
+                            obj.path, need, Outcome.FOUND, dep.path, Rule.LOADED, dep.name))
+                        self._reference(dep, chain, queue)
+                        continue
+                    try:
+                        path, real_dep, rule, origin, attempts = self.search(need, obj, main)
+                    except _Fatal as f:
+                        r = f.resolution
+                        resolutions.append(Resolution(obj.path, need, Outcome.FATAL, r.path,
+                                                      r.rule, r.origin, r.attempts, r.fatal))
+                        raise
+                    if path is None or real_dep is None:
+                        resolutions.append(Resolution(obj.path, need, Outcome.NOT_FOUND,
+                                                      attempts=tuple(attempts)))
+                        chain.append(_Obj(need, "", "", None, obj, {need}, role="missing"))
+                        continue
+                    same = by_real.get(real_dep)
+                    if same is not None:
+                        resolutions.append(Resolution(obj.path, need, Outcome.FOUND, same.path,
+                                                      rule, origin, tuple(attempts)))
+                        self._reference(same, chain, queue)
+                        continue
+                    stored = self.store.get(real_dep)
+                    new = _Obj(need, path, real_dep, stored.binary, obj, {need, path})
+                    by_real[real_dep] = new
+                    known.append(new)
+                    resolutions.append(Resolution(obj.path, need, Outcome.FOUND, path, rule,
+                                                  origin, tuple(attempts)))
+                    self._reference(new, chain, queue)
+        except _Fatal as f:
+            fatal = str(f)
+        objects = tuple(
+            LoadedObject(o.name, o.path if o.role != "missing" else None,
+                         o.real if o.role not in ("missing", "vdso") else None, o.role)
+            for o in chain)
+        return LoadResult(main_path, objects, tuple(resolutions), fatal, main_bin)
+
+    @staticmethod
+    def _reference(o: _Obj, chain: list[_Obj], queue: list[_Obj]) -> None:
+        if o.referenced or o.role in ("main", "vdso"):
+            return
+        o.referenced = True
+        chain.append(o)
+        queue.append(o)
+
+    @staticmethod
+    def _match_loaded(name: str, known: list[_Obj]) -> _Obj | None:
+        for o in known:
+            if name in o.names or name == o.path:
+                return o
+            b = o.binary
+            if b is not None and b.soname == name:
+                o.names.add(name)
+                return o
+        return None
+
+
+def blob_of(data: bytes) -> BytesBlob:
+    return BytesBlob(data)

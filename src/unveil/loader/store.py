@@ -1,0 +1,64 @@
+"""Parse each file once per run, keyed by its symlink-free path in the target tree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from unveil.errors import FormatError, SourceError
+from unveil.formats.elf import parse_elf
+from unveil.model import Binary
+from unveil.sources.fs import FileSystem
+
+__all__ = ["BinaryStore", "StoredFile"]
+
+HEAD_SIZE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file as the loader (and the scan) see it: the first bytes, which the loader's
+    header checks use, and the parsed facts or why there are none."""
+
+    head: bytes
+    binary: Binary | None
+    error: str | None = None
+    error_offset: int | None = None
+    unreadable: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+class BinaryStore:
+    def __init__(self, fs: FileSystem) -> None:
+        self.fs = fs
+        self._files: dict[str, StoredFile] = {}
+
+    def get(self, real_path: str) -> StoredFile:
+        cached = self._files.get(real_path)
+        if cached is None:
+            cached = self._load(real_path)
+            self._files[real_path] = cached
+        return cached
+
+    def peek(self, real_path: str) -> StoredFile | None:
+        return self._files.get(real_path)
+
+    def _load(self, real_path: str) -> StoredFile:
+        try:
+            blob = self.fs.open_blob(real_path)
+        except SourceError as e:
+            return StoredFile(b"", None, str(e), unreadable=True)
+        try:
+            head = blob.read(0, min(HEAD_SIZE, blob.size))
+            if not head.startswith(b"\x7fELF"):
+                return StoredFile(head, None, "not an ELF file")
+            try:
+                binary, warnings = parse_elf(blob)
+            except FormatError as e:
+                return StoredFile(head, None, str(e), e.offset)
+            except SourceError as e:
+                return StoredFile(head, None, str(e), unreadable=True)
+            return StoredFile(head, binary, warnings=warnings)
+        except (FormatError, SourceError) as e:
+            return StoredFile(b"", None, str(e), unreadable=True)
+        finally:
+            blob.close()

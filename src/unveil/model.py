@@ -1,0 +1,294 @@
+"""The result model: frozen, slotted dataclasses of tuples, enums and strings.
+
+Three kinds of value are kept apart:
+
+* facts read from a file (:class:`Binary`, :class:`Symbol`),
+* loader edges (:class:`Resolution` with every :class:`Attempt` the loader made), and
+* scan-level judgements about an edge (:class:`Edge`: bundled, system, missing...).
+
+Nothing here does I/O.  "Not found" is a value (:attr:`Outcome.NOT_FOUND`), never an exception.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Attempt",
+    "Binary",
+    "BinaryFormat",
+    "DlopenNote",
+    "Distribution",
+    "Edge",
+    "EdgeClass",
+    "LinkKind",
+    "Location",
+    "Outcome",
+    "Problem",
+    "Resolution",
+    "Role",
+    "Rule",
+    "ScanResult",
+    "ScannedBinary",
+    "Symbol",
+    "TargetKind",
+    "TargetResult",
+    "Verdict",
+    "VersionNeed",
+]
+
+
+class BinaryFormat(enum.Enum):
+    ELF = "elf"
+    MACHO = "macho"
+    PE = "pe"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionNeed:
+    """A DT_VERNEED entry: the symbol versions this object needs from one library."""
+
+    file: str
+    versions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DlopenNote:
+    """One entry of a ``.note.dlopen`` note (UAPI "dlopen metadata" spec)."""
+
+    sonames: tuple[str, ...]
+    feature: str | None = None
+    description: str | None = None
+    priority: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """Facts read from one binary file; what it *is*, not what it resolves to.
+
+    ``rpath``/``runpath`` are ``None`` when the tag is absent and a tuple of the
+    colon-separated entries (tokens unexpanded) when present: an empty RUNPATH still
+    disables RPATH, so absence and emptiness differ.
+    """
+
+    format: BinaryFormat
+    size: int
+    bits: int
+    little_endian: bool
+    machine: int
+    osabi: int
+    abiversion: int
+    file_type: int
+    interpreter: str | None = None
+    soname: str | None = None
+    needed: tuple[str, ...] = ()
+    rpath: tuple[str, ...] | None = None
+    runpath: tuple[str, ...] | None = None
+    flags: int = 0
+    flags_1: int = 0
+    build_id: str | None = None
+    package_note: tuple[tuple[str, str], ...] | None = None
+    dlopen_notes: tuple[DlopenNote, ...] = ()
+    version_needs: tuple[VersionNeed, ...] = ()
+    version_defs: tuple[str, ...] = ()
+    has_dynamic: bool = False
+    ident_padding_ok: bool = True
+    ident_version: int = 1
+    phentsize_ok: bool = True
+
+    @property
+    def nodeflib(self) -> bool:
+        """DF_1_NODEFLIB: the default directories and the cache are not searched."""
+        return bool(self.flags_1 & 0x800)
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A dynamic symbol, with its version when the object is versioned."""
+
+    name: str
+    defined: bool
+    binding: str
+    type: str
+    version: str | None = None
+    version_hidden: bool = False
+
+
+class Rule(enum.Enum):
+    """The step of the loader's search plan that produced a candidate path."""
+
+    PATH = "path"
+    LOADED = "already-loaded"
+    RPATH = "rpath"
+    LD_LIBRARY_PATH = "ld-library-path"
+    RUNPATH = "runpath"
+    CACHE = "ld.so.cache"
+    DEFAULT = "default-dir"
+
+
+class Verdict(enum.Enum):
+    """What the loader made of one candidate path."""
+
+    ACCEPTED = "accepted"
+    ABSENT = "absent"
+    WRONG_CLASS = "wrong-class"
+    WRONG_MACHINE = "wrong-machine"
+    INVALID = "invalid"
+    UNREADABLE = "unreadable"
+    LOOP = "symlink-loop"
+
+
+class Outcome(enum.Enum):
+    FOUND = "found"
+    NOT_FOUND = "not-found"
+    FATAL = "fatal"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One candidate the loader tried.
+
+    ``origin`` names whose search list produced it: the object (as opened) whose RPATH or
+    RUNPATH was used, or ``None`` for environment, cache and default directories.
+    ``hwcaps`` is the hwcaps subdirectory the candidate lies in, if any.
+    """
+
+    path: str
+    rule: Rule
+    verdict: Verdict
+    origin: str | None = None
+    hwcaps: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """One loader edge: ``requester`` asked for ``request`` and this is what happened.
+
+    ``path`` is spelled exactly as the loader would open it (not normalised: ``..`` kept),
+    which is what ``ldd`` prints.  ``fatal`` holds the loader's error message when it would
+    abort the whole load (e.g. a file with an invalid ELF header in a search directory).
+    """
+
+    requester: str
+    request: str
+    outcome: Outcome
+    path: str | None = None
+    rule: Rule | None = None
+    origin: str | None = None
+    attempts: tuple[Attempt, ...] = ()
+    fatal: str | None = None
+
+
+class EdgeClass(enum.Enum):
+    """Where a dependency comes from, judged against the package being scanned."""
+
+    BUNDLED = "bundled"
+    OTHER_DISTRIBUTION = "other-distribution"
+    SYSTEM = "system"
+    POLICY_SYSTEM = "policy-system"
+    MISSING = "missing"
+
+
+class LinkKind(enum.Enum):
+    DYNAMIC = "dynamic"
+
+
+class Role(enum.Enum):
+    """Why a binary is in the package: how it is first loaded."""
+
+    EXECUTABLE = "executable"
+    EXTENSION = "extension-module"
+    LIBRARY = "library"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a file is: ``container`` is the archive (wheel) holding it, or ``None`` when
+    ``path`` is a path on disk."""
+
+    path: str
+    container: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.container}!{self.path}" if self.container else self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """A resolution judged against the scanned package."""
+
+    resolution: Resolution
+    edge_class: EdgeClass
+    location: Location | None = None
+    provider: str | None = None
+    policy_allowed: bool = False
+    link: LinkKind = LinkKind.DYNAMIC
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    name: str
+    version: str | None
+    metadata_path: str
+    files: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedBinary:
+    location: Location
+    loader_path: str
+    binary: Binary
+    role: Role
+    distribution: str | None = None
+    edges: tuple[Edge, ...] = ()
+
+
+class ProblemKind(enum.Enum):
+    FORMAT = "format"
+    SOURCE = "source"
+    LOADER = "loader"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Anything skipped or failed, with where and why.  Fatal only under ``strict``."""
+
+    location: str
+    message: str
+    kind: ProblemKind = ProblemKind.FORMAT
+    offset: int | None = None
+
+
+class TargetKind(enum.Enum):
+    WHEEL = "wheel"
+    ENVIRONMENT = "environment"
+    DIRECTORY = "directory"
+    FILE = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetResult:
+    target: str
+    kind: TargetKind
+    distributions: tuple[Distribution, ...] = ()
+    binaries: tuple[ScannedBinary, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    targets: tuple[TargetResult, ...]
+    platform: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(p for t in self.targets for p in t.problems)
+
+    @property
+    def edges(self) -> tuple[Edge, ...]:
+        return tuple(e for t in self.targets for b in t.binaries for e in b.edges)

@@ -1,0 +1,353 @@
+"""Virtual file trees: the target system as the loader sees it.
+
+A :class:`FileSystem` answers for absolute POSIX paths *in the target's namespace*: ``/`` is
+the ``--root`` directory for a :class:`HostFS`, and a wheel is mounted, as if installed, under
+a virtual prefix by :class:`ZipFS` inside an :class:`OverlayFS`.  Symlinks are followed by
+our own resolver (chroot semantics: an absolute link target stays inside the root), with
+the kernel's limit of 40 links, so a loop is a value and never a hang.  Directory listings
+are read once and cached: the loader asks about thousands of candidate paths, almost all
+in a handful of directories.
+"""
+
+from __future__ import annotations
+
+import enum
+import mmap
+import os
+import posixpath
+import stat
+import zipfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from unveil.errors import SourceError
+from unveil.formats.blob import Blob, BytesBlob, StreamBlob
+from unveil.model import Location
+
+__all__ = ["FileSystem", "HostFS", "Kind", "OverlayFS", "SymlinkLoop", "ZipFS", "ZipLimits"]
+
+MAX_SYMLINKS = 40
+
+
+class Kind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    OTHER = "other"
+
+
+class SymlinkLoop(SourceError):
+    """More than 40 symbolic links while resolving a path (the kernel's ELOOP)."""
+
+
+class FileSystem(ABC):
+    """A read-only tree addressed by absolute POSIX paths."""
+
+    def __init__(self) -> None:
+        self._resolved: dict[str, str | None] = {}
+
+    @abstractmethod
+    def listdir(self, path: str) -> Mapping[str, Kind]:
+        """Entries of the directory at ``path`` (symlink-free), empty if there is none."""
+
+    @abstractmethod
+    def readlink(self, path: str) -> str: ...
+
+    @abstractmethod
+    def open_blob(self, path: str) -> Blob:
+        """The bytes of the regular file at the symlink-free ``path``."""
+
+    @abstractmethod
+    def describe(self, path: str) -> Location:
+        """Where the file at ``path`` really is, for reports."""
+
+    def entry(self, directory: str, name: str) -> Kind | None:
+        return self.listdir(directory).get(name)
+
+    def resolve(self, path: str) -> str | None:
+        """The symlink-free absolute path ``path`` names, or ``None`` if it does not exist.
+
+        Raises :class:`SymlinkLoop` after :data:`MAX_SYMLINKS` links.
+        """
+        if path in self._resolved:
+            return self._resolved[path]
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        parts.reverse()
+        current = "/"
+        links = 0
+        result: str | None = current
+        while parts:
+            comp = parts.pop()
+            if comp == "..":
+                current = posixpath.dirname(current)
+                continue
+            kind = self.entry(current, comp)
+            candidate = current.rstrip("/") + "/" + comp
+            if kind is None:
+                result = None
+                break
+            if kind is Kind.SYMLINK:
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise SymlinkLoop(f"too many levels of symbolic links: {path}")
+                target = self.readlink(candidate)
+                if target.startswith("/"):
+                    current = "/"
+                parts.extend(reversed([p for p in target.split("/") if p not in ("", ".")]))
+                continue
+            if parts and kind is not Kind.DIR:
+                result = None
+                break
+            current = candidate
+        else:
+            result = current
+        self._resolved[path] = result
+        return result
+
+    def kind(self, path: str) -> Kind | None:
+        """Kind of what ``path`` names after following symlinks."""
+        real = self.resolve(path)
+        if real is None:
+            return None
+        if real == "/":
+            return Kind.DIR
+        parent, name = posixpath.split(real)
+        return self.entry(parent, name)
+
+    def walk_files(self, top: str) -> Iterator[str]:
+        """Every regular file below ``top`` (symlinks are not followed: no loops)."""
+        stack = [top]
+        while stack:
+            d = stack.pop()
+            entries = self.listdir(d)
+            for name in sorted(entries, reverse=True):
+                p = d.rstrip("/") + "/" + name
+                k = entries[name]
+                if k is Kind.DIR:
+                    stack.append(p)
+                elif k is Kind.FILE:
+                    yield p
+
+
+class HostFS(FileSystem):
+    """A directory of this machine seen as the target's ``/`` (``root="/"`` is the host)."""
+
+    def __init__(self, root: str = "/") -> None:
+        super().__init__()
+        self.root = os.path.abspath(root)
+        self._prefix = "" if self.root == "/" else self.root
+        self._lists: dict[str, dict[str, Kind]] = {}
+        self.errors: list[tuple[str, str]] = []
+
+    def host_path(self, path: str) -> str:
+        return self._prefix + path
+
+    def target_path(self, host_path: str) -> str | None:
+        """The target path of a host path, or ``None`` if it lies outside the root."""
+        hp = os.path.abspath(host_path)
+        if not self._prefix:
+            return hp
+        if hp == self._prefix:
+            return "/"
+        if hp.startswith(self._prefix + "/"):
+            return hp[len(self._prefix):]
+        return None
+
+    def listdir(self, path: str) -> Mapping[str, Kind]:
+        cached = self._lists.get(path)
+        if cached is not None:
+            return cached
+        out: dict[str, Kind] = {}
+        try:
+            with os.scandir(self.host_path(path)) as it:
+                for e in it:
+                    try:
+                        if e.is_symlink():
+                            k = Kind.SYMLINK
+                        elif e.is_dir(follow_symlinks=False):
+                            k = Kind.DIR
+                        elif e.is_file(follow_symlinks=False):
+                            k = Kind.FILE
+                        else:
+                            k = Kind.OTHER
+                    except OSError:
+                        k = Kind.OTHER
+                    out[e.name] = k
+        except (NotADirectoryError, FileNotFoundError):
+            pass
+        except OSError as e:
+            self.errors.append((path, f"cannot list directory: {e.strerror or e}"))
+        self._lists[path] = out
+        return out
+
+    def readlink(self, path: str) -> str:
+        try:
+            return os.readlink(self.host_path(path))
+        except OSError as e:
+            raise SourceError(f"cannot read link {path}: {e.strerror}") from e
+
+    def open_blob(self, path: str) -> Blob:
+        try:
+            with open(self.host_path(path), "rb") as f:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise SourceError(f"{path} is not a regular file")
+                if st.st_size == 0:
+                    return BytesBlob(b"")
+                return BytesBlob(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        except OSError as e:
+            raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+
+    def describe(self, path: str) -> Location:
+        return Location(self.host_path(path))
+
+
+#: Maps a zip member name to its target path, or ``None`` to leave it out.
+PlaceFn = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class ZipLimits:
+    """Bounds that make zip bombs a located problem instead of a memory blow-up."""
+
+    max_member_size: int = 8 * 1024**3
+    max_ratio: int = 1000
+    in_memory_below: int = 16 * 1024**2
+
+
+class ZipFS(FileSystem):
+    """The members of a zip archive, mapped to absolute paths by ``place``.
+
+    ``place(member)`` returns the target path of a member or ``None`` to leave it out; the
+    archive is read in memory (nothing is extracted).  Unsafe member names (absolute, with
+    ``..``) are left out and reported in ``problems``.
+    """
+
+    def __init__(self, archive: str, place: PlaceFn) -> None:
+        super().__init__()
+        self.archive = archive
+        try:
+            self._zip = zipfile.ZipFile(archive)
+            infos = self._zip.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise SourceError(f"not a readable zip archive: {e}") from e
+        self.problems: list[tuple[str, str]] = []
+        self.limits = ZipLimits()
+        self._files: dict[str, zipfile.ZipInfo] = {}
+        self._dirs: dict[str, dict[str, Kind]] = {"/": {}}
+        for info in infos:
+            name = info.filename
+            if name.endswith("/"):
+                continue
+            parts = name.split("/")
+            if name.startswith("/") or "\\" in name or any(p in ("..", "") for p in parts):
+                self.problems.append((name, "member with an unsafe path left out"))
+                continue
+            target = place(name)
+            if target is None:
+                continue
+            self._files[target] = info
+            self._add(target, Kind.FILE)
+
+    def _add(self, path: str, kind: Kind) -> None:
+        parent, name = posixpath.split(path)
+        if parent not in self._dirs:
+            self._add(parent, Kind.DIR)
+            self._dirs[parent] = {}
+        self._dirs[parent].setdefault(name, kind)
+
+    def member(self, path: str) -> zipfile.ZipInfo | None:
+        return self._files.get(path)
+
+    @property
+    def file_paths(self) -> list[str]:
+        return sorted(self._files)
+
+    def listdir(self, path: str) -> Mapping[str, Kind]:
+        return self._dirs.get(path, {})
+
+    def readlink(self, path: str) -> str:
+        raise SourceError(f"{path} is not a symbolic link")
+
+    def head(self, path: str, n: int) -> bytes:
+        info = self._files[path]
+        try:
+            with self._zip.open(info) as f:
+                return f.read(n)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+            raise SourceError(f"cannot read member {info.filename}: {e}") from e
+
+    def open_blob(self, path: str) -> Blob:
+        info = self._files.get(path)
+        if info is None:
+            raise SourceError(f"{path} is not in {self.archive}")
+        lim = self.limits
+        if info.file_size > lim.max_member_size:
+            raise SourceError(f"member {info.filename} declares {info.file_size} bytes")
+        if info.file_size > 1024**2 and info.file_size > lim.max_ratio * max(info.compress_size, 1):
+            raise SourceError(
+                f"member {info.filename} expands {info.file_size // max(info.compress_size, 1)}x:"
+                " refusing a likely zip bomb"
+            )
+        try:
+            if info.file_size <= lim.in_memory_below:
+                with self._zip.open(info) as f:
+                    data = f.read(info.file_size + 1)
+                if len(data) != info.file_size:
+                    raise SourceError(f"member {info.filename} does not match its declared size")
+                return BytesBlob(data)
+            return StreamBlob(self._zip.open(info), info.file_size)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
+            raise SourceError(f"cannot read member {info.filename}: {e}") from e
+
+    def describe(self, path: str) -> Location:
+        info = self._files.get(path)
+        return Location(info.filename if info else path, container=self.archive)
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class OverlayFS(FileSystem):
+    """``base`` with other trees mounted over it at path prefixes (longest prefix wins)."""
+
+    def __init__(self, base: FileSystem, mounts: Mapping[str, FileSystem]) -> None:
+        super().__init__()
+        self.base = base
+        self.mounts = dict(sorted(mounts.items(), key=lambda kv: -len(kv[0])))
+        self._synthetic: dict[str, dict[str, Kind]] = {}
+        for prefix in self.mounts:
+            p = prefix
+            while p != "/":
+                parent, name = posixpath.split(p)
+                self._synthetic.setdefault(parent, {})[name] = Kind.DIR
+                p = parent
+
+    def _fs(self, path: str) -> FileSystem:
+        for prefix, fs in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return fs
+        return self.base
+
+    def listdir(self, path: str) -> Mapping[str, Kind]:
+        fs = self._fs(path)
+        listing = fs.listdir(path)
+        extra = self._synthetic.get(path)
+        if extra and fs is self.base:
+            merged = dict(listing)
+            merged.update(extra)
+            return merged
+        return listing
+
+    def readlink(self, path: str) -> str:
+        return self._fs(path).readlink(path)
+
+    def open_blob(self, path: str) -> Blob:
+        return self._fs(path).open_blob(path)
+
+    def describe(self, path: str) -> Location:
+        return self._fs(path).describe(path)
+
+    def owner(self, path: str) -> FileSystem:
+        return self._fs(path)
