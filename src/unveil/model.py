@@ -26,6 +26,7 @@ __all__ = [
     "Location",
     "Outcome",
     "Problem",
+    "ProblemKind",
     "Resolution",
     "Role",
     "Rule",

@@ -62,6 +62,14 @@ class FileSystem(ABC):
     def describe(self, path: str) -> Location:
         """Where the file at ``path`` really is, for reports."""
 
+    def head(self, path: str, n: int) -> bytes:
+        """The first ``n`` bytes of the regular file at ``path`` (cheap: no mapping)."""
+        blob = self.open_blob(path)
+        try:
+            return blob.read(0, min(n, blob.size))
+        finally:
+            blob.close()
+
     def entry(self, directory: str, name: str) -> Kind | None:
         return self.listdir(directory).get(name)
 
@@ -202,6 +210,18 @@ class HostFS(FileSystem):
     def describe(self, path: str) -> Location:
         return Location(self.host_path(path))
 
+    def head(self, path: str, n: int) -> bytes:
+        try:
+            fd = os.open(self.host_path(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as e:
+            raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+        try:
+            return os.read(fd, n)
+        except OSError as e:
+            raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+        finally:
+            os.close(fd)
+
 
 #: Maps a zip member name to its target path, or ``None`` to leave it out.
 PlaceFn = Callable[[str], "str | None"]
@@ -271,7 +291,9 @@ class ZipFS(FileSystem):
         raise SourceError(f"{path} is not a symbolic link")
 
     def head(self, path: str, n: int) -> bytes:
-        info = self._files[path]
+        info = self._files.get(path)
+        if info is None:
+            raise SourceError(f"{path} is not in {self.archive}")
         try:
             with self._zip.open(info) as f:
                 return f.read(n)
@@ -348,6 +370,9 @@ class OverlayFS(FileSystem):
 
     def describe(self, path: str) -> Location:
         return self._fs(path).describe(path)
+
+    def head(self, path: str, n: int) -> bytes:
+        return self._fs(path).head(path, n)
 
     def owner(self, path: str) -> FileSystem:
         return self._fs(path)

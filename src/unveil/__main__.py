@@ -1,0 +1,3 @@
+from unveil.cli.main import entry
+
+entry()

@@ -1,0 +1,95 @@
+"""Facts about the machine unveil runs on, read only when asked for.
+
+This is the one module that reads the host (``os.environ``, ``/proc/cpuinfo``): the CLI
+calls :func:`detect_host` and passes the result down as an explicit
+:class:`~unveil.config.ScanConfig`; API users may call it too, or build their own.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+import re
+from collections.abc import Mapping
+
+from unveil.config import (
+    GlibcPlatform,
+    ScanConfig,
+    x86_64_hwcaps_levels,
+    x86_64_legacy_hwcaps,
+    x86_64_platform,
+)
+from unveil.sources.fs import HostFS, Kind
+
+__all__ = ["detect_host", "glibc_version", "cpu_flags"]
+
+_GLIBC_BANNER = re.compile(rb"GNU C Library [^\n]*?version (\d+)\.(\d+)")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def glibc_version(root: str, lib_dirs: tuple[str, ...]) -> tuple[int, int] | None:
+    """The glibc version of the target root, from libc.so.6's banner (read, not run)."""
+    fs = HostFS(root)
+    for d in lib_dirs:
+        real = fs.resolve(f"{d}/libc.so.6")
+        if real is None:
+            continue
+        try:
+            with open(fs.host_path(real), "rb") as f:
+                data = f.read(8 << 20)
+        except OSError:
+            continue
+        m = _GLIBC_BANNER.search(data)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    return None
+
+
+def _platform_for(root: str, machine: str, flags: frozenset[str]) -> GlibcPlatform:
+    fs = HostFS(root)
+    if machine in ("x86_64", "amd64"):
+        multiarch = fs.kind("/usr/lib/x86_64-linux-gnu") is Kind.DIR
+        if multiarch:
+            base = GlibcPlatform()
+        else:
+            base = GlibcPlatform(lib="lib64", trusted_dirs=("/lib64", "/usr/lib64"))
+        version = glibc_version(root, base.trusted_dirs)
+        legacy = x86_64_legacy_hwcaps(flags) if version and version < (2, 37) else ()
+        hw = x86_64_hwcaps_levels(flags) if version is None or version >= (2, 33) else ()
+        return GlibcPlatform(
+            lib=base.lib, trusted_dirs=base.trusted_dirs, platform=x86_64_platform(flags),
+            hwcaps=hw, legacy_hwcaps=legacy)
+    if machine in ("aarch64", "arm64"):
+        multiarch = fs.kind("/usr/lib/aarch64-linux-gnu") is Kind.DIR
+        dirs = (("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/lib")
+                if multiarch else ("/lib64", "/usr/lib64"))
+        return GlibcPlatform(machine=183, lib="lib/aarch64-linux-gnu" if multiarch else "lib64",
+                             platform="aarch64", trusted_dirs=dirs, cache_flags=(0x0A03,),
+                             interpreter="/lib/ld-linux-aarch64.so.1")
+    return GlibcPlatform()
+
+
+def detect_host(
+    root: str = "/",
+    environ: Mapping[str, str] | None = None,
+    *,
+    use_ld_library_path: bool = True,
+) -> ScanConfig:
+    """A configuration describing this machine (CPU, environment, working directory), with
+    ``root`` as the target system."""
+    env = os.environ if environ is None else environ
+    flags = cpu_flags()
+    glibc = _platform_for(root, _platform.machine(), flags)
+    llp = env.get("LD_LIBRARY_PATH") if use_ld_library_path else None
+    cwd = os.getcwd() if root == "/" else "/"
+    return ScanConfig(root=root, ld_library_path=llp, cwd=cwd, glibc=glibc)

@@ -1,0 +1,202 @@
+"""The ``unveil`` command: a thin shell over :mod:`unveil` that parses, renders and exits.
+
+Exit codes: 0 ok; 1 findings matched ``--fail-on`` (or ``ldd`` found a file it could not
+resolve, as ``ldd`` does); 2 usage or input error (and any problem under ``--strict``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from unveil import __version__
+from unveil.cli.host import detect_host
+from unveil.cli.render import render_scan, render_why
+from unveil.config import ScanConfig
+from unveil.errors import UnveilError
+from unveil.loader.explain import explain
+from unveil.loader.glibc import GlibcLoader, load_cache
+from unveil.loader.store import BinaryStore
+from unveil.model import EdgeClass, Outcome
+from unveil.report.json import _attempt, dumps
+from unveil.scan import Scanner
+from unveil.sources.fs import HostFS
+
+__all__ = ["entry", "main"]
+
+_CLASSES = {c.value: c for c in EdgeClass}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="unveil", description=(
+        "Find the binary dependencies hiding in software packages, resolved exactly as the "
+        "real loader would, without running anything."))
+    p.add_argument("--version", action="version", version=f"unveil {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("scan", help="scan wheels, environments, directories or files")
+    s.add_argument("targets", nargs="*", help="default: this Python's environment")
+    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.add_argument("-o", "--output", help="write the report to this file")
+    s.add_argument("--root", default="/", help="the target system's root (sysroot/rootfs)")
+    s.add_argument("--ld-library-path", default=None,
+                   help="LD_LIBRARY_PATH the loader would see (default: unset)")
+    s.add_argument("--fail-on", default="",
+                   help="comma-separated classes that make the exit code 1: "
+                        + ", ".join(_CLASSES))
+    s.add_argument("--strict", action="store_true", help="any problem is fatal (exit 2)")
+    s.add_argument("-v", "--verbose", action="store_true", help="show how each edge resolved")
+
+    d = sub.add_parser("ldd", help="a safe ldd: never runs the file")
+    d.add_argument("files", nargs="+")
+    d.add_argument("--root", default="/")
+
+    w = sub.add_parser("why", help="explain how one library is (not) found")
+    w.add_argument("library")
+    w.add_argument("--from", dest="from_file", help="the binary that needs it")
+    w.add_argument("--root", default="/")
+    w.add_argument("--format", choices=["text", "json"], default="text")
+    return p
+
+
+def _config(root: str, *, ld_library_path: str | None, from_env: bool) -> ScanConfig:
+    cfg = detect_host(root, use_ld_library_path=from_env)
+    if not from_env:
+        from dataclasses import replace
+        cfg = replace(cfg, ld_library_path=ld_library_path)
+    return cfg
+
+
+def _loader(cfg: ScanConfig) -> GlibcLoader:
+    fs = HostFS(cfg.root)
+    store = BinaryStore(fs)
+    cache, _problem = load_cache(fs, store, cfg.glibc)
+    return GlibcLoader(fs, cfg.glibc, store, cache=cache, ld_library_path=cfg.ld_library_path,
+                       cwd=cfg.cwd)
+
+
+def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
+    fail_on = {c.strip() for c in args.fail_on.split(",") if c.strip()}
+    unknown = fail_on - set(_CLASSES)
+    if unknown:
+        err.print(f"unveil: unknown class for --fail-on: {', '.join(sorted(unknown))}")
+        return 2
+    cfg = _config(args.root, ld_library_path=args.ld_library_path, from_env=False)
+    targets = args.targets or [sys.prefix]
+    progress = None
+    if err.is_terminal and args.format == "text":
+        from rich.progress import Progress
+        progress = Progress(console=err, transient=True)
+    try:
+        if progress is not None:
+            with progress:
+                task = progress.add_task("scanning", total=None)
+
+                def report(done: int, total: int, _what: str) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                from dataclasses import replace
+                result = Scanner(replace(cfg, progress=report)).scan(*targets)
+        else:
+            result = Scanner(cfg).scan(*targets)
+    except UnveilError as e:
+        err.print(f"unveil: {e}", markup=False, highlight=False)
+        return 2
+    if args.format == "json":
+        text = dumps(result, __version__)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
+    else:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                render_scan(Console(file=f, width=120, no_color=True), result, args.verbose)
+        else:
+            render_scan(out, result, args.verbose)
+    if args.strict and result.problems:
+        return 2
+    classes = {e.edge_class.value for e in result.edges}
+    return 1 if classes & fail_on else 0
+
+
+def _cmd_ldd(args: argparse.Namespace, out: Console, err: Console) -> int:
+    cfg = _config(args.root, ld_library_path=None, from_env=True)
+    loader = _loader(cfg)
+    status = 0
+    many = len(args.files) > 1
+    for f in args.files:
+        spelled = f if "/" in f else "./" + f
+        if many:
+            sys.stdout.write(f"{f}:\n")
+        target = spelled if spelled.startswith("/") else os.path.join(cfg.cwd, spelled)
+        real = loader.fs.resolve(target)
+        if real is None:
+            sys.stderr.write(f"unveil ldd: {f}: No such file or directory\n")
+            status = 1
+            continue
+        stored = loader.store.get(real)
+        b = stored.binary
+        if b is None or not b.has_dynamic:
+            sys.stdout.write("\tnot a dynamic executable\n")
+            status = 1
+            continue
+        result = loader.load(spelled)
+        if result.fatal:
+            sys.stderr.write(f"{spelled}: error while loading shared libraries: {result.fatal}\n")
+            status = 1
+            continue
+        lines = result.ldd_lines()
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        if any(o.path is None for o in result.objects):
+            status = status or 0
+    return status
+
+
+def _cmd_why(args: argparse.Namespace, out: Console, err: Console) -> int:
+    cfg = _config(args.root, ld_library_path=None, from_env=True)
+    loader = _loader(cfg)
+    from_file = args.from_file
+    if from_file is not None and "/" not in from_file:
+        from_file = "./" + from_file
+    if from_file is not None:
+        target = from_file if from_file.startswith("/") else os.path.join(cfg.cwd, from_file)
+        if loader.fs.resolve(target) is None:
+            err.print(f"unveil: {args.from_file}: no such file", markup=False)
+            return 2
+    ex = explain(loader, args.library, from_file)
+    if args.format == "json":
+        r = ex.resolution
+        doc = {
+            "request": ex.request, "requester": ex.requester, "verdict": ex.verdict,
+            "hints": list(ex.hints), "similar": list(ex.similar),
+            "outcome": r.outcome.value if r else None, "path": r.path if r else None,
+            "rule": r.rule.value if r and r.rule else None,
+            "attempts": [_attempt(a) for a in r.attempts] if r else [],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        render_why(out, ex)
+    return 0 if ex.resolution is not None and ex.resolution.outcome is Outcome.FOUND else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    handlers = {"scan": _cmd_scan, "ldd": _cmd_ldd, "why": _cmd_why}
+    return handlers[args.command](args, out, err)
+
+
+def entry() -> None:
+    sys.exit(main())

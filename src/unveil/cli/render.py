@@ -1,0 +1,121 @@
+"""Human output with rich: a tree per target, distribution and binary."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from unveil.loader.explain import Explanation, describe_rule
+from unveil.model import Edge, EdgeClass, Outcome, ScannedBinary, ScanResult, Verdict
+from unveil.report.json import summary
+
+__all__ = ["render_scan", "render_why"]
+
+_STYLE = {
+    EdgeClass.BUNDLED: "green",
+    EdgeClass.OTHER_DISTRIBUTION: "cyan",
+    EdgeClass.SYSTEM: "yellow",
+    EdgeClass.POLICY_SYSTEM: "dim",
+    EdgeClass.MISSING: "bold red",
+}
+_ORDER = [EdgeClass.MISSING, EdgeClass.OTHER_DISTRIBUTION, EdgeClass.SYSTEM,
+          EdgeClass.BUNDLED, EdgeClass.POLICY_SYSTEM]
+
+
+def _where(e: Edge, container: str | None) -> str:
+    loc = e.location
+    if loc is None:
+        return e.resolution.path or ""
+    if loc.container is not None and loc.container == container:
+        return loc.path
+    return str(loc)
+
+
+def _edge_text(e: Edge, verbose: bool, container: str | None) -> str:
+    r = e.resolution
+    name = escape(r.request)
+    if r.outcome is Outcome.FATAL:
+        return f"{name}: [bold red]ld.so would abort[/]: {escape(r.fatal or '')}"
+    if r.outcome is not Outcome.FOUND:
+        extra = f" (expected from {escape(e.provider)})" if e.provider else ""
+        return f"{name} [bold red]not found[/]{extra}"
+    where = escape(_where(e, container))
+    if e.provider and e.edge_class is EdgeClass.OTHER_DISTRIBUTION:
+        where = f"{where} [cyan]({escape(e.provider)})[/]"
+    if verbose:
+        return f"{name} → {where}  [dim]via {escape(describe_rule(r.rule, r.origin))}[/]"
+    return f"{name} → {where}"
+
+
+def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
+    label = escape(b.location.path)
+    node = parent.add(f"[bold]{label}[/] [dim]{b.role.value}[/]")
+    groups: dict[EdgeClass, list[Edge]] = defaultdict(list)
+    for e in b.edges:
+        groups[e.edge_class].append(e)
+    for cls in _ORDER:
+        edges = groups.get(cls)
+        if not edges:
+            continue
+        style = _STYLE[cls]
+        if cls is EdgeClass.POLICY_SYSTEM and not verbose:
+            names = ", ".join(escape(e.resolution.request) for e in edges)
+            node.add(f"[{style}]{cls.value} ({len(edges)}): {names}[/]")
+            continue
+        g = node.add(f"[{style}]{cls.value} ({len(edges)})[/]")
+        for e in edges:
+            g.add(_edge_text(e, verbose, b.location.container))
+    if not b.edges and not b.binary.needed:
+        node.add("[dim]no dynamic dependencies[/]")
+
+
+def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> None:
+    for t in result.targets:
+        root = Tree(f"[bold]{escape(t.target)}[/] [dim]({t.kind.value})[/]")
+        by_dist: dict[str | None, list[ScannedBinary]] = defaultdict(list)
+        for b in t.binaries:
+            by_dist[b.distribution].append(b)
+        versions = {d.name: d.version for d in t.distributions}
+        for dist in sorted(by_dist, key=lambda d: (d is None, d or "")):
+            if dist is None:
+                dnode = root.add("[bold](no distribution)[/]")
+            else:
+                v = versions.get(dist)
+                dnode = root.add(f"[bold magenta]{escape(dist)}[/] {escape(v or '')}")
+            for b in by_dist[dist]:
+                _binary_node(dnode, b, verbose)
+        if t.problems:
+            pnode = root.add(f"[bold red]problems ({len(t.problems)})[/]")
+            for p in t.problems:
+                pnode.add(f"{escape(p.location)}: {escape(p.message)}")
+        console.print(root)
+    s = summary(result)
+    parts = [f"{s.get('binaries', 0)} binaries"] + [
+        f"{s[c.value]} {c.value}" for c in _ORDER if s.get(c.value)]
+    if s.get("problems"):
+        parts.append(f"{s['problems']} problems")
+    console.print(", ".join(parts))
+
+
+def render_why(console: Console, ex: Explanation) -> None:
+    head = f"[bold]{escape(ex.request)}[/]"
+    if ex.requester:
+        head += f" for {escape(ex.requester)}"
+    console.print(head)
+    r = ex.first if ex.resolution and ex.resolution.attempts == () and ex.first else ex.resolution
+    if r is not None and r.attempts:
+        console.print(f"  search, as requested by {escape(r.requester)}:")
+        for a in r.attempts:
+            style = "green" if a.verdict is Verdict.ACCEPTED else (
+                "dim" if a.verdict is Verdict.ABSENT else "yellow")
+            why = describe_rule(a.rule, a.origin)
+            extra = f" [{escape(a.hwcaps)}]" if a.hwcaps else ""
+            detail = f" — {escape(a.detail)}" if a.detail else ""
+            console.print(f"    [{style}]{a.verdict.value:>13}[/]  {escape(a.path)}"
+                          f"  [dim]({escape(why)}{extra})[/]{detail}")
+    console.print(f"  [bold]verdict:[/] {escape(ex.verdict)}")
+    for h in ex.hints:
+        console.print(f"  [bold]hint:[/] {escape(h)}")

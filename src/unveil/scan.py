@@ -1,0 +1,201 @@
+"""Orchestration: open targets, find binaries, resolve them as the loader would, classify.
+
+Every binary of a target is resolved in the context the real loader gives it: executables
+and Python extension modules are the roots; a library they load is resolved within their
+closure (so it inherits their DT_RPATH, as ld.so does), and only libraries that nothing in
+the target loads are resolved on their own.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from unveil.config import ScanConfig
+from unveil.errors import SourceError
+from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
+from unveil.loader.ldcache import LdCache
+from unveil.loader.store import BinaryStore
+from unveil.model import (
+    Binary,
+    Edge,
+    EdgeClass,
+    Outcome,
+    Problem,
+    ProblemKind,
+    Resolution,
+    Role,
+    Rule,
+    ScannedBinary,
+    ScanResult,
+    TargetResult,
+)
+from unveil.sources.fs import FileSystem, SymlinkLoop
+from unveil.sources.targets import Target, open_target
+
+__all__ = ["Scanner", "scan"]
+
+_TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
+_PLAIN_EXTENSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.so$")
+_MAGICS = (b"\x7fELF",)
+
+
+def _role(path: str, binary: Binary, site_packages: list[str]) -> Role:
+    name = posixpath.basename(path)
+    if binary.interpreter is not None and binary.soname is None:
+        return Role.EXECUTABLE
+    if binary.file_type == 2:
+        return Role.EXECUTABLE
+    if _TAGGED_EXTENSION.search(name):
+        return Role.EXTENSION
+    in_site = any(path.startswith(s + "/") for s in site_packages)
+    if (in_site and binary.soname is None and _PLAIN_EXTENSION.match(name)
+            and not name.startswith("lib")):
+        return Role.EXTENSION
+    if binary.soname is not None or ".so" in name:
+        return Role.LIBRARY
+    return Role.OTHER
+
+
+class _TargetScan:
+    def __init__(self, scanner: Scanner, target: Target) -> None:
+        self.s = scanner
+        self.t = target
+        self.fs: FileSystem = target.fs
+        self.store = BinaryStore(self.fs)
+        cache, problem = load_cache(self.fs, self.store, scanner.config.glibc)
+        if problem:
+            target.problems.append(Problem(problem, "ld.so.cache unreadable", ProblemKind.LOADER))
+        self.cache: LdCache | None = cache
+        cfg = scanner.config
+        self.loader = GlibcLoader(self.fs, cfg.glibc, self.store, cache=cache,
+                                  ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
+
+    def run(self) -> TargetResult:
+        t, cfg = self.t, self.s.config
+        found: list[tuple[str, Binary]] = []
+        total = len(t.files)
+        for i, path in enumerate(t.files):
+            if cfg.progress and (i % 64 == 0 or i == total - 1):
+                cfg.progress(i + 1, total, path)
+            try:
+                head = self.fs.head(path, 4)
+            except SourceError as e:
+                t.problems.append(Problem(str(self.fs.describe(path)), str(e), ProblemKind.SOURCE))
+                continue
+            if not head.startswith(_MAGICS):
+                continue
+            stored = self.store.get(path)
+            loc = str(self.fs.describe(path))
+            if stored.binary is None:
+                t.problems.append(Problem(loc, stored.error or "unreadable", ProblemKind.FORMAT,
+                                          stored.error_offset))
+                continue
+            for w in stored.warnings:
+                t.problems.append(Problem(loc, w, ProblemKind.FORMAT))
+            found.append((path, stored.binary))
+        roles = {p: _role(p, b, t.site_packages) for p, b in found}
+        order = sorted(found, key=lambda pb: (roles[pb[0]] not in (Role.EXECUTABLE,
+                                                                   Role.EXTENSION), pb[0]))
+        edges_of: dict[str, tuple[Resolution, ...]] = {}
+        fatal_of: dict[str, str] = {}
+        for path, _b in order:
+            if path in edges_of:
+                continue
+            result = self.loader.load(path)
+            self._collect(result, edges_of, fatal_of)
+        binaries = []
+        for path, b in sorted(found):
+            res = edges_of.get(path, ())
+            dist = t.owner_of(path)
+            edges = tuple(self._classify(r, path, dist) for r in res)
+            binaries.append(ScannedBinary(self.fs.describe(path), path, b, roles[path], dist,
+                                          edges))
+            if path in fatal_of:
+                t.problems.append(Problem(str(self.fs.describe(path)),
+                                          f"ld.so would stop: {fatal_of[path]}",
+                                          ProblemKind.LOADER))
+        return TargetResult(t.spec, t.kind, tuple(sorted(t.distributions, key=lambda d: d.name)),
+                            tuple(binaries), tuple(t.problems))
+
+    def _collect(self, result: LoadResult, edges_of: dict[str, tuple[Resolution, ...]],
+                 fatal_of: dict[str, str]) -> None:
+        by_requester: dict[str, list[Resolution]] = {}
+        for r in result.resolutions:
+            by_requester.setdefault(r.requester, []).append(r)
+        real_of = {o.path: o.real for o in result.objects if o.path and o.real}
+        real_of[result.main] = self.fs.resolve(result.main) or result.main
+        for requester, rs in by_requester.items():
+            real = real_of.get(requester)
+            if real is None or real in edges_of or not self.t.contains(real):
+                continue
+            edges_of[real] = tuple(rs)
+        if result.fatal:
+            real = real_of.get(result.main)
+            if real:
+                fatal_of.setdefault(real, result.fatal)
+                edges_of.setdefault(real, ())
+
+    def _real(self, path: str) -> str | None:
+        try:
+            return self.fs.resolve(path if path.startswith("/") else
+                                   posixpath.join(self.s.config.cwd, path))
+        except SymlinkLoop:
+            return None
+
+    def _classify(self, r: Resolution, requester: str, dist: str | None) -> Edge:
+        policy = r.request in self.s.config.policy_libs
+        if r.outcome is not Outcome.FOUND or r.path is None:
+            provider = self._expected_provider(r)
+            if provider is not None:
+                return Edge(r, EdgeClass.OTHER_DISTRIBUTION, None, provider, policy,
+                            note="expected from another distribution, which is not present")
+            return Edge(r, EdgeClass.MISSING, None, None, policy)
+        real = self._real(r.path)
+        loc = self.fs.describe(real) if real else None
+        if real is not None and self.t.contains(real):
+            owner = self.t.owner_of(real)
+            if owner is None or owner == dist:
+                return Edge(r, EdgeClass.BUNDLED, loc, owner, policy)
+            return Edge(r, EdgeClass.OTHER_DISTRIBUTION, loc, owner, policy)
+        cls = EdgeClass.POLICY_SYSTEM if policy else EdgeClass.SYSTEM
+        return Edge(r, cls, loc, None, policy)
+
+    def _expected_provider(self, r: Resolution) -> str | None:
+        """For a library not found: did an RPATH/RUNPATH point into site-packages, outside
+        what is present?  Then another distribution was meant to provide it."""
+        for a in r.attempts:
+            if a.rule not in (Rule.RPATH, Rule.RUNPATH):
+                continue
+            p = posixpath.normpath(posixpath.dirname(
+                a.path if a.path.startswith("/") else posixpath.join(self.s.config.cwd, a.path)))
+            for site in self.t.site_packages:
+                if p.startswith(site + "/"):
+                    rel = p[len(site) + 1:].split("/")
+                    top = rel[0]
+                    if self.fs.kind(f"{site}/{top}") is None:
+                        return "/".join(x for x in rel[:2] if x not in ("lib", "lib64"))
+        return None
+
+
+class Scanner:
+    """Scans targets with one configuration.  Reusable; not thread-safe."""
+
+    def __init__(self, config: ScanConfig | None = None) -> None:
+        self.config = config or ScanConfig()
+
+    def scan(self, *targets: str) -> ScanResult:
+        results = []
+        for spec in targets:
+            target = open_target(spec, self.config)
+            results.append(_TargetScan(self, target).run())
+        g = self.config.glibc
+        platform = (("loader", "glibc"), ("machine", str(g.machine)), ("lib", g.lib),
+                    ("platform", g.platform), ("hwcaps", ",".join(g.hwcaps)),
+                    ("root", self.config.root))
+        return ScanResult(tuple(results), platform)
+
+
+def scan(target: str, config: ScanConfig | None = None) -> ScanResult:
+    """Scan one target (a wheel, environment, directory or file) and return the result."""
+    return Scanner(config).scan(target)

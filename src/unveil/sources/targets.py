@@ -1,0 +1,201 @@
+"""Scan targets: a wheel, an installed environment, a directory tree or one file.
+
+Each becomes a :class:`Target`: a virtual tree in the target system's namespace, the
+candidate files in it, and which distribution owns each file.  A wheel is mounted under a
+virtual prefix exactly where an installer would put its members (``purelib``/``platlib``
+into site-packages, ``scripts`` into ``bin``...), so its RPATHs resolve as if installed;
+nothing is extracted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from unveil.config import ScanConfig
+from unveil.errors import SourceError, TargetError
+from unveil.model import Distribution, Problem, ProblemKind, TargetKind
+from unveil.sources.fs import (
+    FileSystem,
+    HostFS,
+    Kind,
+    OverlayFS,
+    PlaceFn,
+    SymlinkLoop,
+    ZipFS,
+)
+
+__all__ = ["Target", "open_target", "VIRTUAL_ROOT"]
+
+#: Where lone wheels are mounted in the target namespace; nothing real lives there.
+VIRTUAL_ROOT = "/__unveil__"
+_WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-"
+                         r"(?P<abi>[^-]+)-(?P<plat>[^-]+)\.whl$")
+_DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.dist-info$")
+
+
+@dataclass
+class Target:
+    """A target opened for scanning (mutable while being built, then read-only)."""
+
+    spec: str
+    kind: TargetKind
+    fs: FileSystem
+    files: list[str]
+    site_packages: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
+    distributions: list[Distribution] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    inside: tuple[str, ...] = ()
+    default_owner: str | None = None
+
+    def owner_of(self, real_path: str) -> str | None:
+        o = self.owners.get(real_path)
+        if o is None and self.default_owner is not None and self.contains(real_path):
+            return self.default_owner
+        return o
+
+    def contains(self, real_path: str) -> bool:
+        return any(real_path == p or real_path.startswith(p.rstrip("/") + "/")
+                   for p in self.inside)
+
+
+def _install_place(prefix: str, site: str, dist_data: str) -> PlaceFn:
+    def place(member: str) -> str | None:
+        first, _, rest = member.partition("/")
+        if first == dist_data and rest:
+            scheme, _, sub = rest.partition("/")
+            if not sub:
+                return None
+            if scheme in ("purelib", "platlib"):
+                return f"{site}/{sub}"
+            if scheme == "scripts":
+                return f"{prefix}/bin/{sub}"
+            if scheme == "data":
+                return f"{prefix}/{sub}"
+            if scheme == "headers":
+                return f"{prefix}/include/{sub}"
+            return None
+        return f"{site}/{member}"
+
+    return place
+
+
+def _open_wheel(path: str, config: ScanConfig, base: FileSystem) -> Target:
+    fname = os.path.basename(path)
+    m = _WHEEL_NAME.match(fname)
+    name, version = (m.group("name"), m.group("version")) if m else (fname[:-4], None)
+    pyver = config.python_version
+    if m:
+        tag = m.group("py").split(".")[0]
+        if tag.startswith("cp") and len(tag) > 3 and tag[2:].isdigit():
+            pyver = f"{tag[2]}.{tag[3:]}"
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", fname)
+    prefix = f"{VIRTUAL_ROOT}/{safe}"
+    site = f"{prefix}/lib/python{pyver}/site-packages"
+    dist_data = f"{name}-{version}.data" if version else f"{name}.data"
+    zfs = ZipFS(path, _install_place(prefix, site, dist_data))
+    fs = OverlayFS(base, {prefix: zfs})
+    t = Target(path, TargetKind.WHEEL, fs, zfs.file_paths, [site], inside=(prefix,),
+               default_owner=name)
+    t.distributions.append(Distribution(name, version, fname, len(zfs.file_paths)))
+    for member, why in zfs.problems:
+        t.problems.append(Problem(f"{path}!{member}", why, ProblemKind.SOURCE))
+    return t
+
+
+def _find_site_packages(fs: FileSystem, top: str) -> list[str]:
+    """site-packages directories of an environment or prefix (or ``top`` itself)."""
+    listing = fs.listdir(top)
+    if any(n.endswith(".dist-info") for n in listing):
+        return [top]
+    out: list[str] = []
+    for libdir in ("lib", "lib64", "Lib"):
+        if fs.entry(top, libdir) is not Kind.DIR:
+            continue
+        base = f"{top.rstrip('/')}/{libdir}"
+        for n in sorted(fs.listdir(base)):
+            if n.startswith("python"):
+                sp = f"{base}/{n}/site-packages"
+                if fs.kind(sp) is Kind.DIR and sp not in out:
+                    out.append(sp)
+        if libdir == "Lib" and fs.kind(f"{base}/site-packages") is Kind.DIR:
+            out.append(f"{base}/site-packages")
+    return out
+
+
+def _read_records(t: Target, fs: FileSystem) -> None:
+    for site in t.site_packages:
+        for n in sorted(fs.listdir(site)):
+            m = _DIST_INFO.match(n)
+            if not m:
+                continue
+            dist = m.group("name")
+            record = f"{site}/{n}/RECORD"
+            count = 0
+            try:
+                if fs.kind(record) is Kind.FILE:
+                    blob = fs.open_blob(record)
+                    try:
+                        text = blob.read(0, min(blob.size, 64 << 20)).decode("utf-8", "replace")
+                    finally:
+                        blob.close()
+                    for row in csv.reader(io.StringIO(text)):
+                        if not row or not row[0]:
+                            continue
+                        p = posixpath.normpath(posixpath.join(site, row[0]))
+                        d, b = posixpath.split(p)
+                        try:
+                            rd = fs.resolve(d)
+                        except SymlinkLoop:
+                            rd = None
+                        t.owners[f"{rd}/{b}" if rd else p] = dist
+                        count += 1
+            except (SourceError, csv.Error) as e:
+                t.problems.append(Problem(record, f"unreadable RECORD: {e}", ProblemKind.SOURCE))
+            t.distributions.append(Distribution(dist, m.group("version"), f"{site}/{n}", count))
+
+
+def open_target(spec: str, config: ScanConfig) -> Target:
+    """Open ``spec`` (a path on this machine) as a scan target."""
+    host = HostFS(config.root)
+    if not os.path.lexists(spec):
+        raise TargetError(f"{spec}: no such file or directory")
+    full = os.path.abspath(spec)
+    if os.path.isfile(full) and full.endswith(".whl"):
+        try:
+            return _open_wheel(full, config, host)
+        except SourceError as e:
+            raise TargetError(f"{spec}: {e}") from e
+    tpath = host.target_path(full)
+    if tpath is None:
+        # Outside the root: see it at its own path, over the root.
+        fs: FileSystem = OverlayFS(host, {full: HostFS("/")})
+        tpath = full
+    else:
+        fs = host
+    if os.path.isdir(full):
+        real = fs.resolve(tpath) or tpath
+        sites = _find_site_packages(fs, real)
+        is_env = bool(sites) or os.path.exists(os.path.join(full, "pyvenv.cfg"))
+        kind = TargetKind.ENVIRONMENT if is_env else TargetKind.DIRECTORY
+        files: list[str] = []
+        for f in fs.walk_files(real):
+            files.append(f)
+            if len(files) >= config.max_files:
+                break
+        t = Target(spec, kind, fs, files, sites, inside=(real,))
+        if kind is TargetKind.ENVIRONMENT:
+            _read_records(t, fs)
+        if isinstance(host, HostFS):
+            for where, why in host.errors:
+                t.problems.append(Problem(where, why, ProblemKind.SOURCE))
+        return t
+    real = fs.resolve(tpath)
+    if real is None:
+        raise TargetError(f"{spec}: cannot resolve (dangling link or loop)")
+    return Target(spec, TargetKind.FILE, fs, [real], inside=(real,))
