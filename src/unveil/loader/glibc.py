@@ -303,7 +303,7 @@ class GlibcLoader:
             parent, base = posixpath.split(real)
             kind = self.fs.entry(parent, base) if real != "/" else Kind.DIR
             if kind is Kind.DIR:
-                verdict = (Verdict.INVALID, "cannot read file data: Is a directory")
+                verdict = (Verdict.INVALID, "cannot read file data: Error 21")
             elif kind is not Kind.FILE:
                 verdict = (Verdict.UNREADABLE, "not a regular file")
             else:
@@ -531,6 +531,7 @@ class GlibcLoader:
                     self._reference(new, chain, queue)
         except _Fatal as f:
             fatal = str(f)
+        chain = self._place_rtld(chain, queue, pending_rtld)
         objects = tuple(
             LoadedObject(o.name, o.path if o.role != "missing" else None,
                          o.real if o.role not in ("missing", "vdso") else None, o.role)
@@ -542,8 +543,20 @@ class GlibcLoader:
         if o.referenced or o.role in ("main", "vdso"):
             return
         o.referenced = True
-        chain.append(o)
+        if o.role != "rtld":
+            chain.append(o)
         queue.append(o)
+
+    @staticmethod
+    def _place_rtld(chain: list[_Obj], searchlist: list[_Obj], rtld: _Obj) -> list[_Obj]:
+        """ld.so moves itself in the link map to just after the object that precedes it in
+        the breadth-first search list (objects not found are in the map but not in the
+        search list), and leaves itself out when nothing needs it."""
+        if rtld not in searchlist:
+            return chain
+        before = searchlist[searchlist.index(rtld) - 1]
+        at = chain.index(before) + 1
+        return [*chain[:at], rtld, *chain[at:]]
 
     @staticmethod
     def _match_loaded(name: str, known: list[_Obj]) -> _Obj | None:

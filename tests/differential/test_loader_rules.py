@@ -1,0 +1,277 @@
+"""Each ld.so(8) rule, checked on compiled fixtures against glibc's own trace mode."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Builder, OracleCheck, have, unveil_ldd
+
+
+def test_direct_rpath(build: Builder, agree: OracleCheck) -> None:
+    lib = build.lib("a/libone.so")
+    exe = build.exe("bin/prog", needs=[str(lib)], rpath=str(lib.parent))
+    lines = agree(str(exe))
+    assert f"\tlibone.so => {lib}" in lines
+
+
+def test_rpath_is_inherited_down_the_loader_chain(build: Builder, agree: OracleCheck) -> None:
+    # prog (RPATH=deep) -> libmid (no RPATH/RUNPATH) -> libleaf found via prog's RPATH.
+    leaf = build.lib("deep/libleaf.so")
+    mid = build.lib("mid/libmid.so", needs=[str(leaf)])
+    exe = build.exe("bin/prog", needs=[str(mid)], rpath=f"{mid.parent}:{leaf.parent}")
+    lines = agree(str(exe))
+    assert f"\tlibleaf.so => {leaf}" in lines
+    # Inspected alone, libmid cannot find libleaf: ld.so agrees.
+    alone = agree(str(mid))
+    assert "\tlibleaf.so => not found" in alone
+
+
+def test_runpath_is_not_inherited(build: Builder, agree: OracleCheck) -> None:
+    leaf = build.lib("deep/libleaf.so")
+    mid = build.lib("mid/libmid.so", needs=[str(leaf)])
+    exe = build.exe("bin/prog", needs=[str(mid)], runpath=f"{mid.parent}:{leaf.parent}")
+    lines = agree(str(exe))
+    assert "\tlibleaf.so => not found" in lines
+
+
+def test_object_with_runpath_ignores_its_rpath_and_the_chain(build: Builder,
+                                                             agree: OracleCheck) -> None:
+    leaf = build.lib("deep/libleaf.so")
+    # mid has RUNPATH pointing nowhere: the executable's RPATH is not consulted for it.
+    mid = build.lib("mid/libmid.so", needs=[str(leaf)], runpath="/nonexistent")
+    exe = build.exe("bin/prog", needs=[str(mid)], rpath=f"{mid.parent}:{leaf.parent}")
+    lines = agree(str(exe))
+    assert "\tlibleaf.so => not found" in lines
+
+
+def test_ld_library_path_between_rpath_and_runpath(build: Builder, agree: OracleCheck) -> None:
+    a = build.lib("a/libx.so")
+    b = build.lib("b/libx.so")
+    c = build.lib("c/libx.so")
+    exe_rpath = build.exe("bin/rp", needs=[str(a)], rpath=str(a.parent))
+    exe_runpath = build.exe("bin/run", needs=[str(a)], runpath=str(c.parent))
+    assert f"\tlibx.so => {a}" in agree(str(exe_rpath), ld_library_path=str(b.parent))
+    assert f"\tlibx.so => {b}" in agree(str(exe_runpath), ld_library_path=str(b.parent))
+    assert f"\tlibx.so => {c}" in agree(str(exe_runpath))
+
+
+def test_ld_library_path_empty_entry_is_cwd(build: Builder, agree: OracleCheck) -> None:
+    lib = build.lib("w/libcwd.so")
+    exe = build.exe("bin/prog", needs=[str(lib)])
+    lines = agree(str(exe), cwd=str(lib.parent), ld_library_path=":/nonexistent")
+    assert "\tlibcwd.so" in lines
+
+
+def test_origin_keeps_the_spelling_and_symlinks(build: Builder, agree: OracleCheck,
+                                                 tmp_path: Path) -> None:
+    lib = build.lib("pkg/lib/liborig.so")
+    exe = build.exe("pkg/bin/prog", needs=[str(lib)], rpath="$ORIGIN/../lib")
+    lines = agree(str(exe))
+    assert f"\tliborig.so => {tmp_path}/pkg/bin/../lib/liborig.so" in lines
+    # Reached through a symlink in another directory: $ORIGIN is the link's directory.
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "prog"
+    link.symlink_to(exe)
+    lines = agree(str(link))
+    assert "\tliborig.so => not found" in lines
+    # Relative spelling of the main program, as ldd is usually run.
+    agree("./prog", cwd=str(exe.parent))
+    agree("pkg/bin/prog", cwd=str(tmp_path))
+
+
+def test_origin_of_a_library_found_through_a_symlinked_dir(build: Builder, agree: OracleCheck,
+                                                           tmp_path: Path) -> None:
+    inner = build.lib("real/sub/libinner.so")
+    outer = build.lib("real/libouter.so", needs=[str(inner)], rpath="$ORIGIN/sub")
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    exe = build.exe("bin/prog", needs=[str(outer)], rpath=str(tmp_path / "alias"))
+    lines = agree(str(exe))
+    assert f"\tlibinner.so => {tmp_path}/alias/sub/libinner.so" in lines
+
+
+def test_lib_and_platform_tokens(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    from tests.conftest import host_config
+
+    g = host_config().glibc
+    lib = build.lib(f"t/{g.lib}/libtok.so")
+    plat = build.lib(f"t/{g.platform}/libplat.so")
+    exe = build.exe("bin/prog", needs=[str(lib), str(plat)],
+                    rpath=f"{tmp_path}/t/$LIB:{tmp_path}/t/${{PLATFORM}}")
+    lines = agree(str(exe))
+    assert f"\tlibtok.so => {lib}" in lines
+    assert f"\tlibplat.so => {plat}" in lines
+
+
+def test_glibc_hwcaps_subdirectory_first(build: Builder, agree: OracleCheck) -> None:
+    from tests.conftest import host_config
+
+    levels = host_config().glibc.hwcaps
+    if not levels:
+        pytest.skip("this CPU/glibc has no glibc-hwcaps levels")
+    plain = build.lib("h/libhw.so")
+    best = build.lib(f"h/glibc-hwcaps/{levels[-1]}/libhw.so")
+    exe = build.exe("bin/prog", needs=[str(plain)], rpath=str(plain.parent))
+    lines = agree(str(exe))
+    assert f"\tlibhw.so => {best}" in lines
+
+
+def test_legacy_hwcaps_subdirectory(build: Builder, agree: OracleCheck) -> None:
+    from tests.conftest import host_config
+
+    g = host_config().glibc
+    if not g.legacy_hwcaps:
+        pytest.skip("glibc >= 2.37 has no legacy hwcaps subdirectories")
+    plain = build.lib("h/liblegacy.so")
+    best = build.lib("h/tls/liblegacy.so")
+    exe = build.exe("bin/prog", needs=[str(plain)], rpath=str(plain.parent))
+    lines = agree(str(exe))
+    assert f"\tliblegacy.so => {best}" in lines
+
+
+def test_soname_match_reuses_loaded_object(build: Builder, agree: OracleCheck) -> None:
+    # The file is libreal.so.1 but its SONAME is libalias.so.1; a second object asks
+    # for the SONAME and must get the loaded one, not a search.
+    real = build.lib("a/libreal.so.1", soname="libalias.so.1")
+    user = build.lib("b/libuser.so", needs=[str(real)])
+    # prog needs libalias.so.1 through an explicit path first, then libuser.
+    exe = build.exe("bin/prog", needs=[str(user)], rpath=f"{real.parent}:{user.parent}")
+    agree(str(exe))
+
+
+def test_first_loaded_wins(build: Builder, agree: OracleCheck) -> None:
+    a = build.lib("first/libdup.so")
+    b = build.lib("second/libdup.so")
+    user = build.lib("u/libuser.so", needs=[str(b)], runpath=str(b.parent))
+    exe = build.exe("bin/prog", needs=[str(a), str(user)],
+                    rpath=f"{a.parent}:{user.parent}")
+    lines = agree(str(exe))
+    assert f"\tlibdup.so => {a}" in lines
+    assert str(b) not in "\n".join(lines)
+
+
+def test_missing_twice(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    gone = build.lib("gone/libgone.so")
+    u1 = build.lib("u/libu1.so", needs=[str(gone)])
+    u2 = build.lib("u/libu2.so", needs=[str(gone)])
+    exe = build.exe("bin/prog", needs=[str(u1), str(u2)], rpath=str(u1.parent))
+    gone.unlink()
+    lines = agree(str(exe))
+    assert lines.count("\tlibgone.so => not found") >= 1
+
+
+def test_name_with_slash(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    lib = build.lib("abs/libabs.so", soname="")
+    exe = build.exe("bin/prog", needs=[str(lib)])
+    lines = agree(str(exe))
+    assert f"\t{lib}" in lines
+
+
+def test_nodeflib_skips_cache_and_defaults(build: Builder, agree: OracleCheck) -> None:
+    # ld spells it -z nodefaultlib.
+    lib = build.lib("n/libnodef.so", link=["-lz"], extra=["-Wl,-z,nodefaultlib"])
+    exe = build.exe("bin/prog", needs=[str(lib)], rpath=str(lib.parent))
+    lines = agree(str(exe))
+    assert "\tlibz.so.1 => not found" in lines
+
+
+def test_wrong_machine_is_skipped(build: Builder, agree: OracleCheck) -> None:
+    good = build.lib("good/libmach.so")
+    bad_dir = good.parent.parent / "bad"
+    bad_dir.mkdir()
+    data = bytearray(good.read_bytes())
+    data[18:20] = (183).to_bytes(2, "little")  # EM_AARCH64
+    (bad_dir / "libmach.so").write_bytes(bytes(data))
+    exe = build.exe("bin/prog", needs=[str(good)], rpath=f"{bad_dir}:{good.parent}")
+    lines = agree(str(exe))
+    assert f"\tlibmach.so => {good}" in lines
+
+
+@pytest.mark.skipif(not (have("as") and have("ld")), reason="binutils needed")
+def test_wrong_class_is_skipped(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    import subprocess
+
+    good = build.lib("good/libcls.so")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "c.s").write_text(".globl g\ng: ret\n")
+    subprocess.run(["as", "--32", "-o", str(bad / "c.o"), str(bad / "c.s")], check=True)
+    subprocess.run(["ld", "-m", "elf_i386", "-shared", "-soname", "libcls.so", "-o",
+                    str(bad / "libcls.so"), str(bad / "c.o")], check=True)
+    exe = build.exe("bin/prog", needs=[str(good)], rpath=f"{bad}:{good.parent}")
+    lines = agree(str(exe))
+    assert f"\tlibcls.so => {good}" in lines
+
+
+@pytest.mark.parametrize(("offset", "value", "message"), [
+    (None, None, "invalid ELF header"),
+    (5, 2, "ELF file data encoding not little-endian"),
+    (7, 9, "ELF file OS ABI invalid"),
+    (10, 1, "nonzero padding in e_ident"),
+])
+def test_invalid_candidate_is_fatal(build: Builder, agree: OracleCheck, tmp_path: Path,
+                                    offset: int | None, value: int | None,
+                                    message: str) -> None:
+    good = build.lib("good/libbad.so")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    if offset is None:
+        (bad / "libbad.so").write_bytes(b"this is not an ELF file at all, but long enough" * 4)
+    else:
+        data = bytearray(good.read_bytes())
+        data[offset] = value or 0
+        (bad / "libbad.so").write_bytes(bytes(data))
+    exe = build.exe("bin/prog", needs=[str(good)], rpath=f"{bad}:{good.parent}")
+    agree(str(exe))
+    _lines, fatal = unveil_ldd(str(exe))
+    assert fatal is not None
+    assert message in fatal
+
+
+def test_short_file_is_fatal(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    good = build.lib("good/libshort.so")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "libshort.so").write_bytes(b"\x7fELF")
+    exe = build.exe("bin/prog", needs=[str(good)], rpath=f"{bad}:{good.parent}")
+    agree(str(exe))
+
+
+def test_directory_named_like_the_library(build: Builder, agree: OracleCheck,
+                                          tmp_path: Path) -> None:
+    good = build.lib("good/libdir.so")
+    (tmp_path / "bad" / "libdir.so").mkdir(parents=True)
+    exe = build.exe("bin/prog", needs=[str(good)], rpath=f"{tmp_path}/bad:{good.parent}")
+    agree(str(exe))
+
+
+def test_symlink_loop_candidate(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    good = build.lib("good/libloop.so")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    os.symlink("libloop.so", bad / "libloop.so")
+    exe = build.exe("bin/prog", needs=[str(good)], rpath=f"{bad}:{good.parent}")
+    agree(str(exe))
+
+
+def test_shared_library_without_needed_is_statically_linked(build: Builder,
+                                                           agree: OracleCheck) -> None:
+    lib = build.lib("n/libnone.so", extra=["-nostdlib"])
+    assert agree(str(lib)) == ["\tstatically linked"]
+
+
+def test_system_binaries_agree(agree: OracleCheck) -> None:
+    for p in ("/usr/bin/curl", "/usr/bin/python3", "/usr/bin/git", "/usr/bin/gcc"):
+        if os.path.exists(p):
+            agree(p)
+
+
+def test_copy_of_system_binary_in_tmp(agree: OracleCheck, tmp_path: Path) -> None:
+    src = "/usr/bin/curl"
+    if not os.path.exists(src):
+        pytest.skip("curl not installed")
+    shutil.copy(src, tmp_path / "curl")
+    agree(str(tmp_path / "curl"))
