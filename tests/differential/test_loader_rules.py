@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Builder, OracleCheck, have, unveil_ldd
+from tests.conftest import Builder, OracleCheck, have, host_config, unveil_ldd
 
 
 def test_direct_rpath(build: Builder, agree: OracleCheck) -> None:
@@ -94,8 +95,6 @@ def test_origin_of_a_library_found_through_a_symlinked_dir(build: Builder, agree
 
 
 def test_lib_and_platform_tokens(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
-    from tests.conftest import host_config
-
     g = host_config().glibc
     lib = build.lib(f"t/{g.lib}/libtok.so")
     plat = build.lib(f"t/{g.platform}/libplat.so")
@@ -107,8 +106,6 @@ def test_lib_and_platform_tokens(build: Builder, agree: OracleCheck, tmp_path: P
 
 
 def test_glibc_hwcaps_subdirectory_first(build: Builder, agree: OracleCheck) -> None:
-    from tests.conftest import host_config
-
     levels = host_config().glibc.hwcaps
     if not levels:
         pytest.skip("this CPU/glibc has no glibc-hwcaps levels")
@@ -120,8 +117,6 @@ def test_glibc_hwcaps_subdirectory_first(build: Builder, agree: OracleCheck) -> 
 
 
 def test_legacy_hwcaps_subdirectory(build: Builder, agree: OracleCheck) -> None:
-    from tests.conftest import host_config
-
     g = host_config().glibc
     if not g.legacy_hwcaps:
         pytest.skip("glibc >= 2.37 has no legacy hwcaps subdirectories")
@@ -192,8 +187,6 @@ def test_wrong_machine_is_skipped(build: Builder, agree: OracleCheck) -> None:
 
 @pytest.mark.skipif(not (have("as") and have("ld")), reason="binutils needed")
 def test_wrong_class_is_skipped(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
-    import subprocess
-
     good = build.lib("good/libcls.so")
     bad = tmp_path / "bad"
     bad.mkdir()

@@ -11,8 +11,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rich.console import Console
+from rich.progress import Progress
 
 from unveil import __version__
 from unveil.cli.host import detect_host
@@ -67,7 +69,6 @@ def _parser() -> argparse.ArgumentParser:
 def _config(root: str, *, ld_library_path: str | None, from_env: bool) -> ScanConfig:
     cfg = detect_host(root, use_ld_library_path=from_env)
     if not from_env:
-        from dataclasses import replace
         cfg = replace(cfg, ld_library_path=ld_library_path)
     return cfg
 
@@ -90,7 +91,6 @@ def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
     targets = args.targets or [sys.prefix]
     progress = None
     if err.is_terminal and args.format == "text":
-        from rich.progress import Progress
         progress = Progress(console=err, transient=True)
     try:
         if progress is not None:
@@ -100,7 +100,6 @@ def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
                 def report(done: int, total: int, _what: str) -> None:
                     progress.update(task, completed=done, total=total)
 
-                from dataclasses import replace
                 result = Scanner(replace(cfg, progress=report)).scan(*targets)
         else:
             result = Scanner(cfg).scan(*targets)
@@ -114,12 +113,11 @@ def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f.write(text)
         else:
             sys.stdout.write(text)
+    elif args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            render_scan(Console(file=f, width=120, no_color=True), result, args.verbose)
     else:
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
-                render_scan(Console(file=f, width=120, no_color=True), result, args.verbose)
-        else:
-            render_scan(out, result, args.verbose)
+        render_scan(out, result, args.verbose)
     if args.strict and result.problems:
         return 2
     classes = {e.edge_class.value for e in result.edges}

@@ -104,7 +104,7 @@ def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explana
             outcome = Outcome.FOUND if path else Outcome.NOT_FOUND
             r = Resolution("(a program without RPATH or RUNPATH)", request, outcome, path, rule,
                            origin, tuple(attempts))
-        except Exception as e:  # noqa: BLE001 - _Fatal carries a resolution
+        except Exception as e:
             fatal_res = getattr(e, "resolution", None)
             if fatal_res is None:
                 raise
@@ -132,9 +132,10 @@ def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explana
         similar = _similar(loader, r)
         for a in r.attempts:
             if a.verdict in (Verdict.WRONG_CLASS, Verdict.WRONG_MACHINE):
-                hints.append(f"{a.path} exists but is for another "
-                             f"{'class (32/64-bit)' if a.verdict is Verdict.WRONG_CLASS else 'machine'}"
-                             ": install the library built for this platform")
+                other = ("class (32/64-bit)" if a.verdict is Verdict.WRONG_CLASS
+                         else "machine")
+                hints.append(f"{a.path} exists but is for another {other}: install the "
+                             "library built for this platform")
         for s in similar[:5]:
             hints.append(f"{s} exists, but {request} is what is needed: a different ABI "
                          "version; install the package that provides the needed one, or "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from unveil.config import GlibcPlatform
 from unveil.errors import FormatError, SourceError
@@ -66,7 +67,7 @@ def verify_header(head: bytes, platform: GlibcPlatform) -> tuple[Verdict, str | 
         return Verdict.INVALID, "ELF file ABI version invalid"
     if any(head[9:16]):
         return Verdict.INVALID, "nonzero padding in e_ident"
-    e = "little" if platform.little_endian else "big"
+    e: Literal["little", "big"] = "little" if platform.little_endian else "big"
     etype = int.from_bytes(head[16:18], e)
     machine = int.from_bytes(head[18:20], e)
     version = int.from_bytes(head[20:24], e)

@@ -179,7 +179,10 @@ def open_target(spec: str, config: ScanConfig) -> Target:
     else:
         fs = host
     if os.path.isdir(full):
-        real = fs.resolve(tpath) or tpath
+        try:
+            real = fs.resolve(tpath) or tpath
+        except SymlinkLoop as e:
+            raise TargetError(f"{spec}: {e}") from e
         sites = _find_site_packages(fs, real)
         is_env = bool(sites) or os.path.exists(os.path.join(full, "pyvenv.cfg"))
         kind = TargetKind.ENVIRONMENT if is_env else TargetKind.DIRECTORY
@@ -195,7 +198,10 @@ def open_target(spec: str, config: ScanConfig) -> Target:
             for where, why in host.errors:
                 t.problems.append(Problem(where, why, ProblemKind.SOURCE))
         return t
-    real = fs.resolve(tpath)
-    if real is None:
-        raise TargetError(f"{spec}: cannot resolve (dangling link or loop)")
-    return Target(spec, TargetKind.FILE, fs, [real], inside=(real,))
+    try:
+        file_real = fs.resolve(tpath)
+    except SymlinkLoop as e:
+        raise TargetError(f"{spec}: {e}") from e
+    if file_real is None:
+        raise TargetError(f"{spec}: cannot resolve (dangling link)")
+    return Target(spec, TargetKind.FILE, fs, [file_real], inside=(file_real,))

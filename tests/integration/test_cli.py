@@ -1,0 +1,146 @@
+"""The CLI end to end: main(argv) on real compiled packages, output checked against the
+JSON schema and ldd's own output."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import Builder, oracle_ldd
+from tests.integration.packages import install, vendored_wheel, write_wheel
+from unveil.cli.main import main
+
+
+def _schema() -> dict[str, object]:
+    text = resources.files("unveil").joinpath("data/scan.schema.json").read_text()
+    loaded: dict[str, object] = json.loads(text)
+    return loaded
+
+
+def _scan_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+    rc = main(["scan", "--format", "json", *args])
+    out = capsys.readouterr().out
+    doc: dict[str, object] = json.loads(out)
+    jsonschema.validate(doc, _schema())
+    return rc, doc
+
+
+def _deps(doc: dict[str, object]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for t in doc["targets"]:  # type: ignore[attr-defined]
+        for b in t["binaries"]:
+            for d in b["dependencies"]:
+                out[d["request"]] = d
+    return out
+
+
+def test_wheel_scan_classifies_every_edge(build: Builder, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    rc, doc = _scan_json(capsys, str(whl))
+    assert rc == 0
+    deps = _deps(doc)
+    assert deps["libvend-0a1b2c3d.so.1"]["class"] == "bundled"
+    assert deps["libvend-0a1b2c3d.so.1"]["rule"] == "rpath"
+    assert deps["libvend-0a1b2c3d.so.1"]["location"] == {
+        "path": "pkg.libs/libvend-0a1b2c3d.so.1", "container": str(whl)}
+    assert deps["libgone.so.3"]["class"] == "missing"
+    assert deps["libgone.so.3"]["attempts"], "a missing library lists the paths tried"
+    assert deps["libcublas.so.12"]["class"] == "other-distribution"
+    assert deps["libcublas.so.12"]["outcome"] == "not-found"
+    assert deps["libcublas.so.12"]["provider"] == "nvidia/cublas"
+    assert deps["libc.so.6"]["class"] == "policy-system"
+    assert doc["summary"]["missing"] == 1  # type: ignore[index]
+
+
+def test_fail_on_missing_and_strict(build: Builder, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    assert main(["scan", "--fail-on", "missing", str(whl)]) == 1
+    assert main(["scan", "--fail-on", "system", str(whl)]) == 0
+    assert main(["scan", "--fail-on", "nonsense", str(whl)]) == 2
+    capsys.readouterr()
+
+
+def test_environment_attributes_other_distribution(build: Builder, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    install(whl, site)
+    cublas = build.lib("n/libcublas.so.12", soname="libcublas.so.12")
+    nv = write_wheel(tmp_path / "nvidia_cublas-12.0-py3-none-manylinux1_x86_64.whl",
+                     {"nvidia/cublas/lib/libcublas.so.12": cublas.read_bytes()},
+                     dist="nvidia_cublas", version="12.0")
+    install(nv, site)
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    rc, doc = _scan_json(capsys, str(tmp_path / "env"))
+    assert rc == 0
+    t = doc["targets"][0]  # type: ignore[index]
+    assert t["kind"] == "environment"
+    assert {d["name"] for d in t["distributions"]} == {"pkg", "nvidia_cublas"}
+    deps = _deps(doc)
+    assert deps["libcublas.so.12"]["class"] == "other-distribution"
+    assert deps["libcublas.so.12"]["provider"] == "nvidia_cublas"
+    assert deps["libcublas.so.12"]["rule"] == "runpath"
+    assert deps["libvend-0a1b2c3d.so.1"]["class"] == "bundled"
+
+
+def test_text_output(build: Builder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    assert main(["scan", "-v", str(whl)]) == 0
+    out = capsys.readouterr().out
+    assert "pkg/_ext.cpython-311-x86_64-linux-gnu.so" in out
+    assert "libgone.so.3 not found" in out
+    assert "\x1b[" not in out, "no colour when not a terminal"
+
+
+def test_missing_target_is_a_usage_error(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(tmp_path / "nope.whl")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_ldd_matches_ld_so(build: Builder, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    lib = build.lib("lib/libz1.so")
+    exe = build.exe("bin/prog", needs=[str(lib)], rpath="$ORIGIN/../lib")
+    assert main(["ldd", str(exe)]) == 0
+    got = capsys.readouterr().out.splitlines()
+    _rc, expected, _err = oracle_ldd(str(exe))
+    assert got == expected
+
+
+def test_ldd_not_dynamic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "text"
+    f.write_text("hello")
+    assert main(["ldd", str(f)]) == 1
+    assert "not a dynamic executable" in capsys.readouterr().out
+
+
+def test_why_explains_missing_and_found(build: Builder, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    lib = build.lib("lib/libwhy.so.58", soname="libwhy.so.58")
+    exe = build.exe("bin/prog", needs=[str(lib)], rpath="$ORIGIN/../lib")
+    assert main(["why", "libwhy.so.58", "--from", str(exe)]) == 0
+    out = capsys.readouterr().out
+    assert "found" in out
+    assert "DT_RPATH" in out
+    lib.rename(lib.with_name("libwhy.so.61"))
+    assert main(["why", "libwhy.so.58", "--from", str(exe), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["outcome"] == "not-found"
+    assert any(s.endswith("libwhy.so.61") for s in doc["similar"])
+    assert any(a["rule"] == "rpath" for a in doc["attempts"])
+
+
+def test_json_is_stable(build: Builder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    main(["scan", "--format", "json", str(whl)])
+    a = capsys.readouterr().out
+    main(["scan", "--format", "json", str(whl)])
+    assert a == capsys.readouterr().out
