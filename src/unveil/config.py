@@ -116,6 +116,10 @@ class ScanConfig:
     ``ld_library_path`` is ``None`` when the variable is unset (an empty string differs:
     it means the current directory).  ``cwd`` is the working directory relative paths are
     taken from.  ``progress`` is called as ``progress(done, total, what)``.
+    ``workers`` threads parse binaries (inflating wheel members releases the GIL).
+    ``skip_suffixes``: files with these endings are not opened to look for binary magic
+    (reading four bytes of each of the 21,000 files of a large environment took 0.36 s);
+    pass an empty set to check every file.
     """
 
     root: str = "/"
@@ -125,4 +129,10 @@ class ScanConfig:
     python_version: str = "3.11"
     policy_libs: frozenset[str] = MANYLINUX_POLICY_LIBS
     max_files: int = 1_000_000
+    workers: int = 2
+    skip_suffixes: frozenset[str] = frozenset({
+        ".py", ".pyc", ".pyi", ".pyx", ".pxd", ".txt", ".md", ".rst", ".json", ".toml",
+        ".yaml", ".yml", ".cfg", ".ini", ".h", ".hpp", ".hh", ".c", ".cc", ".cpp", ".cu",
+        ".cuh", ".html", ".css", ".js", ".csv", ".typed", ".pem", ".png", ".jpg", ".svg",
+    })
     progress: Progress | None = None

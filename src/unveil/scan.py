@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from unveil.config import ScanConfig
 from unveil.errors import SourceError
@@ -28,6 +29,7 @@ from unveil.model import (
     Rule,
     ScannedBinary,
     ScanResult,
+    TargetKind,
     TargetResult,
 )
 from unveil.sources.fs import FileSystem, SymlinkLoop
@@ -73,19 +75,30 @@ class _TargetScan:
 
     def run(self) -> TargetResult:
         t, cfg = self.t, self.s.config
-        found: list[tuple[str, Binary]] = []
+        candidates: list[str] = []
         total = len(t.files)
+        skip = cfg.skip_suffixes
         for i, path in enumerate(t.files):
-            if cfg.progress and (i % 64 == 0 or i == total - 1):
+            if cfg.progress and (i % 256 == 0 or i == total - 1):
                 cfg.progress(i + 1, total, path)
+            dot = path.rfind(".")
+            if skip and dot > path.rfind("/") and path[dot:] in skip:
+                continue
             try:
                 head = self.fs.head(path, 4)
             except SourceError as e:
                 t.problems.append(Problem(str(self.fs.describe(path)), str(e), ProblemKind.SOURCE))
                 continue
-            if not head.startswith(_MAGICS):
-                continue
-            stored = self.store.get(path)
+            if head.startswith(_MAGICS):
+                candidates.append(path)
+        if cfg.workers > 1 and len(candidates) > 1 and t.kind is TargetKind.WHEEL:
+            # Inflating members releases the GIL; parsing mapped files would not gain.
+            with ThreadPoolExecutor(cfg.workers) as pool:
+                stored_list = list(pool.map(self.store.get, candidates))
+        else:
+            stored_list = [self.store.get(p) for p in candidates]
+        found: list[tuple[str, Binary]] = []
+        for path, stored in zip(candidates, stored_list, strict=True):
             loc = str(self.fs.describe(path))
             if stored.binary is None:
                 t.problems.append(Problem(loc, stored.error or "unreadable", ProblemKind.FORMAT,

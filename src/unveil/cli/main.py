@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("targets", nargs="*", help="default: this Python's environment")
     s.add_argument("--format", choices=["text", "json"], default="text")
     s.add_argument("-o", "--output", help="write the report to this file")
+    s.add_argument("--indent", type=int, default=None, help="indent JSON output")
     s.add_argument("--root", default="/", help="the target system's root (sysroot/rootfs)")
     s.add_argument("--ld-library-path", default=None,
                    help="LD_LIBRARY_PATH the loader would see (default: unset)")
@@ -107,7 +108,7 @@ def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"unveil: {e}", markup=False, highlight=False)
         return 2
     if args.format == "json":
-        text = dumps(result, __version__)
+        text = dumps(result, __version__, indent=args.indent)
         if args.output:
             with open(args.output, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import mmap
 from abc import ABC, abstractmethod
-from typing import IO
 
 from unveil.errors import FormatError
 
-__all__ = ["Blob", "BytesBlob", "StreamBlob", "MAX_READ"]
+__all__ = ["MAX_READ", "Blob", "BytesBlob"]
 
 #: The largest single range a parser may ask for (string tables of huge C++ libraries are
 #: tens of MB; nothing legitimate comes close to this).
@@ -62,46 +61,3 @@ class BytesBlob(Blob):
     def close(self) -> None:
         if isinstance(self._data, mmap.mmap):
             self._data.close()
-
-
-class StreamBlob(Blob):
-    """A blob over a forward-seekable stream, such as a deflated zip member.
-
-    Seeking backwards in a deflated member restarts inflation from the start, so ranges are
-    served from a small cache of recently read windows; parsers read mostly in ascending
-    order, which keeps inflation to about one pass up to the last byte needed.
-    """
-
-    _WINDOW = 64 * 1024
-
-    def __init__(self, stream: IO[bytes], size: int) -> None:
-        self._stream = stream
-        self.size = size
-        self._cache: dict[int, bytes] = {}
-
-    def _window(self, index: int) -> bytes:
-        cached = self._cache.get(index)
-        if cached is None:
-            self._stream.seek(index * self._WINDOW)
-            cached = self._stream.read(self._WINDOW)
-            if len(self._cache) > 256:
-                self._cache.clear()
-            self._cache[index] = cached
-        return cached
-
-    def _read(self, offset: int, size: int) -> bytes:
-        if size > 4 * self._WINDOW:
-            self._stream.seek(offset)
-            data = self._stream.read(size)
-        else:
-            first, last = offset // self._WINDOW, (offset + size - 1) // self._WINDOW
-            chunks = [self._window(i) for i in range(first, last + 1)] if size else []
-            joined = b"".join(chunks)
-            start = offset - first * self._WINDOW
-            data = joined[start : start + size]
-        if len(data) != size:
-            raise FormatError(f"archive member ended early at {offset + len(data):#x}", offset)
-        return data
-
-    def close(self) -> None:
-        self._stream.close()

@@ -28,7 +28,6 @@ from typing import Literal
 
 from unveil.config import GlibcPlatform
 from unveil.errors import FormatError, SourceError
-from unveil.formats.blob import BytesBlob
 from unveil.loader.ldcache import CacheEntry, LdCache, parse_ld_cache, read_ld_so_conf
 from unveil.loader.store import BinaryStore
 from unveil.model import Attempt, Binary, Outcome, Resolution, Rule, Verdict
@@ -183,6 +182,32 @@ class LoadResult:
             else:
                 lines.append(f"\t{o.name} => {o.path}")
         return lines
+
+
+class _Known:
+    """Loaded objects by the names a request can match, first loaded winning: the names it
+    was requested by and its path, then (checked after those, as ld.so adds it lazily) its
+    DT_SONAME."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, _Obj] = {}
+        self._sonames: dict[str, _Obj] = {}
+        self._order: list[_Obj] = []
+
+    def add(self, o: _Obj) -> None:
+        self._order.append(o)
+        for n in (*o.names, o.path):
+            self._names.setdefault(n, o)
+        if o.binary is not None and o.binary.soname:
+            self._sonames.setdefault(o.binary.soname, o)
+
+    def match(self, name: str) -> _Obj | None:
+        by_name = self._names.get(name)
+        by_soname = self._sonames.get(name)
+        if by_name is None or by_soname is None:
+            return by_name or by_soname
+        # Both match: ld.so walks the link map in order and takes the first that matches.
+        return min(by_name, by_soname, key=self._order.index)
 
 
 class _Fatal(Exception):
@@ -487,7 +512,10 @@ class GlibcLoader:
         by_real: dict[str, _Obj] = {main.real: main}
         if rtld_real:
             by_real[rtld_real] = pending_rtld
-        known: list[_Obj] = [main] + ([vdso] if vdso else []) + [pending_rtld]
+        known = _Known()
+        for o in (main, vdso, pending_rtld):
+            if o is not None:
+                known.add(o)
         resolutions: list[Resolution] = []
         queue = [main]
         fatal: str | None = None
@@ -499,7 +527,7 @@ class GlibcLoader:
                 if obj.binary is None:
                     continue
                 for need in obj.binary.needed:
-                    dep = self._match_loaded(need, known)
+                    dep = known.match(need)
                     if dep is not None:
                         resolutions.append(Resolution(
                             obj.path, need, Outcome.FOUND, dep.path, Rule.LOADED, dep.name))
@@ -526,7 +554,7 @@ class GlibcLoader:
                     stored = self.store.get(real_dep)
                     new = _Obj(need, path, real_dep, stored.binary, obj, {need, path})
                     by_real[real_dep] = new
-                    known.append(new)
+                    known.add(new)
                     resolutions.append(Resolution(obj.path, need, Outcome.FOUND, path, rule,
                                                   origin, tuple(attempts)))
                     self._reference(new, chain, queue)
@@ -558,18 +586,3 @@ class GlibcLoader:
         before = searchlist[searchlist.index(rtld) - 1]
         at = chain.index(before) + 1
         return [*chain[:at], rtld, *chain[at:]]
-
-    @staticmethod
-    def _match_loaded(name: str, known: list[_Obj]) -> _Obj | None:
-        for o in known:
-            if name in o.names or name == o.path:
-                return o
-            b = o.binary
-            if b is not None and b.soname == name:
-                o.names.add(name)
-                return o
-        return None
-
-
-def blob_of(data: bytes) -> BytesBlob:
-    return BytesBlob(data)

@@ -130,5 +130,10 @@ def to_dict(result: ScanResult, version: str) -> dict[str, Any]:
     }
 
 
-def dumps(result: ScanResult, version: str) -> str:
-    return json.dumps(to_dict(result, version), indent=2, ensure_ascii=False) + "\n"
+def dumps(result: ScanResult, version: str, *, indent: int | None = None) -> str:
+    """Compact by default: the indenting encoder is pure Python and took 2 of 4.6 s on a
+    385-binary environment; ``indent`` gives readable output."""
+    if indent is None:
+        return json.dumps(to_dict(result, version), ensure_ascii=False,
+                          separators=(",", ":")) + "\n"
+    return json.dumps(to_dict(result, version), indent=indent, ensure_ascii=False) + "\n"

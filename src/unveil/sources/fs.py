@@ -16,14 +16,14 @@ import mmap
 import os
 import posixpath
 import stat
-import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from unveil.errors import SourceError
-from unveil.formats.blob import Blob, BytesBlob, StreamBlob
+from unveil.formats.blob import Blob, BytesBlob
 from unveil.model import Location
+from unveil.sources.zipread import Member, ZipArchive
 
 __all__ = ["FileSystem", "HostFS", "Kind", "OverlayFS", "SymlinkLoop", "ZipFS", "ZipLimits"]
 
@@ -233,31 +233,28 @@ class ZipLimits:
 
     max_member_size: int = 8 * 1024**3
     max_ratio: int = 1000
-    in_memory_below: int = 16 * 1024**2
 
 
 class ZipFS(FileSystem):
     """The members of a zip archive, mapped to absolute paths by ``place``.
 
     ``place(member)`` returns the target path of a member or ``None`` to leave it out; the
-    archive is read in memory (nothing is extracted).  Unsafe member names (absolute, with
-    ``..``) are left out and reported in ``problems``.
+    archive is read in place (nothing is extracted).  Unsafe member names (absolute, with
+    ``..``) are left out and reported in ``problems``.  Members are regular files, as an
+    installer would write them (pip does not create symlinks from wheels).  CRCs are not
+    verified: only the ranges a parser needs are inflated.
     """
 
-    def __init__(self, archive: str, place: PlaceFn) -> None:
+    def __init__(self, archive: str, place: PlaceFn, limits: ZipLimits | None = None) -> None:
         super().__init__()
         self.archive = archive
-        try:
-            self._zip = zipfile.ZipFile(archive)
-            infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-            raise SourceError(f"not a readable zip archive: {e}") from e
+        self._zip = ZipArchive(archive)
         self.problems: list[tuple[str, str]] = []
-        self.limits = ZipLimits()
-        self._files: dict[str, zipfile.ZipInfo] = {}
+        self.limits = limits or ZipLimits()
+        self._files: dict[str, Member] = {}
         self._dirs: dict[str, dict[str, Kind]] = {"/": {}}
-        for info in infos:
-            name = info.filename
+        for info in self._zip.members:
+            name = info.name
             if name.endswith("/"):
                 continue
             parts = name.split("/")
@@ -277,7 +274,7 @@ class ZipFS(FileSystem):
             self._dirs[parent] = {}
         self._dirs[parent].setdefault(name, kind)
 
-    def member(self, path: str) -> zipfile.ZipInfo | None:
+    def member(self, path: str) -> Member | None:
         return self._files.get(path)
 
     @property
@@ -290,42 +287,29 @@ class ZipFS(FileSystem):
     def readlink(self, path: str) -> str:
         raise SourceError(f"{path} is not a symbolic link")
 
-    def head(self, path: str, n: int) -> bytes:
-        info = self._files.get(path)
-        if info is None:
-            raise SourceError(f"{path} is not in {self.archive}")
-        try:
-            with self._zip.open(info) as f:
-                return f.read(n)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
-            raise SourceError(f"cannot read member {info.filename}: {e}") from e
-
-    def open_blob(self, path: str) -> Blob:
+    def _checked(self, path: str) -> Member:
         info = self._files.get(path)
         if info is None:
             raise SourceError(f"{path} is not in {self.archive}")
         lim = self.limits
         if info.file_size > lim.max_member_size:
-            raise SourceError(f"member {info.filename} declares {info.file_size} bytes")
+            raise SourceError(f"member {info.name} declares {info.file_size} bytes")
         if info.file_size > 1024**2 and info.file_size > lim.max_ratio * max(info.compress_size, 1):
             raise SourceError(
-                f"member {info.filename} expands {info.file_size // max(info.compress_size, 1)}x:"
+                f"member {info.name} expands {info.file_size // max(info.compress_size, 1)}x:"
                 " refusing a likely zip bomb"
             )
-        try:
-            if info.file_size <= lim.in_memory_below:
-                with self._zip.open(info) as f:
-                    data = f.read(info.file_size + 1)
-                if len(data) != info.file_size:
-                    raise SourceError(f"member {info.filename} does not match its declared size")
-                return BytesBlob(data)
-            return StreamBlob(self._zip.open(info), info.file_size)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
-            raise SourceError(f"cannot read member {info.filename}: {e}") from e
+        return info
+
+    def head(self, path: str, n: int) -> bytes:
+        return self._zip.head(self._checked(path), n)
+
+    def open_blob(self, path: str) -> Blob:
+        return self._zip.blob(self._checked(path))
 
     def describe(self, path: str) -> Location:
         info = self._files.get(path)
-        return Location(info.filename if info else path, container=self.archive)
+        return Location(info.name if info else path, container=self.archive)
 
     def close(self) -> None:
         self._zip.close()

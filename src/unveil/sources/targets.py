@@ -144,16 +144,20 @@ def _read_records(t: Target, fs: FileSystem) -> None:
                         text = blob.read(0, min(blob.size, 64 << 20)).decode("utf-8", "replace")
                     finally:
                         blob.close()
+                    dirs: dict[str, str] = {}
                     for row in csv.reader(io.StringIO(text)):
                         if not row or not row[0]:
                             continue
-                        p = posixpath.normpath(posixpath.join(site, row[0]))
-                        d, b = posixpath.split(p)
-                        try:
-                            rd = fs.resolve(d)
-                        except SymlinkLoop:
-                            rd = None
-                        t.owners[f"{rd}/{b}" if rd else p] = dist
+                        d, _, b = row[0].rpartition("/")
+                        real_dir = dirs.get(d)
+                        if real_dir is None:
+                            full = posixpath.normpath(posixpath.join(site, d))
+                            try:
+                                real_dir = fs.resolve(full) or full
+                            except SymlinkLoop:
+                                real_dir = full
+                            dirs[d] = real_dir
+                        t.owners[f"{real_dir.rstrip('/')}/{b}"] = dist
                         count += 1
             except (SourceError, csv.Error) as e:
                 t.problems.append(Problem(record, f"unreadable RECORD: {e}", ProblemKind.SOURCE))

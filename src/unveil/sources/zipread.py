@@ -1,0 +1,293 @@
+"""A minimal, bounds-checked zip reader for scanning wheels in place.
+
+Why not :mod:`zipfile`: on the torch CPU wheel (12,400 members) profiling showed zipfile's
+central-directory parse (0.4 s), one ``ZipFile.open`` per member to read four magic bytes
+(0.75 s) and CRC-32 over every inflated byte (0.4 s) dominating a scan that needs only a
+few ranges of each ELF member.  This reader parses the central directory with ``struct``,
+reads member data with ``pread`` (not a memory map: mapped pages of a 180 MB wheel count in
+the scan's resident memory), and inflates deflated members only up to the last byte a
+parser asks for (with python-isal when available, about 1.7x faster than zlib here).  It
+never writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from unveil.errors import FormatError, SourceError
+from unveil.formats.blob import Blob
+
+try:  # pragma: no cover - depends on the platform's wheels
+    from isal import isal_zlib as _inflate_mod
+
+    _INFLATE: Any = _inflate_mod
+except ImportError:  # pragma: no cover
+    _INFLATE = zlib
+
+__all__ = ["Member", "ZipArchive"]
+
+_EOCD = b"PK\x05\x06"
+_EOCD64_LOC = b"PK\x06\x07"
+_EOCD64 = b"PK\x06\x06"
+_CENTRAL = b"PK\x01\x02"
+_LOCAL = b"PK\x03\x04"
+_CENTRAL_FMT = struct.Struct("<4sHHHHHHIIIHHHHHII")
+MAX_MEMBERS = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str
+    method: int
+    compress_size: int
+    file_size: int
+    header_offset: int
+    flags: int
+    external_attr: int
+
+    @property
+    def is_symlink(self) -> bool:
+        return (self.external_attr >> 16) & 0o170000 == 0o120000
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.flags & 1)
+
+
+class ZipArchive:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._fd = os.open(path, os.O_RDONLY)
+        except OSError as e:
+            raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+        try:
+            self.size = os.fstat(self._fd).st_size
+            if self.size < 22:
+                raise SourceError("not a zip archive (too short)")
+            self.members = self._central_directory()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def pread(self, offset: int, size: int) -> bytes:
+        try:
+            return os.pread(self._fd, size, offset)
+        except OSError as e:
+            raise SourceError(f"cannot read {self.path}: {e.strerror or e}") from e
+
+    def _central_directory(self) -> list[Member]:
+        size = self.size
+        tail_start = max(0, size - 65536 - 22)
+        tail = self.pread(tail_start, size - tail_start)
+        pos = tail.rfind(_EOCD)
+        if pos < 0 or pos + 22 > len(tail):
+            raise SourceError("not a zip archive (no end of central directory)")
+        (_sig, _disk, _cd_disk, _n_here, count, cd_size, cd_off,
+         _clen) = struct.unpack_from("<4sHHHHIIH", tail, pos)
+        if pos >= 20 and tail[pos - 20:pos - 16] == _EOCD64_LOC:
+            (_s, _d, eocd64_off, _tot) = struct.unpack_from("<4sIQI", tail, pos - 20)
+            rec = self.pread(eocd64_off, 56) if eocd64_off + 56 <= size else b""
+            if len(rec) != 56 or rec[:4] != _EOCD64:
+                raise SourceError("corrupt zip64 end of central directory")
+            (_s, _rs, _vm, _vn, _d1, _d2, _n1, count, cd_size,
+             cd_off) = struct.unpack_from("<4sQHHIIQQQQ", rec)
+        if count > MAX_MEMBERS:
+            raise SourceError(f"zip claims {count} members")
+        if cd_off + cd_size > size:
+            raise SourceError("central directory lies outside the archive")
+        m = self.pread(cd_off, cd_size)
+        out: list[Member] = []
+        p = 0
+        end = cd_size
+        for _ in range(count):
+            if p + 46 > end:
+                raise SourceError("truncated central directory")
+            (sig, _vm, _vn, flags, method, _t, _d, _crc, csize, usize, nlen, elen, clen,
+             _disk, _iattr, eattr, lho) = _CENTRAL_FMT.unpack_from(m, p)
+            if sig != _CENTRAL:
+                raise SourceError(f"bad central directory entry at {p:#x}")
+            name_end = p + 46 + nlen
+            if name_end + elen + clen > end:
+                raise SourceError("truncated central directory entry")
+            raw_name = m[p + 46:name_end]
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+            if 0xFFFFFFFF in (csize, usize, lho):
+                usize, csize, lho = self._zip64(m[name_end:name_end + elen], usize, csize, lho)
+            out.append(Member(name, method, csize, usize, lho, flags, eattr))
+            p = name_end + elen + clen
+        return out
+
+    @staticmethod
+    def _zip64(extra: bytes, usize: int, csize: int, lho: int) -> tuple[int, int, int]:
+        i = 0
+        while i + 4 <= len(extra):
+            tag, ln = struct.unpack_from("<HH", extra, i)
+            if tag == 1:
+                vals = list(struct.unpack_from(f"<{min(ln // 8, 3)}Q", extra, i + 4))
+                if usize == 0xFFFFFFFF and vals:
+                    usize = vals.pop(0)
+                if csize == 0xFFFFFFFF and vals:
+                    csize = vals.pop(0)
+                if lho == 0xFFFFFFFF and vals:
+                    lho = vals.pop(0)
+                break
+            i += 4 + ln
+        return usize, csize, lho
+
+    def data_offset(self, member: Member) -> int:
+        off = member.header_offset
+        local = self.pread(off, 30) if off + 30 <= self.size else b""
+        if len(local) != 30 or local[:4] != _LOCAL:
+            raise SourceError(f"bad local header for {member.name}")
+        nlen, elen = struct.unpack_from("<HH", local, 26)
+        start: int = off + 30 + nlen + elen
+        if start + member.compress_size > self.size:
+            raise SourceError(f"member {member.name} extends past the end of the archive")
+        return start
+
+    def blob(self, member: Member) -> Blob:
+        if member.encrypted:
+            raise SourceError(f"member {member.name} is encrypted")
+        start = self.data_offset(member)
+        if member.method == 0:
+            if member.compress_size != member.file_size:
+                raise SourceError(f"stored member {member.name} has inconsistent sizes")
+            return _StoredBlob(self, start, member.file_size)
+        if member.method == 8:
+            return InflateBlob(self, start, member.compress_size, member.file_size)
+        raise SourceError(f"member {member.name} uses compression method {member.method}")
+
+    def head(self, member: Member, n: int) -> bytes:
+        blob = self.blob(member)
+        try:
+            return blob.read(0, min(n, blob.size))
+        except FormatError as e:
+            raise SourceError(f"member {member.name}: {e}") from e
+        finally:
+            blob.close()
+
+
+class _StoredBlob(Blob):
+    def __init__(self, archive: ZipArchive, start: int, size: int) -> None:
+        self._archive = archive
+        self._start = start
+        self.size = size
+
+    def _read(self, offset: int, size: int) -> bytes:
+        data = self._archive.pread(self._start + offset, size)
+        if len(data) != size:
+            raise FormatError("archive member ended early", offset)
+        return data
+
+
+class InflateBlob(Blob):
+    """A deflated member, inflated lazily: the first ``retain`` bytes are kept (string and
+    version tables live there), later ranges are served by inflating forward; a read before
+    the current position and beyond the retained prefix restarts inflation."""
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, archive: ZipArchive | bytes, start: int, compressed_size: int,
+                 size: int, retain: int = 32 << 20) -> None:
+        self._archive = archive
+        self._start = start
+        self._csize = compressed_size
+        self.size = size
+        self._retain = retain
+        self._restart()
+
+    def _restart(self) -> None:
+        self._d = _INFLATE.decompressobj(-15)
+        self._in_pos = 0
+        self._prefix = bytearray()
+        self._produced = 0
+        self._pending: bytes | memoryview = b""
+        # The last two inflated chunks and where they start, so that a range spanning a
+        # chunk boundary is served without keeping the whole member.
+        self._prev = b""
+        self._prev_start = 0
+        self._cur = b""
+        self._cur_start = 0
+
+    def _step(self, want: int) -> bool:
+        """Inflate towards ``want`` bytes of output; False at the end of the stream."""
+        remaining = max(want - self._produced, 1)
+        data = self._pending
+        if not len(data):
+            if self._in_pos >= self._csize:
+                return False
+            # Small requests (the four magic bytes) feed small pieces of input.
+            piece = min(self._CHUNK // 4, max(4096, remaining // 2), self._csize - self._in_pos)
+            data = self._compressed(self._in_pos, piece)
+            if not data:
+                raise FormatError("archive ended inside a member", self._produced)
+            self._in_pos += len(data)
+        try:
+            out = self._d.decompress(data, min(self._CHUNK, max(remaining, 65536)))
+        except Exception as e:  # zlib.error / isal error: corrupt stream
+            raise FormatError(f"corrupt deflate stream: {e}", self._produced) from e
+        self._pending = self._d.unconsumed_tail
+        if not out:
+            return not (self._d.eof or (not len(self._pending) and self._in_pos >= self._csize))
+        start = self._produced
+        self._produced += len(out)
+        if start < self._retain:
+            self._prefix += out[: self._retain - start]
+        self._prev, self._prev_start = self._cur, self._cur_start
+        self._cur, self._cur_start = out, start
+        return True
+
+    def _take(self, pos: int, end: int, pieces: list[bytes]) -> int:
+        """Append what the retained prefix and the two chunks hold from ``pos``."""
+        while pos < end:
+            if pos < len(self._prefix):
+                take = min(end, len(self._prefix))
+                pieces.append(bytes(self._prefix[pos:take]))
+            elif self._prev_start <= pos < self._prev_start + len(self._prev):
+                take = min(end, self._prev_start + len(self._prev))
+                pieces.append(self._prev[pos - self._prev_start:take - self._prev_start])
+            elif self._cur_start <= pos < self._cur_start + len(self._cur):
+                take = min(end, self._cur_start + len(self._cur))
+                pieces.append(self._cur[pos - self._cur_start:take - self._cur_start])
+            else:
+                break
+            pos = take
+        return pos
+
+    def _read(self, offset: int, size: int) -> bytes:
+        end = offset + size
+        pieces: list[bytes] = []
+        pos = self._take(offset, end, pieces)
+        if pos < end and pos < self._produced:
+            # Behind the stream and not retained: start again from the beginning.
+            self._restart()
+            pieces.clear()
+            pos = offset
+        while pos < end:
+            if not self._step(end):
+                raise FormatError(f"member ended early at {self._produced:#x}", offset)
+            if self._produced > pos:
+                new = self._take(pos, end, pieces)
+                if new == pos:
+                    raise FormatError("inflate window lost a range", pos)
+                pos = new
+        return b"".join(pieces)
+
+    def _compressed(self, pos: int, n: int) -> bytes:
+        if isinstance(self._archive, bytes):
+            return self._archive[self._start + pos:self._start + pos + n]
+        return self._archive.pread(self._start + pos, n)
+
+    def close(self) -> None:
+        self._prefix = bytearray()
+        self._prev = self._cur = b""
