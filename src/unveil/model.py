@@ -97,6 +97,16 @@ class Binary:
     ident_padding_ok: bool = True
     ident_version: int = 1
     phentsize_ok: bool = True
+    # Mach-O and PE (the ELF reader leaves these empty):
+    #: architecture name of this file or slice ("x86_64", "arm64", "i386", "amd64"...).
+    arch: str | None = None
+    #: for each entry of ``needed``, how it is loaded: "load", "weak", "reexport", "lazy",
+    #: "upward" (Mach-O load commands) or "import", "delay" (PE); empty for ELF.
+    needed_kinds: tuple[str, ...] = ()
+    #: minimum OS version (Mach-O LC_BUILD_VERSION / LC_VERSION_MIN_*, PE subsystem version).
+    min_os: str | None = None
+    #: the slices of a fat/universal Mach-O file, each a Binary of its own.
+    slices: tuple[Binary, ...] = ()
 
     @property
     def nodeflib(self) -> bool:
@@ -114,6 +124,9 @@ class Symbol:
     type: str
     version: str | None = None
     version_hidden: bool = False
+    #: the library an imported symbol is bound to (Mach-O two-level namespace ordinal,
+    #: PE import DLL); ``None`` for ELF, which binds by search order.
+    library: str | None = None
 
 
 class Rule(enum.Enum):
