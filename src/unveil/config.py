@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["GlibcPlatform", "ScanConfig", "MANYLINUX_POLICY_LIBS", "x86_64_legacy_hwcaps"]
+__all__ = [
+    "MANYLINUX_POLICY_LIBS",
+    "MUSLLINUX_POLICY_LIBS",
+    "GlibcPlatform",
+    "MuslPlatform",
+    "ScanConfig",
+    "x86_64_legacy_hwcaps",
+]
 
 #: The libraries every manylinux policy lets a wheel take from the system (PEP 600 and the
 #: auditwheel policy file, common to manylinux1 ... manylinux_2_39 on x86_64).
@@ -28,7 +35,8 @@ MANYLINUX_POLICY_LIBS: frozenset[str] = frozenset({
 
 #: Musl's loader names, allowed by every musllinux policy.
 MUSLLINUX_POLICY_LIBS: frozenset[str] = frozenset({
-    "libc.so", "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1",
+    "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1", "libgcc_s.so.1",
+    "libstdc++.so.6", "libz.so.1",
     "ld-musl-x86_64.so.1", "ld-musl-aarch64.so.1", "ld-musl-i386.so.1",
 })
 
@@ -105,6 +113,28 @@ class GlibcPlatform:
         return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class MuslPlatform:
+    """Facts about the target's musl loader (``ldso/dynlink.c``)."""
+
+    machine: int = 62
+    bits: int = 64
+    arch: str = "x86_64"
+    ldso: str = "/lib/ld-musl-x86_64.so.1"
+    default_path: str = "/lib:/usr/local/lib:/usr/lib"
+    #: Names musl resolves to itself: the reserved ``lib{c,pthread,rt,m,dl,util,xnet}.so*``
+    #: family, and the libc SONAME Alpine (and the musllinux policy) use, which is a link to
+    #: the loader there.
+    self_names: tuple[str, ...] = ("libc.musl-x86_64.so.1",)
+
+    @property
+    def path_file(self) -> str:
+        """``/etc/ld-musl-<arch>.path``, relative to the loader's grandparent directory."""
+        parts = self.ldso.split("/")
+        prefix = "/".join(parts[:-2]) if len(parts) > 2 else ""
+        return f"{prefix}/etc/ld-musl-{self.arch}.path"
+
+
 Progress = Callable[[int, int, str], None]
 
 
@@ -126,6 +156,7 @@ class ScanConfig:
     ld_library_path: str | None = None
     cwd: str = "/"
     glibc: GlibcPlatform = field(default_factory=GlibcPlatform)
+    musl: MuslPlatform = field(default_factory=MuslPlatform)
     python_version: str = "3.11"
     policy_libs: frozenset[str] = MANYLINUX_POLICY_LIBS
     max_files: int = 1_000_000

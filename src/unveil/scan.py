@@ -12,10 +12,11 @@ import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor
 
-from unveil.config import ScanConfig
+from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
 from unveil.errors import SourceError
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
 from unveil.loader.ldcache import LdCache
+from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
 from unveil.model import (
     Binary,
@@ -59,6 +60,17 @@ def _role(path: str, binary: Binary, site_packages: list[str]) -> Role:
     return Role.OTHER
 
 
+def flavor_of(b: Binary, platform_tag: str | None = None) -> str:
+    """Which Linux loader a binary is for: its PT_INTERP, its libc, or the wheel's tag."""
+    if b.interpreter is not None:
+        return "musl" if "ld-musl" in b.interpreter else "glibc"
+    if any(n == "libc.so" or n.startswith("libc.musl-") for n in b.needed):
+        return "musl"
+    if platform_tag is not None and "musllinux" in platform_tag:
+        return "musl"
+    return "glibc"
+
+
 class _TargetScan:
     def __init__(self, scanner: Scanner, target: Target) -> None:
         self.s = scanner
@@ -72,6 +84,18 @@ class _TargetScan:
         cfg = scanner.config
         self.loader = GlibcLoader(self.fs, cfg.glibc, self.store, cache=cache,
                                   ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
+        self._musl: MuslLoader | None = None
+        self._flavor_of: dict[str, str] = {}
+
+    def loader_for(self, b: Binary) -> GlibcLoader | MuslLoader:
+        """glibc unless the binary (or the wheel's platform tag) says musl."""
+        if flavor_of(b, self.t.platform_tag) == "musl":
+            if self._musl is None:
+                cfg = self.s.config
+                self._musl = MuslLoader(self.fs, cfg.musl, self.store,
+                                        ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
+            return self._musl
+        return self.loader
 
     def run(self) -> TargetResult:
         t, cfg = self.t, self.s.config
@@ -115,7 +139,9 @@ class _TargetScan:
         for path, _b in order:
             if path in edges_of:
                 continue
-            result = self.loader.load(path)
+            result = self.loader_for(_b).load(path)
+            for r in result.resolutions:
+                self._flavor_of.setdefault(r.requester, result.flavor)
             self._collect(result, edges_of, fatal_of)
         binaries = []
         for path, b in sorted(found):
@@ -157,7 +183,10 @@ class _TargetScan:
             return None
 
     def _classify(self, r: Resolution, requester: str, dist: str | None) -> Edge:
-        policy = r.request in self.s.config.policy_libs
+        cfg = self.s.config
+        libs = (MUSLLINUX_POLICY_LIBS if self._flavor_of.get(r.requester) == "musl"
+                else cfg.policy_libs)
+        policy = r.request in libs
         if r.outcome is not Outcome.FOUND or r.path is None:
             provider = self._expected_provider(r)
             if provider is not None:

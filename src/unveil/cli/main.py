@@ -23,10 +23,11 @@ from unveil.config import ScanConfig
 from unveil.errors import UnveilError
 from unveil.loader.explain import explain
 from unveil.loader.glibc import GlibcLoader, load_cache
+from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
 from unveil.model import EdgeClass, Outcome
 from unveil.report.json import _attempt, dumps
-from unveil.scan import Scanner
+from unveil.scan import Scanner, flavor_of
 from unveil.sources.fs import HostFS
 
 __all__ = ["entry", "main"]
@@ -146,15 +147,20 @@ def _cmd_ldd(args: argparse.Namespace, out: Console, err: Console) -> int:
             sys.stdout.write("\tnot a dynamic executable\n")
             status = 1
             continue
-        result = loader.load(spelled)
+        if flavor_of(b) == "musl":
+            result = MuslLoader(loader.fs, cfg.musl, loader.store,
+                                ld_library_path=cfg.ld_library_path, cwd=cfg.cwd).load(spelled)
+        else:
+            result = loader.load(spelled)
+        for message in result.errors:
+            sys.stderr.write(message + "\n")
+            status = 1
         if result.fatal:
             sys.stderr.write(f"{spelled}: error while loading shared libraries: {result.fatal}\n")
             status = 1
             continue
         lines = result.ldd_lines()
         sys.stdout.write("".join(line + "\n" for line in lines))
-        if any(o.path is None for o in result.objects):
-            status = status or 0
     return status
 
 

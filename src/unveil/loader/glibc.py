@@ -161,14 +161,23 @@ class LoadedObject:
 
 @dataclass(frozen=True, slots=True)
 class LoadResult:
+    """A closure in load order.  ``flavor`` is the loader ("glibc" or "musl"), whose ``ldd``
+    prints differently; ``errors`` are the messages a loader prints on stderr while going on
+    (musl reports each library it cannot load there)."""
+
     main: str
     objects: tuple[LoadedObject, ...]
     resolutions: tuple[Resolution, ...]
     fatal: str | None = None
     main_binary: Binary | None = None
+    flavor: str = "glibc"
+    errors: tuple[str, ...] = ()
 
     def ldd_lines(self) -> list[str]:
         """The lines ``ldd`` prints (without load addresses)."""
+        if self.flavor == "musl":
+            return [f"\t{o.name}" if o.role == "rtld" else f"\t{o.name} => {o.path}"
+                    for o in self.objects if o.role not in ("main", "missing")]
         if self.main_binary is not None and not self.main_binary.needed:
             return ["\tstatically linked"]
         lines = []

@@ -52,6 +52,8 @@ class Target:
     problems: list[Problem] = field(default_factory=list)
     inside: tuple[str, ...] = ()
     default_owner: str | None = None
+    #: the wheel's platform tag(s), e.g. "manylinux_2_28_x86_64" or "musllinux_1_2_x86_64".
+    platform_tag: str | None = None
 
     def owner_of(self, real_path: str) -> str | None:
         o = self.owners.get(real_path)
@@ -101,7 +103,7 @@ def _open_wheel(path: str, config: ScanConfig, base: FileSystem) -> Target:
     zfs = ZipFS(path, _install_place(prefix, site, dist_data))
     fs = OverlayFS(base, {prefix: zfs})
     t = Target(path, TargetKind.WHEEL, fs, zfs.file_paths, [site], inside=(prefix,),
-               default_owner=name)
+               default_owner=name, platform_tag=m.group("plat") if m else None)
     t.distributions.append(Distribution(name, version, fname, len(zfs.file_paths)))
     for member, why in zfs.problems:
         t.problems.append(Problem(f"{path}!{member}", why, ProblemKind.SOURCE))
