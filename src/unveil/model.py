@@ -139,6 +139,19 @@ class Rule(enum.Enum):
     RUNPATH = "runpath"
     CACHE = "ld.so.cache"
     DEFAULT = "default-dir"
+    # dyld
+    LOADER_PATH = "@loader_path"
+    EXECUTABLE_PATH = "@executable_path"
+    DYLD_LIBRARY_PATH = "dyld-library-path"
+    DYLD_FALLBACK = "dyld-fallback-path"
+    SHARED_CACHE = "dyld-shared-cache"
+    # Windows
+    DLL_DIR = "dll-load-dir"
+    APP_DIR = "application-dir"
+    DLL_DIRECTORY = "add-dll-directory"
+    KNOWN_DLLS = "known-dlls"
+    SYSTEM32 = "system32"
+    API_SET = "api-set"
 
 
 class Verdict(enum.Enum):
@@ -202,6 +215,9 @@ class EdgeClass(enum.Enum):
     OTHER_DISTRIBUTION = "other-distribution"
     SYSTEM = "system"
     POLICY_SYSTEM = "policy-system"
+    #: provided by the language runtime that loads the package (the Python DLL, the VC++
+    #: runtime CPython ships); ``Edge.provider`` says which.
+    RUNTIME = "runtime"
     MISSING = "missing"
 
 
