@@ -215,7 +215,11 @@ class _TargetScan:
                 if p.startswith(site + "/"):
                     rel = p[len(site) + 1:].split("/")
                     top = rel[0]
-                    if self.fs.kind(f"{site}/{top}") is None:
+                    try:
+                        present = self.fs.kind(f"{site}/{top}") is not None
+                    except SymlinkLoop:
+                        present = False
+                    if not present:
                         return "/".join(x for x in rel[:2] if x not in ("lib", "lib64"))
         return None
 

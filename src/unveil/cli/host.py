@@ -19,7 +19,8 @@ from unveil.config import (
     x86_64_legacy_hwcaps,
     x86_64_platform,
 )
-from unveil.sources.fs import HostFS, Kind
+from unveil.errors import UnveilError
+from unveil.sources.fs import HostFS, Kind, SymlinkLoop
 
 __all__ = ["detect_host", "glibc_version", "cpu_flags"]
 
@@ -41,24 +42,36 @@ def glibc_version(root: str, lib_dirs: tuple[str, ...]) -> tuple[int, int] | Non
     """The glibc version of the target root, from libc.so.6's banner (read, not run)."""
     fs = HostFS(root)
     for d in lib_dirs:
-        real = fs.resolve(f"{d}/libc.so.6")
-        if real is None:
+        try:
+            real = fs.resolve(f"{d}/libc.so.6")
+            if real is None:
+                continue
+            blob = fs.open_blob(real)
+        except UnveilError:
             continue
         try:
-            with open(fs.host_path(real), "rb") as f:
-                data = f.read(8 << 20)
-        except OSError:
+            data = blob.read(0, min(blob.size, 8 << 20))
+        except UnveilError:
             continue
+        finally:
+            blob.close()
         m = _GLIBC_BANNER.search(data)
         if m:
             return int(m.group(1)), int(m.group(2))
     return None
 
 
+def _kind(fs: HostFS, path: str) -> Kind | None:
+    try:
+        return fs.kind(path)
+    except SymlinkLoop:
+        return None
+
+
 def _platform_for(root: str, machine: str, flags: frozenset[str]) -> GlibcPlatform:
     fs = HostFS(root)
     if machine in ("x86_64", "amd64"):
-        multiarch = fs.kind("/usr/lib/x86_64-linux-gnu") is Kind.DIR
+        multiarch = _kind(fs, "/usr/lib/x86_64-linux-gnu") is Kind.DIR
         if multiarch:
             base = GlibcPlatform()
         else:
@@ -70,7 +83,7 @@ def _platform_for(root: str, machine: str, flags: frozenset[str]) -> GlibcPlatfo
             lib=base.lib, trusted_dirs=base.trusted_dirs, platform=x86_64_platform(flags),
             hwcaps=hw, legacy_hwcaps=legacy)
     if machine in ("aarch64", "arm64"):
-        multiarch = fs.kind("/usr/lib/aarch64-linux-gnu") is Kind.DIR
+        multiarch = _kind(fs, "/usr/lib/aarch64-linux-gnu") is Kind.DIR
         dirs = (("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/lib")
                 if multiarch else ("/lib64", "/usr/lib64"))
         return GlibcPlatform(machine=183, lib="lib/aarch64-linux-gnu" if multiarch else "lib64",

@@ -111,7 +111,7 @@ def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.format == "json":
         text = dumps(result, __version__, indent=args.indent)
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
+            with open(args.output, "w", encoding="utf-8", errors="backslashreplace") as f:
                 f.write(text)
         else:
             sys.stdout.write(text)
@@ -197,10 +197,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    for stream in (sys.stdout, sys.stderr):
+        # File names are bytes on Linux: undecodable ones (surrogate escapes) are shown
+        # escaped rather than crashing the output.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     handlers = {"scan": _cmd_scan, "ldd": _cmd_ldd, "why": _cmd_why}
-    return handlers[args.command](args, out, err)
+    try:
+        return handlers[args.command](args, out, err)
+    except UnveilError as e:
+        err.print(f"unveil: {e}", markup=False, highlight=False)
+        return 2
 
 
 def entry() -> None:

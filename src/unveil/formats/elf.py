@@ -188,6 +188,7 @@ class ElfFile:
     def _notes(self) -> list[tuple[bytes, int, bytes]]:
         out: list[tuple[bytes, int, bytes]] = []
         seen: set[int] = set()
+        budget = 4 * MAX_NOTE_BYTES
         for seg in self.h.segments:
             if seg.type != PT_NOTE or seg.offset in seen or seg.filesz == 0:
                 continue
@@ -195,6 +196,10 @@ class ElfFile:
             if seg.filesz > MAX_NOTE_BYTES:
                 self.warnings.append(f"note segment of {seg.filesz} bytes skipped")
                 continue
+            budget -= seg.filesz
+            if budget < 0:
+                self.warnings.append("note segments beyond 4 MiB in all were skipped")
+                break
             data = self.blob.read(seg.offset, seg.filesz)
             align = 8 if seg.align == 8 else 4
             pos = 0
@@ -223,31 +228,42 @@ class ElfFile:
             return None
 
     # -- versions ---------------------------------------------------------------------------
-    def _verneed(self) -> tuple[VersionNeed, ...]:
+    def _verneed_entries(self) -> list[tuple[str, list[tuple[int, str]]]]:
+        """DT_VERNEED: (file, [(version index, version name)]) in order.  One budget of
+        :data:`MAX_VERSION_ENTRIES` covers entries and their aux chains together, so nested
+        counts cannot multiply."""
         addr, num = self._tag(DT_VERNEED), self._tag(DT_VERNEEDNUM)
         if addr is None or not num:
-            return ()
-        out: list[VersionNeed] = []
+            return []
+        out: list[tuple[str, list[tuple[int, str]]]] = []
         off = self._vaddr_to_offset(addr)
         seen: set[int] = set()
+        budget = MAX_VERSION_ENTRIES
         for _ in range(min(num, MAX_VERSION_ENTRIES)):
             if off in seen:
                 raise FormatError("DT_VERNEED entries form a loop", off)
             seen.add(off)
             _v, cnt, file_idx, aux, nxt = self._unpack("HHIII", off)
-            versions: list[str] = []
+            versions: list[tuple[int, str]] = []
             aoff = off + aux
-            for _j in range(min(cnt, MAX_VERSION_ENTRIES)):
-                _hash, _flags, _other, name, anext = self._unpack("IHHII", aoff)
-                versions.append(self.string(name))
+            for _j in range(cnt):
+                budget -= 1
+                if budget < 0:
+                    raise FormatError("too many DT_VERNEED entries", off)
+                _hash, _flags, other, name, anext = self._unpack("IHHII", aoff)
+                versions.append((other, self.string(name)))
                 if not anext:
                     break
                 aoff += anext
-            out.append(VersionNeed(self.string(file_idx), tuple(versions)))
+            out.append((self.string(file_idx), versions))
             if not nxt:
                 break
             off += nxt
-        return tuple(out)
+        return out
+
+    def _verneed(self) -> tuple[VersionNeed, ...]:
+        return tuple(VersionNeed(f, tuple(n for _i, n in vs))
+                     for f, vs in self._verneed_entries())
 
     def _verdef_names(self) -> dict[int, tuple[str, bool]]:
         """Version index -> (name, is the file's own base version)."""
@@ -410,22 +426,12 @@ class ElfFile:
             versym = struct.unpack(f"{self._e}{count}H",
                                    self.blob.read(self._vaddr_to_offset(versym_addr), 2 * count))
         names: dict[int, str] = {i: n for i, (n, _base) in self._verdef_names().items()}
-        addr, num = self._tag(DT_VERNEED), self._tag(DT_VERNEEDNUM)
-        if addr is not None and num:
-            voff = self._vaddr_to_offset(addr)
-            for _ in range(min(num, MAX_VERSION_ENTRIES)):
-                _v, cnt, _file, aux, nxt = self._unpack("HHIII", voff)
-                aoff = voff + aux
-                for _j in range(min(cnt, MAX_VERSION_ENTRIES)):
-                    _hash, _flags, other, name, anext = self._unpack("IHHII", aoff)
-                    names[other] = self.string(name)
-                    if not anext:
-                        break
-                    aoff += anext
-                if not nxt:
-                    break
-                voff += nxt
+        for _file, versions in self._verneed_entries():
+            for idx, vname in versions:
+                names[idx] = vname
         fmt = struct.Struct(self._e + ("IIIBBH" if self.h.bits == 32 else "IBBHQQ"))
+        if entsize < fmt.size:
+            raise FormatError(f"DT_SYMENT of {entsize} bytes is smaller than a symbol")
         out: list[Symbol] = []
         for i in range(1, count):
             f = fmt.unpack_from(raw, i * entsize)

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import posixpath
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Literal
 
 from unveil.config import GlibcPlatform
-from unveil.errors import FormatError, SourceError
+from unveil.errors import FormatError, LoaderError, SourceError
 from unveil.loader.ldcache import CacheEntry, LdCache, parse_ld_cache, read_ld_so_conf
 from unveil.loader.store import BinaryStore
 from unveil.model import Attempt, Binary, Outcome, Resolution, Rule, Verdict
@@ -86,7 +87,10 @@ def load_cache(fs: FileSystem, store: BinaryStore, platform: GlibcPlatform) -> t
         LdCache | None, str | None]:
     """The root's ld.so.cache, or what ldconfig would build from ld.so.conf when there is
     none.  Returns the cache and a problem message (or ``None``)."""
-    real = fs.resolve(platform.cache_path)
+    try:
+        real = fs.resolve(platform.cache_path)
+    except SymlinkLoop as e:
+        return None, f"{platform.cache_path}: {e}"
     if real is not None:
         try:
             blob = fs.open_blob(real)
@@ -94,7 +98,7 @@ def load_cache(fs: FileSystem, store: BinaryStore, platform: GlibcPlatform) -> t
                 return parse_ld_cache(blob, platform.cache_path), None
             finally:
                 blob.close()
-        except (FormatError, SourceError) as e:
+        except (FormatError, SourceError, struct.error) as e:
             return None, f"{platform.cache_path}: {e}"
 
     def read_text(path: str) -> str:
@@ -108,22 +112,34 @@ def load_cache(fs: FileSystem, store: BinaryStore, platform: GlibcPlatform) -> t
             blob.close()
 
     def glob(d: str) -> list[str]:
-        r = fs.resolve(d)
+        try:
+            r = fs.resolve(d)
+        except SymlinkLoop:
+            return []
         return list(fs.listdir(r)) if r else []
 
-    dirs = read_ld_so_conf(read_text, glob, platform.conf_path)
+    try:
+        dirs = read_ld_so_conf(read_text, glob, platform.conf_path)
+    except (LoaderError, SourceError) as e:
+        return None, f"{platform.conf_path}: {e}"
     if not dirs:
         return None, None
     entries: list[CacheEntry] = []
     seen: set[str] = set()
     for d in dirs:
-        rd = fs.resolve(d)
+        try:
+            rd = fs.resolve(d)
+        except SymlinkLoop:
+            continue
         if rd is None:
             continue
         for name in sorted(fs.listdir(rd)):
             if not name.startswith("lib") or ".so" not in name:
                 continue
-            real_lib = fs.resolve(rd + "/" + name)
+            try:
+                real_lib = fs.resolve(rd + "/" + name)
+            except SymlinkLoop:
+                continue
             if real_lib is None:
                 continue
             stored = store.get(real_lib)

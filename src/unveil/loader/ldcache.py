@@ -67,7 +67,7 @@ def parse_ld_cache(blob: Blob, source: str) -> LdCache:
         if len(data) < 16:
             raise FormatError("ld.so.cache too short", 0)
         (nlibs,) = struct.unpack_from("<I", data, 12)
-        if nlibs > MAX_ENTRIES:
+        if nlibs > MAX_ENTRIES or 16 + nlibs * 12 > len(data):
             raise FormatError(f"ld.so.cache claims {nlibs} entries", 12)
         base = (16 + nlibs * 12 + 7) & ~7
         if not data.startswith(NEW_MAGIC, base):
@@ -94,9 +94,11 @@ def parse_ld_cache(blob: Blob, source: str) -> LdCache:
     if ext_off and ext_off + 8 <= len(new):
         magic, count = struct.unpack_from(e + "II", new, ext_off)
         if magic == EXTENSION_MAGIC:
+            if ext_off + 8 + 16 * min(count, 64) > len(new):
+                raise FormatError("ld.so.cache extension directory truncated", base + ext_off)
             for i in range(min(count, 64)):
                 tag, _fl, off, size = struct.unpack_from(e + "IIII", new, ext_off + 8 + 16 * i)
-                if tag == TAG_GLIBC_HWCAPS and off + size <= len(new):
+                if tag == TAG_GLIBC_HWCAPS and off + size <= len(new) and size <= 4096:
                     for j in range(size // 4):
                         (soff,) = struct.unpack_from(e + "I", new, off + 4 * j)
                         subdirs.append(_cstr(new, soff))

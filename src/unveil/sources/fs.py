@@ -195,26 +195,39 @@ class HostFS(FileSystem):
         except OSError as e:
             raise SourceError(f"cannot read link {path}: {e.strerror}") from e
 
-    def open_blob(self, path: str) -> Blob:
+    def _open_regular(self, path: str) -> tuple[int, os.stat_result]:
+        """Open without blocking (a FIFO would block ``open``) and only regular files."""
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
-            with open(self.host_path(path), "rb") as f:
-                st = os.fstat(f.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    raise SourceError(f"{path} is not a regular file")
-                if st.st_size == 0:
-                    return BytesBlob(b"")
-                return BytesBlob(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+            fd = os.open(self.host_path(path), flags)
         except OSError as e:
             raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+        try:
+            st = os.fstat(fd)
+        except OSError as e:
+            os.close(fd)
+            raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise SourceError(f"{path} is not a regular file")
+        return fd, st
+
+    def open_blob(self, path: str) -> Blob:
+        fd, st = self._open_regular(path)
+        try:
+            if st.st_size == 0:
+                return BytesBlob(b"")
+            return BytesBlob(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
+        except (OSError, ValueError) as e:
+            raise SourceError(f"cannot map {path}: {e}") from e
+        finally:
+            os.close(fd)
 
     def describe(self, path: str) -> Location:
         return Location(self.host_path(path))
 
     def head(self, path: str, n: int) -> bytes:
-        try:
-            fd = os.open(self.host_path(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError as e:
-            raise SourceError(f"cannot read {path}: {e.strerror or e}") from e
+        fd, _st = self._open_regular(path)
         try:
             return os.read(fd, n)
         except OSError as e:

@@ -110,6 +110,13 @@ def _open_wheel(path: str, config: ScanConfig, base: FileSystem) -> Target:
     return t
 
 
+def _kind(fs: FileSystem, path: str) -> Kind | None:
+    try:
+        return fs.kind(path)
+    except SymlinkLoop:
+        return None
+
+
 def _find_site_packages(fs: FileSystem, top: str) -> list[str]:
     """site-packages directories of an environment or prefix (or ``top`` itself)."""
     listing = fs.listdir(top)
@@ -123,9 +130,9 @@ def _find_site_packages(fs: FileSystem, top: str) -> list[str]:
         for n in sorted(fs.listdir(base)):
             if n.startswith("python"):
                 sp = f"{base}/{n}/site-packages"
-                if fs.kind(sp) is Kind.DIR and sp not in out:
+                if _kind(fs, sp) is Kind.DIR and sp not in out:
                     out.append(sp)
-        if libdir == "Lib" and fs.kind(f"{base}/site-packages") is Kind.DIR:
+        if libdir == "Lib" and _kind(fs, f"{base}/site-packages") is Kind.DIR:
             out.append(f"{base}/site-packages")
     return out
 
@@ -140,7 +147,7 @@ def _read_records(t: Target, fs: FileSystem) -> None:
             record = f"{site}/{n}/RECORD"
             count = 0
             try:
-                if fs.kind(record) is Kind.FILE:
+                if _kind(fs, record) is Kind.FILE:
                     blob = fs.open_blob(record)
                     try:
                         text = blob.read(0, min(blob.size, 64 << 20)).decode("utf-8", "replace")

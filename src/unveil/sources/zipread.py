@@ -133,7 +133,8 @@ class ZipArchive:
         while i + 4 <= len(extra):
             tag, ln = struct.unpack_from("<HH", extra, i)
             if tag == 1:
-                vals = list(struct.unpack_from(f"<{min(ln // 8, 3)}Q", extra, i + 4))
+                n = min(ln, len(extra) - i - 4) // 8
+                vals = list(struct.unpack_from(f"<{min(n, 3)}Q", extra, i + 4))
                 if usize == 0xFFFFFFFF and vals:
                     usize = vals.pop(0)
                 if csize == 0xFFFFFFFF and vals:
@@ -196,6 +197,9 @@ class InflateBlob(Blob):
     the current position and beyond the retained prefix restarts inflation."""
 
     _CHUNK = 1 << 20
+    #: Real parsers go back at most a couple of times (to the string table after the
+    #: dynamic segment); a file that makes them go back more is hostile.
+    MAX_RESTARTS = 8
 
     def __init__(self, archive: ZipArchive | bytes, start: int, compressed_size: int,
                  size: int, retain: int = 32 << 20) -> None:
@@ -204,9 +208,13 @@ class InflateBlob(Blob):
         self._csize = compressed_size
         self.size = size
         self._retain = retain
+        self._restarts = -1
         self._restart()
 
     def _restart(self) -> None:
+        self._restarts += 1
+        if self._restarts > self.MAX_RESTARTS:
+            raise FormatError("too many backward reads in a compressed member")
         self._d = _INFLATE.decompressobj(-15)
         self._in_pos = 0
         self._prefix = bytearray()
