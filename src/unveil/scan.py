@@ -117,8 +117,11 @@ class _TargetScan:
                 candidates.append(path)
         if cfg.workers > 1 and len(candidates) > 1 and t.kind is TargetKind.WHEEL:
             # Inflating members releases the GIL; parsing mapped files would not gain.
+            # Largest first: the biggest member (libtorch_cpu.so) is the critical path.
+            by_size = sorted(candidates, key=lambda p: -self.fs.size_hint(p))
             with ThreadPoolExecutor(cfg.workers) as pool:
-                stored_list = list(pool.map(self.store.get, candidates))
+                done = dict(zip(by_size, pool.map(self.store.get, by_size), strict=True))
+            stored_list = [done[p] for p in candidates]
         else:
             stored_list = [self.store.get(p) for p in candidates]
         found: list[tuple[str, Binary]] = []

@@ -13,12 +13,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from rich.console import Console
-from rich.progress import Progress
-
 from unveil import __version__
 from unveil.cli.host import detect_host
-from unveil.cli.render import render_scan, render_why
 from unveil.config import ScanConfig
 from unveil.errors import UnveilError
 from unveil.loader.explain import explain
@@ -83,17 +79,25 @@ def _loader(cfg: ScanConfig) -> GlibcLoader:
                        cwd=cfg.cwd)
 
 
-def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _error(message: str) -> None:
+    sys.stderr.write(f"unveil: {message}\n")
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
     fail_on = {c.strip() for c in args.fail_on.split(",") if c.strip()}
     unknown = fail_on - set(_CLASSES)
     if unknown:
-        err.print(f"unveil: unknown class for --fail-on: {', '.join(sorted(unknown))}")
+        _error(f"unknown class for --fail-on: {', '.join(sorted(unknown))}")
         return 2
     cfg = _config(args.root, ld_library_path=args.ld_library_path, from_env=False)
     targets = args.targets or [sys.prefix]
     progress = None
-    if err.is_terminal and args.format == "text":
-        progress = Progress(console=err, transient=True)
+    if args.format == "text" and sys.stderr.isatty():
+        # rich is imported only for people: JSON runs start faster without it.
+        from rich.console import Console
+        from rich.progress import Progress
+
+        progress = Progress(console=Console(stderr=True), transient=True)
     try:
         if progress is not None:
             with progress:
@@ -106,7 +110,7 @@ def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
         else:
             result = Scanner(cfg).scan(*targets)
     except UnveilError as e:
-        err.print(f"unveil: {e}", markup=False, highlight=False)
+        _error(str(e))
         return 2
     if args.format == "json":
         text = dumps(result, __version__, indent=args.indent)
@@ -115,18 +119,23 @@ def _cmd_scan(args: argparse.Namespace, out: Console, err: Console) -> int:
                 f.write(text)
         else:
             sys.stdout.write(text)
-    elif args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            render_scan(Console(file=f, width=120, no_color=True), result, args.verbose)
     else:
-        render_scan(out, result, args.verbose)
+        from rich.console import Console
+
+        from unveil.cli.render import render_scan
+
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", errors="backslashreplace") as f:
+                render_scan(Console(file=f, width=120, no_color=True), result, args.verbose)
+        else:
+            render_scan(Console(highlight=False), result, args.verbose)
     if args.strict and result.problems:
         return 2
     classes = {e.edge_class.value for e in result.edges}
     return 1 if classes & fail_on else 0
 
 
-def _cmd_ldd(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _cmd_ldd(args: argparse.Namespace) -> int:
     cfg = _config(args.root, ld_library_path=None, from_env=True)
     loader = _loader(cfg)
     status = 0
@@ -164,7 +173,7 @@ def _cmd_ldd(args: argparse.Namespace, out: Console, err: Console) -> int:
     return status
 
 
-def _cmd_why(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _cmd_why(args: argparse.Namespace) -> int:
     cfg = _config(args.root, ld_library_path=None, from_env=True)
     loader = _loader(cfg)
     from_file = args.from_file
@@ -173,7 +182,7 @@ def _cmd_why(args: argparse.Namespace, out: Console, err: Console) -> int:
     if from_file is not None:
         target = from_file if from_file.startswith("/") else os.path.join(cfg.cwd, from_file)
         if loader.fs.resolve(target) is None:
-            err.print(f"unveil: {args.from_file}: no such file", markup=False)
+            _error(f"{args.from_file}: no such file")
             return 2
     ex = explain(loader, args.library, from_file)
     if args.format == "json":
@@ -187,7 +196,11 @@ def _cmd_why(args: argparse.Namespace, out: Console, err: Console) -> int:
         }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
-        render_why(out, ex)
+        from rich.console import Console
+
+        from unveil.cli.render import render_why
+
+        render_why(Console(highlight=False), ex)
     return 0 if ex.resolution is not None and ex.resolution.outcome is Outcome.FOUND else 1
 
 
@@ -203,13 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
     handlers = {"scan": _cmd_scan, "ldd": _cmd_ldd, "why": _cmd_why}
     try:
-        return handlers[args.command](args, out, err)
+        return handlers[args.command](args)
     except UnveilError as e:
-        err.print(f"unveil: {e}", markup=False, highlight=False)
+        _error(str(e))
         return 2
 
 

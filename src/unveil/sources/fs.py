@@ -73,6 +73,10 @@ class FileSystem(ABC):
     def entry(self, directory: str, name: str) -> Kind | None:
         return self.listdir(directory).get(name)
 
+    def size_hint(self, path: str) -> int:
+        """The file's size when cheaply known (used to schedule work), else 0."""
+        return 0
+
     def resolve(self, path: str) -> str | None:
         """The symlink-free absolute path ``path`` names, or ``None`` if it does not exist.
 
@@ -317,6 +321,10 @@ class ZipFS(FileSystem):
     def head(self, path: str, n: int) -> bytes:
         return self._zip.head(self._checked(path), n)
 
+    def size_hint(self, path: str) -> int:
+        info = self._files.get(path)
+        return info.file_size if info else 0
+
     def open_blob(self, path: str) -> Blob:
         return self._zip.blob(self._checked(path))
 
@@ -370,6 +378,9 @@ class OverlayFS(FileSystem):
 
     def head(self, path: str, n: int) -> bytes:
         return self._fs(path).head(path, n)
+
+    def size_hint(self, path: str) -> int:
+        return self._fs(path).size_hint(path)
 
     def owner(self, path: str) -> FileSystem:
         return self._fs(path)
