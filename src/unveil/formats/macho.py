@@ -456,9 +456,9 @@ class MachOFile:
     def symbols(self) -> tuple[Symbol, ...]:
         """External symbols: defined (exported) ones, then undefined (imported) ones.
 
-        The nlist table (``LC_SYMTAB``, ranges from ``LC_DYSYMTAB``) is the source; exports
-        found only in the export trie and imports found only among the chained-fixup
-        imports are added after it, so stripped modern images still list them.
+        The nlist table (``LC_SYMTAB``, ranges from ``LC_DYSYMTAB``) is the source; names
+        found only in the export trie or only among the chained-fixup imports are added
+        after it, so stripped modern images still list them.
         """
         if self.fat:
             first = self.slices[0]
@@ -476,15 +476,13 @@ class MachOFile:
         dylibs = self._dylibs()
         twolevel = bool(self.h.flags & MH_TWOLEVEL)
         out = self._nlist_symbols(dylibs, twolevel)
-        defined = {s.name for s in out if s.defined}
-        undefined = {s.name for s in out if not s.defined}
-        for sym in self._trie_exports(dylibs):
-            if sym.name not in defined:
-                defined.add(sym.name)
-                out.append(sym)
-        for sym in self._chained_imports(dylibs, twolevel):
-            if sym.name not in undefined:
-                undefined.add(sym.name)
+        # A name already listed is not repeated: in particular a weak definition of this
+        # image is also a chained-fixup import with the weak-lookup ordinal (so dyld can
+        # coalesce it), and stays listed as the definition.
+        seen = {s.name for s in out}
+        for sym in (*self._trie_exports(dylibs), *self._chained_imports(dylibs, twolevel)):
+            if sym.name not in seen:
+                seen.add(sym.name)
                 out.append(sym)
         return tuple(out)
 
