@@ -157,6 +157,11 @@ class ScanConfig:
     cwd: str = "/"
     glibc: GlibcPlatform = field(default_factory=GlibcPlatform)
     musl: MuslPlatform = field(default_factory=MuslPlatform)
+    #: Mach-O slice to resolve (None: from the wheel's platform tag, arm64 for universal2).
+    macos_arch: str | None = None
+    #: the executable hosting Mach-O images (the Python interpreter for extensions).
+    macos_executable: str | None = (
+        "/Library/Frameworks/Python.framework/Versions/Current/bin/python3")
     python_version: str = "3.11"
     policy_libs: frozenset[str] = MANYLINUX_POLICY_LIBS
     max_files: int = 1_000_000

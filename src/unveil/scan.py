@@ -14,12 +14,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
 from unveil.errors import SourceError
+from unveil.formats import is_binary
+from unveil.loader.dyld import DyldLoader, DyldPlatform
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
 from unveil.loader.ldcache import LdCache
 from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
+from unveil.loader.windows import WindowsLoader, WindowsPlatform, runtime_label
 from unveil.model import (
     Binary,
+    BinaryFormat,
     Edge,
     EdgeClass,
     Outcome,
@@ -40,7 +44,6 @@ __all__ = ["Scanner", "scan"]
 
 _TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
 _PLAIN_EXTENSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.so$")
-_MAGICS = (b"\x7fELF",)
 
 
 def _role(path: str, binary: Binary, site_packages: list[str]) -> Role:
@@ -58,6 +61,21 @@ def _role(path: str, binary: Binary, site_packages: list[str]) -> Role:
     if binary.soname is not None or ".so" in name:
         return Role.LIBRARY
     return Role.OTHER
+
+
+Loader = GlibcLoader | MuslLoader | DyldLoader | WindowsLoader
+
+
+def _macos_arch(tag: str | None) -> str:
+    if tag and "x86_64" in tag and "universal" not in tag:
+        return "x86_64"
+    return "arm64"
+
+
+def _python_dll(tag: str | None) -> str:
+    if tag and tag.startswith("cp") and tag[2:].isdigit():
+        return f"python{tag[2:]}.dll"
+    return "python3.dll"
 
 
 def flavor_of(b: Binary, platform_tag: str | None = None) -> str:
@@ -85,10 +103,26 @@ class _TargetScan:
         self.loader = GlibcLoader(self.fs, cfg.glibc, self.store, cache=cache,
                                   ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
         self._musl: MuslLoader | None = None
+        self._dyld: DyldLoader | None = None
+        self._windows: WindowsLoader | None = None
         self._flavor_of: dict[str, str] = {}
 
-    def loader_for(self, b: Binary) -> GlibcLoader | MuslLoader:
-        """glibc unless the binary (or the wheel's platform tag) says musl."""
+    def loader_for(self, b: Binary) -> Loader:
+        """The loader of the binary's platform: dyld for Mach-O, Windows for PE, and for ELF
+        glibc unless the binary (or the wheel's platform tag) says musl."""
+        if b.format is BinaryFormat.MACHO:
+            if self._dyld is None:
+                cfg = self.s.config
+                arch = cfg.macos_arch or _macos_arch(self.t.platform_tag)
+                self._dyld = DyldLoader(self.fs, DyldPlatform(
+                    arch=arch, executable_path=cfg.macos_executable), self.store)
+            return self._dyld
+        if b.format is BinaryFormat.PE:
+            if self._windows is None:
+                self._windows = WindowsLoader(
+                    self.fs, WindowsPlatform(python_dll=_python_dll(self.t.python_tag)),
+                    self.store, dll_directories=tuple(self.t.dll_directories))
+            return self._windows
         if flavor_of(b, self.t.platform_tag) == "musl":
             if self._musl is None:
                 cfg = self.s.config
@@ -109,11 +143,11 @@ class _TargetScan:
             if skip and dot > path.rfind("/") and path[dot:] in skip:
                 continue
             try:
-                head = self.fs.head(path, 4)
+                head = self.fs.head(path, 8)
             except SourceError as e:
                 t.problems.append(Problem(str(self.fs.describe(path)), str(e), ProblemKind.SOURCE))
                 continue
-            if head.startswith(_MAGICS):
+            if is_binary(head):
                 candidates.append(path)
         if cfg.workers > 1 and len(candidates) > 1 and t.kind is TargetKind.WHEEL:
             # Inflating members releases the GIL; parsing mapped files would not gain.
@@ -187,9 +221,27 @@ class _TargetScan:
 
     def _classify(self, r: Resolution, requester: str, dist: str | None) -> Edge:
         cfg = self.s.config
-        libs = (MUSLLINUX_POLICY_LIBS if self._flavor_of.get(r.requester) == "musl"
-                else cfg.policy_libs)
+        flavor = self._flavor_of.get(r.requester)
+        libs = MUSLLINUX_POLICY_LIBS if flavor == "musl" else (
+            cfg.policy_libs if flavor in ("glibc", None) else frozenset())
         policy = r.request in libs
+        if flavor == "windows":
+            label = runtime_label(r.request, self._windows.platform.python_dll
+                                  if self._windows else "python3.dll")
+            if label is not None and (r.outcome is not Outcome.FOUND
+                                      or r.rule is Rule.APP_DIR):
+                note = ("shipped with CPython" if label == "python" else
+                        "not shipped with CPython: needs the Microsoft Visual C++ "
+                        "Redistributable, or bundle it")
+                return Edge(r, EdgeClass.RUNTIME, None, label, False, note=note)
+            if r.rule is Rule.API_SET:
+                return Edge(r, EdgeClass.SYSTEM, None, None, False,
+                            note="API-set contract, mapped by Windows")
+            if r.rule in (Rule.KNOWN_DLLS, Rule.SYSTEM32):
+                return Edge(r, EdgeClass.SYSTEM, None, None, False)
+        if flavor == "dyld" and r.rule is Rule.SHARED_CACHE:
+            return Edge(r, EdgeClass.SYSTEM, None, None, False,
+                        note="provided by the macOS dyld shared cache")
         if r.outcome is not Outcome.FOUND or r.path is None:
             provider = self._expected_provider(r)
             if provider is not None:

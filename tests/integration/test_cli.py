@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import Builder, oracle_ldd
 from tests.integration.packages import install, vendored_wheel, write_wheel
 from unveil.cli.main import main
+from unveil.loader.explain import describe_rule
+from unveil.model import Rule
 
 
 def _schema() -> dict[str, object]:
@@ -144,3 +146,8 @@ def test_json_is_stable(build: Builder, tmp_path: Path, capsys: pytest.CaptureFi
     a = capsys.readouterr().out
     main(["scan", "--format", "json", str(whl)])
     assert a == capsys.readouterr().out
+
+
+def test_every_rule_has_an_explanation() -> None:
+    for rule in Rule:
+        assert describe_rule(rule, None)

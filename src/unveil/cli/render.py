@@ -43,6 +43,9 @@ def _edge_text(e: Edge, verbose: bool, container: str | None) -> str:
         extra = f" (expected from {escape(e.provider)})" if e.provider else ""
         return f"{name} [bold red]not found[/]{extra}"
     where = escape(_where(e, container))
+    if where == name:
+        what = e.note or "provided by the system"
+        where = f"[dim]({escape(what)})[/]"
     if e.provider and e.edge_class is EdgeClass.OTHER_DISTRIBUTION:
         where = f"{where} [cyan]({escape(e.provider)})[/]"
     if verbose:

@@ -21,6 +21,7 @@ such a file).
 
 from __future__ import annotations
 
+import bisect
 import json
 import struct
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ MAX_EXPORTS = 1 << 20
 MAX_DEBUG_ENTRIES = 256
 MAX_DATA_DIRECTORIES = 16
 MAX_NAME = 1 << 16
+MAX_DLL_NAME = 4096
+#: Bytes that string reads may cost in all, beyond 8 times the file size: without it, many
+#: table entries pointing into one long unterminated run would each read it again.
+STRING_READ_BUDGET = 64 << 20
 MAX_NOTE_BYTES = 1 << 20
 _CHUNK = 512
 
@@ -96,6 +101,8 @@ class _Section:
     #: bytes of ``span`` backed by the file; the rest reads as zeros
     raw_size: int
     characteristics: int
+    #: VirtualSize: the size of the contents, without the file alignment padding
+    vsize: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,14 @@ class PEFile:
         self.blob = blob
         self.warnings: list[str] = []
         self.h = self._header()
+        # One section per address: the first (in table order) that maps any bytes there.
+        by_va: dict[int, _Section] = {}
+        for sec in self.h.sections:
+            if sec.span and sec.va not in by_va:
+                by_va[sec.va] = sec
+        self._map = sorted(by_va.values(), key=lambda sec: sec.va)
+        self._starts = [sec.va for sec in self._map]
+        self._string_budget = STRING_READ_BUDGET + 8 * blob.size
         self._dlls: list[_ImportDll] | None = None
 
     # -- headers ----------------------------------------------------------------------------
@@ -182,18 +197,19 @@ class PEFile:
 
     def _sections(self, rows: list[tuple[bytes, int, int, int, int, int, int, int, int, int]],
                   file_align: int) -> tuple[_Section, ...]:
+        """The sections in table order, each cut at the start of the next by address."""
         vas = sorted({r[2] for r in rows})
         out: list[_Section] = []
         for name, vsize, va, raw_size, raw_ptr, _r, _l, _nr, _nl, chars in rows:
             if file_align >= 0x200:
                 raw_ptr &= ~0x1FF  # the loader reads whole 512-byte sectors
             span = max(vsize, raw_size)
-            nxt = next((v for v in vas if v > va), None)
-            if nxt is not None and va + span > nxt:
-                span = nxt - va
+            i = bisect.bisect_right(vas, va)
+            if i < len(vas) and va + span > vas[i]:
+                span = vas[i] - va
             # File data past the end of a truncated file is not zero fill: reading it fails.
             out.append(_Section(name.rstrip(b"\0"), va, span, raw_ptr, min(raw_size, span),
-                                chars))
+                                chars, vsize))
         return tuple(out)
 
     def directory(self, index: int) -> tuple[int, int]:
@@ -201,13 +217,20 @@ class PEFile:
         return self.h.directories[index] if index < len(self.h.directories) else (0, 0)
 
     # -- address mapping --------------------------------------------------------------------
+    def _section_at(self, rva: int) -> _Section | None:
+        i = bisect.bisect_right(self._starts, rva)
+        if i == 0:
+            return None
+        s = self._map[i - 1]
+        return s if rva < s.va + s.span else None
+
     def _locate(self, rva: int) -> tuple[int, int, int]:
         """(file offset, bytes backed by the file, bytes mapped in all) from ``rva`` on."""
-        for s in self.h.sections:
-            if s.va <= rva < s.va + s.span:
-                rel = rva - s.va
-                return s.raw_ptr + rel, max(0, s.raw_size - rel), s.span - rel
-        first = min((s.va for s in self.h.sections), default=self.h.size_of_headers)
+        s = self._section_at(rva)
+        if s is not None:
+            rel = rva - s.va
+            return s.raw_ptr + rel, max(0, s.raw_size - rel), s.span - rel
+        first = self._starts[0] if self._starts else self.h.size_of_headers
         end = min(self.h.size_of_headers, first, self.blob.size)
         if 0 <= rva < end:  # the headers are mapped too
             return rva, end - rva, end - rva
@@ -230,9 +253,13 @@ class PEFile:
         off, backed, mapped = self._locate(rva)
         readable = min(limit, backed)
         buf = b""
-        step = 256
+        step = 128
         while len(buf) < readable:
-            chunk = self.blob.read(off + len(buf), min(step, readable - len(buf)))
+            n = min(step, readable - len(buf))
+            self._string_budget -= n
+            if self._string_budget < 0:
+                raise FormatError("string tables cost more to read than the file could need")
+            chunk = self.blob.read(off + len(buf), n)
             end = chunk.find(b"\0")
             if end >= 0:
                 return (buf + chunk[:end]).decode("utf-8", "backslashreplace")
@@ -271,7 +298,7 @@ class PEFile:
             if not name or not iat:
                 return out
             try:
-                dll = self.string_at(name)
+                dll = self.string_at(name, MAX_DLL_NAME)
             except FormatError as e:
                 self.warnings.append(f"import descriptor {i}: DLL name unreadable: {e}")
                 continue
@@ -298,7 +325,7 @@ class PEFile:
             if old:
                 name, iat, names = self._va_rva(name), self._va_rva(iat), self._va_rva(names)
             try:
-                dll = self.string_at(name)
+                dll = self.string_at(name, MAX_DLL_NAME)
             except FormatError as e:
                 self.warnings.append(f"delay-import descriptor {i}: DLL name unreadable: {e}")
                 continue
@@ -412,8 +439,8 @@ class PEFile:
         return out
 
     def _executable(self, rva: int) -> bool:
-        return any(s.va <= rva < s.va + s.span and s.characteristics & IMAGE_SCN_MEM_EXECUTE
-                   for s in self.h.sections)
+        s = self._section_at(rva)
+        return s is not None and bool(s.characteristics & IMAGE_SCN_MEM_EXECUTE)
 
     # -- debug directory and package note ---------------------------------------------------
     def _build_id(self) -> str | None:
@@ -442,32 +469,28 @@ class PEFile:
 
     def _package_note(self) -> tuple[tuple[str, str], ...] | None:
         sec = next((s for s in self.h.sections if s.name == b".pkgnote"), None)
-        if sec is None or sec.raw_size == 0:
+        if sec is None:
             return None
-        if sec.raw_size > MAX_NOTE_BYTES:
-            self.warnings.append(f".pkgnote section of {sec.raw_size} bytes skipped")
+        size = min(sec.raw_size, sec.vsize) if sec.vsize else sec.raw_size
+        if size == 0:
+            return None
+        if size > MAX_NOTE_BYTES:
+            self.warnings.append(f".pkgnote section of {size} bytes skipped")
             return None
         try:
-            data = self.blob.read(sec.raw_ptr, sec.raw_size)
+            data = self.blob.read(sec.raw_ptr, size)
         except FormatError as e:
             self.warnings.append(f".pkgnote section unreadable: {e}")
             return None
-        payload = data.lstrip(b"\0 \t\r\n")
-        if not payload.startswith(b"{"):
+        payload = data
+        if len(data) >= 16 and data[12:16] == b"FDO\0":
             # An ELF-style note: namesz, descsz, type, "FDO\0", then the JSON descriptor.
-            if len(data) < 12:
-                self.warnings.append(".pkgnote section is neither JSON nor a note")
-                return None
             namesz, descsz, ntype = struct.unpack_from("<III", data)
-            desc_off = 12 + ((namesz + 3) & ~3)
-            owner = data[12:12 + namesz].rstrip(b"\0")
-            if owner != b"FDO" or ntype != NT_FDO_PACKAGING_METADATA or \
-                    desc_off + descsz > len(data):
-                self.warnings.append(".pkgnote section is neither JSON nor an FDO "
-                                     "packaging-metadata note")
+            if namesz != 4 or ntype != NT_FDO_PACKAGING_METADATA or 16 + descsz > len(data):
+                self.warnings.append(".pkgnote holds a malformed FDO packaging-metadata note")
                 return None
-            payload = data[desc_off:desc_off + descsz]
-        text = payload.split(b"\0", 1)[0]
+            payload = data[16:16 + descsz]
+        text = payload.lstrip(b"\0").split(b"\0", 1)[0]
         try:
             obj = json.loads(text)
         except (ValueError, RecursionError) as e:

@@ -19,6 +19,17 @@ _RULE_TEXT = {
     Rule.RUNPATH: "DT_RUNPATH",
     Rule.CACHE: "/etc/ld.so.cache",
     Rule.DEFAULT: "a trusted default directory",
+    Rule.LOADER_PATH: "@loader_path (the directory of the image with the load command)",
+    Rule.EXECUTABLE_PATH: "@executable_path (the main executable's directory)",
+    Rule.DYLD_LIBRARY_PATH: "DYLD_LIBRARY_PATH",
+    Rule.DYLD_FALLBACK: "DYLD_FALLBACK_LIBRARY_PATH",
+    Rule.SHARED_CACHE: "the macOS dyld shared cache",
+    Rule.DLL_DIR: "the extension module's own directory",
+    Rule.APP_DIR: "the application (Python installation) directory",
+    Rule.DLL_DIRECTORY: "a directory added with os.add_dll_directory",
+    Rule.KNOWN_DLLS: "Windows KnownDLLs",
+    Rule.SYSTEM32: "System32",
+    Rule.API_SET: "a Windows API-set contract",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unveil.errors import FormatError, SourceError
-from unveil.formats.elf import parse_elf
+from unveil.formats import is_binary, parse_binary
 from unveil.model import Binary
 from unveil.sources.fs import FileSystem
 
@@ -49,10 +49,10 @@ class BinaryStore:
             return StoredFile(b"", None, str(e), unreadable=True)
         try:
             head = blob.read(0, min(HEAD_SIZE, blob.size))
-            if not head.startswith(b"\x7fELF"):
-                return StoredFile(head, None, "not an ELF file")
+            if not is_binary(head):
+                return StoredFile(head, None, "not an ELF, Mach-O or PE file")
             try:
-                binary, warnings = parse_elf(blob)
+                binary, warnings = parse_binary(blob, head)
             except FormatError as e:
                 return StoredFile(head, None, str(e), e.offset)
             except SourceError as e:

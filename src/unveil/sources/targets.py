@@ -54,6 +54,10 @@ class Target:
     default_owner: str | None = None
     #: the wheel's platform tag(s), e.g. "manylinux_2_28_x86_64" or "musllinux_1_2_x86_64".
     platform_tag: str | None = None
+    #: the wheel's Python tag, e.g. "cp311".
+    python_tag: str | None = None
+    #: directories Windows packages add with os.add_dll_directory (delvewheel's patch).
+    dll_directories: list[str] = field(default_factory=list)
 
     def owner_of(self, real_path: str) -> str | None:
         o = self.owners.get(real_path)
@@ -103,7 +107,8 @@ def _open_wheel(path: str, config: ScanConfig, base: FileSystem) -> Target:
     zfs = ZipFS(path, _install_place(prefix, site, dist_data))
     fs = OverlayFS(base, {prefix: zfs})
     t = Target(path, TargetKind.WHEEL, fs, zfs.file_paths, [site], inside=(prefix,),
-               default_owner=name, platform_tag=m.group("plat") if m else None)
+               default_owner=name, platform_tag=m.group("plat") if m else None,
+               python_tag=m.group("py").split(".")[0] if m else None)
     t.distributions.append(Distribution(name, version, fname, len(zfs.file_paths)))
     for member, why in zfs.problems:
         t.problems.append(Problem(f"{path}!{member}", why, ProblemKind.SOURCE))
