@@ -37,6 +37,7 @@ from unveil.model import (
     TargetKind,
     TargetResult,
 )
+from unveil.sources.dlldirs import dll_directories
 from unveil.sources.fs import FileSystem, SymlinkLoop
 from unveil.sources.targets import Target, open_target
 
@@ -119,6 +120,8 @@ class _TargetScan:
             return self._dyld
         if b.format is BinaryFormat.PE:
             if self._windows is None:
+                if not self.t.dll_directories:
+                    self.t.dll_directories = dll_directories(self.fs, self.t.site_packages)
                 self._windows = WindowsLoader(
                     self.fs, WindowsPlatform(python_dll=_python_dll(self.t.python_tag)),
                     self.store, dll_directories=tuple(self.t.dll_directories))

@@ -36,7 +36,8 @@ __all__ = ["WindowsLoader", "WindowsPlatform", "runtime_label", "system_dlls"]
 PYTHON_DIR_DLLS = ("python3.dll", "vcruntime140.dll", "vcruntime140_1.dll")
 #: Parts of the VC++ runtime CPython does *not* ship: present only with the redistributable.
 VC_REDIST_DLLS = ("msvcp140.dll", "msvcp140_1.dll", "msvcp140_2.dll", "msvcp140_atomic_wait.dll",
-                  "msvcp140_codecvt_ids.dll", "concrt140.dll", "vcomp140.dll", "vccorlib140.dll")
+                  "msvcp140_codecvt_ids.dll", "concrt140.dll", "vcomp140.dll", "vccorlib140.dll",
+                  "mfc140.dll", "mfc140u.dll", "mfcm140.dll", "mfcm140u.dll", "vcamp140.dll")
 KNOWN_DLLS = ("advapi32.dll", "clbcatq.dll", "combase.dll", "comdlg32.dll", "coml2.dll",
               "difxapi.dll", "gdi32.dll", "gdiplus.dll", "imagehlp.dll", "imm32.dll",
               "kernel32.dll", "msctf.dll", "msvcrt.dll", "normaliz.dll", "nsi.dll", "ole32.dll",

@@ -231,10 +231,14 @@ class InflateBlob(Blob):
         """Inflate towards ``want`` bytes of output; False at the end of the stream."""
         remaining = max(want - self._produced, 1)
         data = self._pending
-        if not len(data):
-            if self._in_pos >= self._csize:
+        if not len(data) and self._in_pos >= self._csize:
+            # All input is in the decompressor; it may still hold output it stopped at
+            # max_length: drain it before calling the stream ended.
+            if self._d.eof:
                 return False
-            # Small requests (the four magic bytes) feed small pieces of input.
+            data = b""
+        elif not data:
+            # Small requests (the magic bytes) feed small pieces of input.
             piece = min(self._CHUNK // 4, max(4096, remaining // 2), self._csize - self._in_pos)
             data = self._compressed(self._in_pos, piece)
             if not data:
