@@ -18,11 +18,15 @@ __all__ = [
     "Attempt",
     "Binary",
     "BinaryFormat",
+    "Component",
+    "Confidence",
     "DlopenNote",
     "Distribution",
     "Edge",
     "EdgeClass",
+    "Evidence",
     "LinkKind",
+    "LoadSite",
     "Location",
     "Outcome",
     "Problem",
@@ -223,6 +227,61 @@ class EdgeClass(enum.Enum):
 
 class LinkKind(enum.Enum):
     DYNAMIC = "dynamic"
+    STATIC = "static"
+    DLOPEN = "dlopen"
+
+
+class Confidence(enum.Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSite:
+    """A place that loads a library at run time, found without running it.
+
+    ``names`` are the library names it would try, in order (``find_library`` stems are
+    given as written, e.g. ``"magic"``, with ``stem=True``); ``api`` is the call
+    (``"ctypes.CDLL"``, ``"cffi.dlopen"``, ``"koffi.load"``, ``".note.dlopen"``...);
+    ``line`` is 1-based.  ``hints`` carry what could not be decided statically, such as
+    an environment variable that overrides the name.
+    """
+
+    file: str
+    line: int | None
+    language: str
+    api: str
+    names: tuple[str, ...]
+    confidence: Confidence
+    stem: bool = False
+    hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Why we believe a component is what we say: ``method`` is how (``"sbom"``,
+    ``"package-note"``, ``"dpkg"``, ``"banner"``, ``"symbol-version"``, ``"filename"``...),
+    ``detail`` what was seen, ``confidence`` in [0, 1]."""
+
+    method: str
+    detail: str
+    confidence: float
+    field: str = "name"
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A claim about the upstream identity of a binary or library."""
+
+    name: str
+    version: str | None
+    purl: str | None = None
+    cpes: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    homepage: str | None = None
+    source: str | None = None
+    conflicts: tuple[str, ...] = ()
 
 
 class Role(enum.Enum):
