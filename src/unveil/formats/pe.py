@@ -125,7 +125,8 @@ class _ImportDll:
 
     dll: str
     kind: str
-    #: RVA of the thunk array naming the imports (ILT/INT, or the IAT when there is none)
+    #: RVA of the thunk array naming the imports (ILT/INT, or the IAT of an import without
+    #: an ILT); 0 when there is none
     thunks: int
     #: old (pre-VC 7) delay descriptor: its fields and thunks hold VAs, not RVAs
     va_based: bool = False
@@ -276,7 +277,7 @@ class PEFile:
         return value - base if base <= value < base + self.h.size_of_image else value
 
     # -- import and delay-import directories ------------------------------------------------
-    def imports(self) -> list[_ImportDll]:
+    def _descriptors(self) -> list[_ImportDll]:
         """Import descriptors then delay-import descriptors, each in table order."""
         if self._dlls is None:
             self._dlls = self._import_descriptors() + self._delay_descriptors()
@@ -294,7 +295,8 @@ class PEFile:
             except FormatError as e:
                 self.warnings.append(f"import directory cut short at RVA {at:#x}: {e}")
                 return out
-            # The loader's own end test: a descriptor without a name or an IAT ends the table.
+            # The NT loader's end test (ReactOS ldrpe.c has it too): a descriptor without a
+            # name or an IAT ends the table; the directory's size is not used.
             if not name or not iat:
                 return out
             try:
@@ -315,7 +317,7 @@ class PEFile:
         for i in range(MAX_DESCRIPTORS):
             at = rva + i * _DELAY_DESC.size
             try:
-                attrs, name, _hmod, iat, names, *_rest = _DELAY_DESC.unpack(self.read_rva(at, 32))
+                attrs, name, _hmod, _iat, names, *_rest = _DELAY_DESC.unpack(self.read_rva(at, 32))
             except FormatError as e:
                 self.warnings.append(f"delay-import directory cut short at RVA {at:#x}: {e}")
                 return out
@@ -323,13 +325,14 @@ class PEFile:
                 return out
             old = not attrs & DELAY_ATTR_RVA
             if old:
-                name, iat, names = self._va_rva(name), self._va_rva(iat), self._va_rva(names)
+                name, names = self._va_rva(name), self._va_rva(names)
             try:
                 dll = self.string_at(name, MAX_DLL_NAME)
             except FormatError as e:
                 self.warnings.append(f"delay-import descriptor {i}: DLL name unreadable: {e}")
                 continue
-            out.append(_ImportDll(dll, "delay", names or iat, old))
+            # The IAT of a delay import holds stubs, not names: only the INT names imports.
+            out.append(_ImportDll(dll, "delay", names, old))
         self.warnings.append(f"delay-import directory has more than {MAX_DESCRIPTORS} "
                              "entries; the rest were ignored")
         return out
@@ -341,6 +344,8 @@ class PEFile:
         fmt = "<I" if width == 4 else "<Q"
         out: list[str] = []
         rva = d.thunks
+        if not rva:
+            return out
         cap = min(MAX_THUNKS, budget)
         while len(out) < cap:
             try:
@@ -385,7 +390,7 @@ class PEFile:
         if hdr is None or not hdr[4]:
             return None
         try:
-            return self.string_at(hdr[4])
+            return self.string_at(hdr[4], MAX_DLL_NAME)
         except FormatError as e:
             self.warnings.append(f"export directory: DLL name unreadable: {e}")
             return None
@@ -504,7 +509,7 @@ class PEFile:
     # -- public -----------------------------------------------------------------------------
     def binary(self) -> Binary:
         h = self.h
-        dlls = self.imports()
+        dlls = self._descriptors()
         if h.characteristics & IMAGE_FILE_DLL:
             file_type = PE_TYPE_DLL
         elif h.characteristics & IMAGE_FILE_EXECUTABLE_IMAGE:
@@ -533,18 +538,27 @@ class PEFile:
             min_os=f"windows {major}.{minor}",
         )
 
-    def symbols(self) -> tuple[Symbol, ...]:
-        """Imports (``defined=False``, ``library`` = the DLL, by name or ``#ordinal``), then
-        named exports (``defined=True``; a forwarder has type ``FORWARDER`` and the DLL it
-        forwards to as ``library``)."""
-        out: list[Symbol] = []
-        for d in self.imports():
-            budget = MAX_IMPORTS - len(out)
+    def import_tables(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """(DLL, "import" or "delay", imported names) for each descriptor, in the order of
+        ``Binary.needed``; a name is ``#n`` for an import by ordinal."""
+        out: list[tuple[str, str, tuple[str, ...]]] = []
+        total = 0
+        for d in self._descriptors():
+            budget = MAX_IMPORTS - total
             if budget <= 0:
                 self.warnings.append(f"more than {MAX_IMPORTS} imports; the rest were ignored")
                 break
-            out.extend(Symbol(name=n, defined=False, binding="GLOBAL", type="NOTYPE",
-                              library=d.dll) for n in self._thunk_names(d, budget))
+            names = self._thunk_names(d, budget)
+            total += len(names)
+            out.append((d.dll, d.kind, tuple(names)))
+        return tuple(out)
+
+    def symbols(self) -> tuple[Symbol, ...]:
+        """Imports (``defined=False``, ``library`` = the DLL), then named exports
+        (``defined=True``; a forwarder has type ``FORWARDER`` and the DLL it forwards to as
+        ``library``)."""
+        out = [Symbol(name=n, defined=False, binding="GLOBAL", type="NOTYPE", library=dll)
+               for dll, _kind, names in self.import_tables() for n in names]
         out.extend(self.exports())
         return tuple(out)
 

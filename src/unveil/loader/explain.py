@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from unveil.loader.glibc import GlibcLoader
 from unveil.model import Outcome, Resolution, Rule, Verdict
-from unveil.sources.fs import SymlinkLoop
+from unveil.sources.fs import FileSystem, SymlinkLoop
 
-__all__ = ["Explanation", "explain"]
+__all__ = ["Explanation", "describe_rule", "explain", "explain_resolution", "similar_files"]
 
 _RULE_TEXT = {
     Rule.PATH: "the name contains a slash, so it is opened as a path",
@@ -61,35 +61,96 @@ def _stem(name: str) -> str:
     return base[: i + 3] if i >= 0 else base
 
 
-def _similar(loader: GlibcLoader, r: Resolution) -> tuple[str, ...]:
+def similar_files(fs: FileSystem, r: Resolution, extra_dirs: tuple[str, ...] = (),
+                  cache_keys: tuple[tuple[str, str], ...] = (), cwd: str = "/") -> tuple[str, ...]:
+    """Files whose names share the request's stem (``libavcodec.so``), in the directories
+    the loader searched and ``extra_dirs``, and in the cache (key, path) pairs."""
     stem = _stem(r.request)
     dirs: list[str] = []
     for a in r.attempts:
         d = posixpath.dirname(a.path) or "."
         if d not in dirs:
             dirs.append(d)
-    for d in loader.platform.trusted_dirs:
+    for d in extra_dirs:
         if d not in dirs:
             dirs.append(d)
     out: list[str] = []
+    low = stem.lower()
     for d in dirs:
-        full = d if d.startswith("/") else posixpath.join(loader.cwd, d)
+        full = d if d.startswith("/") else posixpath.join(cwd, d)
         try:
-            real = loader.fs.resolve(full)
+            real = fs.resolve(full)
         except SymlinkLoop:
             continue
         if real is None:
             continue
-        for n in sorted(loader.fs.listdir(real)):
-            if n.startswith(stem) and n != posixpath.basename(r.request):
+        for n in sorted(fs.listdir(real)):
+            if n.lower().startswith(low) and n != posixpath.basename(r.request):
                 p = f"{d.rstrip('/')}/{n}"
                 if p not in out:
                     out.append(p)
-    if loader.cache is not None:
-        for e in loader.cache.entries:
-            if e.key.startswith(stem) and e.key != r.request and e.value not in out:
-                out.append(e.value)
+    for key, value in cache_keys:
+        if key.startswith(stem) and key != r.request and value not in out:
+            out.append(value)
     return tuple(out[:20])
+
+
+_FIX_HINTS = {
+    "glibc": ("if the library ships beside {req}, add its directory to its RUNPATH "
+              "(e.g. patchelf --add-rpath '$ORIGIN/<dir>'), or bundle it with auditwheel "
+              "repair; or install it in a directory of /etc/ld.so.conf and run ldconfig"),
+    "musl": ("if the library ships beside {req}, add its directory to its RUNPATH; or list "
+             "its directory in /etc/ld-musl-<arch>.path, or bundle it with auditwheel repair"),
+    "dyld": ("bundle it next to {req} and reference it as @loader_path/... or @rpath/... "
+             "with an LC_RPATH (install_name_tool -add_rpath), e.g. with delocate"),
+    "windows": ("put the DLL next to {req}, or in a directory the package adds with "
+                "os.add_dll_directory (delvewheel repair does both); PATH is not searched "
+                "for extension modules since Python 3.8"),
+}
+
+
+def explain_resolution(r: Resolution, *, fs: FileSystem, flavor: str = "glibc",
+                       first: Resolution | None = None, extra_dirs: tuple[str, ...] = (),
+                       cache_keys: tuple[tuple[str, str], ...] = (),
+                       cwd: str = "/") -> Explanation:
+    """Verdict and hints for one resolution, whichever loader made it."""
+    request = r.request
+    hints: list[str] = []
+    similar: tuple[str, ...] = ()
+    if r.outcome is Outcome.FOUND:
+        verdict = f"found: {r.path}, by {describe_rule(r.rule, r.origin)}"
+        if r.rule is Rule.RPATH and r.origin and r.origin != r.requester:
+            hints.append(f"it is found only through the RPATH of {r.origin}, inherited "
+                         f"down the loader chain: {r.requester} loaded on its own would not "
+                         "find it")
+        if r.rule in (Rule.LD_LIBRARY_PATH, Rule.DYLD_LIBRARY_PATH):
+            hints.append("it is found only because the library path variable is set")
+        if r.rule is Rule.LOADED and first is not None:
+            verdict += (f"; first loaded for {first.requester} from {first.path}, by "
+                        f"{describe_rule(first.rule, first.origin)}")
+    elif r.outcome is Outcome.FATAL:
+        verdict = f"the loader would abort the whole program: {r.fatal}"
+        hints.append("remove or rename that file, or put the intended library in a directory "
+                     "searched before it")
+    else:
+        tried = sum(1 for a in r.attempts if a.detail != "directory does not exist")
+        verdict = f"not found ({tried} candidate paths tried)"
+        similar = similar_files(fs, r, extra_dirs, cache_keys, cwd)
+        for a in r.attempts:
+            if a.verdict in (Verdict.WRONG_CLASS, Verdict.WRONG_MACHINE):
+                other = ("class (32/64-bit)" if a.verdict is Verdict.WRONG_CLASS
+                         else "machine or architecture")
+                hints.append(f"{a.path} exists but is for another {other}: install the "
+                             "library built for this platform")
+            elif a.verdict is Verdict.INVALID and a.detail:
+                hints.append(f"{a.path} exists but cannot be loaded: {a.detail}")
+        for s in similar[:5]:
+            hints.append(f"{s} exists, but {request} is what is needed: a different ABI "
+                         "version; install the package that provides the needed one, or "
+                         "rebuild against the one present")
+        req = r.requester if r.requester and not r.requester.startswith("(") else "the binary"
+        hints.append(_FIX_HINTS.get(flavor, _FIX_HINTS["glibc"]).format(req=req))
+    return Explanation(request, r.requester, r, first, verdict, tuple(hints), similar)
 
 
 def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explanation:
@@ -120,39 +181,9 @@ def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explana
             if fatal_res is None:
                 raise
             r = fatal_res
-    hints: list[str] = []
-    similar: tuple[str, ...] = ()
-    if r.outcome is Outcome.FOUND:
-        verdict = f"found: {r.path}, by {describe_rule(r.rule, r.origin)}"
-        if r.rule is Rule.RPATH and r.origin and r.origin != r.requester:
-            hints.append(f"it is found only through the DT_RPATH of {r.origin}, inherited "
-                         f"down the loader chain: {r.requester} loaded on its own would not "
-                         "find it")
-        if r.rule is Rule.LD_LIBRARY_PATH:
-            hints.append("it is found only because LD_LIBRARY_PATH is set")
-        if r.rule is Rule.LOADED and first is not None:
-            verdict += f"; first loaded for {first.requester} from {first.path}, by " \
-                       f"{describe_rule(first.rule, first.origin)}"
-    elif r.outcome is Outcome.FATAL:
-        verdict = f"ld.so would abort the whole program: {r.fatal}"
-        hints.append("remove or rename that file, or put the intended library in a directory "
-                     "searched before it")
-    else:
-        tried = sum(1 for a in r.attempts if a.verdict is not Verdict.ABSENT or a.detail is None)
-        verdict = f"not found ({tried} candidate paths tried)"
-        similar = _similar(loader, r)
-        for a in r.attempts:
-            if a.verdict in (Verdict.WRONG_CLASS, Verdict.WRONG_MACHINE):
-                other = ("class (32/64-bit)" if a.verdict is Verdict.WRONG_CLASS
-                         else "machine")
-                hints.append(f"{a.path} exists but is for another {other}: install the "
-                             "library built for this platform")
-        for s in similar[:5]:
-            hints.append(f"{s} exists, but {request} is what is needed: a different ABI "
-                         "version; install the package that provides the needed one, or "
-                         "rebuild against the one present")
-        if r.requester and not r.requester.startswith("("):
-            hints.append(f"if the library ships beside {r.requester}, add its directory to its "
-                         "RUNPATH (e.g. patchelf --add-rpath '$ORIGIN/<dir>')")
-        hints.append("or install it in a directory of /etc/ld.so.conf and run ldconfig")
-    return Explanation(request, from_path, r, first, verdict, tuple(hints), similar)
+    cache = tuple((e.key, e.value) for e in loader.cache.entries) if loader.cache else ()
+    ex = explain_resolution(r, fs=loader.fs, flavor="glibc", first=first,
+                            extra_dirs=loader.platform.trusted_dirs, cache_keys=cache,
+                            cwd=loader.cwd)
+    return Explanation(ex.request, from_path, ex.resolution, ex.first, ex.verdict, ex.hints,
+                       ex.similar)
