@@ -11,11 +11,13 @@ from __future__ import annotations
 import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
 from unveil.errors import SourceError
 from unveil.formats import is_binary
 from unveil.loader.dyld import DyldLoader, DyldPlatform
+from unveil.loader.explain import Explanation, explain_resolution
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
 from unveil.loader.ldcache import LdCache
 from unveil.loader.musl import MuslLoader
@@ -197,6 +199,29 @@ class _TargetScan:
         return TargetResult(t.spec, t.kind, tuple(sorted(t.distributions, key=lambda d: d.name)),
                             tuple(binaries), tuple(t.problems))
 
+    def display(self, path: str) -> str:
+        """A loader path as people know it: inside a wheel, the member path."""
+        for site in self.t.site_packages:
+            if self.t.kind is TargetKind.WHEEL and path.startswith(site + "/"):
+                return posixpath.normpath(path[len(site) + 1:])
+        return path
+
+    def for_display(self, ex: Explanation) -> Explanation:
+        r = ex.resolution
+        if r is None or self.t.kind is not TargetKind.WHEEL:
+            return ex
+        d = self.display
+        attempts = tuple(replace(a, path=d(a.path), origin=d(a.origin) if a.origin else None)
+                         for a in r.attempts)
+        r2 = replace(r, requester=d(r.requester), path=d(r.path) if r.path else None,
+                     origin=d(r.origin) if r.origin else None, attempts=attempts)
+        verdict = ex.verdict.replace(r.path, d(r.path)) if r.path else ex.verdict
+        return replace(ex, resolution=r2, verdict=verdict,
+                       hints=tuple(h.replace(r.requester, d(r.requester)) for h in ex.hints))
+
+    def flavor(self, requester: str) -> str:
+        return self._flavor_of.get(requester, "glibc")
+
     def _collect(self, result: LoadResult, edges_of: dict[str, tuple[Resolution, ...]],
                  fatal_of: dict[str, str]) -> None:
         by_requester: dict[str, list[Resolution]] = {}
@@ -298,6 +323,38 @@ class Scanner:
                     ("platform", g.platform), ("hwcaps", ",".join(g.hwcaps)),
                     ("root", self.config.root))
         return ScanResult(tuple(results), platform)
+
+    def why(self, library: str, target: str, requester: str | None = None) -> list[Explanation]:
+        """Explain every edge of ``target`` that requests ``library`` (matched by the name
+        as written or its basename), optionally only from binaries whose location ends with
+        ``requester``."""
+        opened = open_target(target, self.config)
+        ts = _TargetScan(self, opened)
+        result = ts.run()
+        out: list[Explanation] = []
+        cache = tuple((e.key, e.value) for e in ts.cache.entries) if ts.cache else ()
+        for b in result.binaries:
+            if requester is not None and not (b.location.path.endswith(requester)
+                                              or b.loader_path.endswith(requester)):
+                continue
+            flavor = ts.flavor(b.loader_path)
+            edges = [e for e in b.edges if library in (e.resolution.request,
+                                                      posixpath.basename(e.resolution.request))]
+            for e in edges:
+                r = e.resolution
+                first = None
+                if r.rule is Rule.LOADED:
+                    first = next((x.resolution for bb in result.binaries for x in bb.edges
+                                  if x.resolution.request == r.request
+                                  and x.resolution.rule is not Rule.LOADED), None)
+                ex = explain_resolution(
+                    r, fs=ts.fs, flavor=flavor, first=first, cwd=self.config.cwd,
+                    extra_dirs=self.config.glibc.trusted_dirs if flavor == "glibc" else (),
+                    cache_keys=cache if flavor == "glibc" else ())
+                if e.note:
+                    ex = replace(ex, hints=(e.note, *ex.hints))
+                out.append(ts.for_display(replace(ex, requester=str(b.location))))
+        return out
 
 
 def scan(target: str, config: ScanConfig | None = None) -> ScanResult:

@@ -17,11 +17,11 @@ from unveil import __version__
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
 from unveil.errors import UnveilError
-from unveil.loader.explain import explain
+from unveil.loader.explain import Explanation, explain
 from unveil.loader.glibc import GlibcLoader, load_cache
 from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
-from unveil.model import EdgeClass, Outcome
+from unveil.model import BinaryFormat, EdgeClass, Outcome
 from unveil.report.json import _attempt, dumps
 from unveil.scan import Scanner, flavor_of
 from unveil.sources.fs import HostFS
@@ -58,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("why", help="explain how one library is (not) found")
     w.add_argument("library")
-    w.add_argument("--from", dest="from_file", help="the binary that needs it")
+    w.add_argument("target", nargs="?",
+                   help="a wheel, environment, directory or file to explain it in")
+    w.add_argument("--from", dest="from_file",
+                   help="the binary that needs it (a path, or a member path in TARGET)")
     w.add_argument("--root", default="/")
     w.add_argument("--format", choices=["text", "json"], default="text")
     return p
@@ -173,35 +176,62 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
     return status
 
 
+def _why_doc(ex: Explanation) -> dict[str, object]:
+    r = ex.resolution
+    return {
+        "request": ex.request, "requester": ex.requester, "verdict": ex.verdict,
+        "hints": list(ex.hints), "similar": list(ex.similar),
+        "outcome": r.outcome.value if r else None, "path": r.path if r else None,
+        "rule": r.rule.value if r and r.rule else None,
+        "attempts": [_attempt(a) for a in r.attempts] if r else [],
+    }
+
+
 def _cmd_why(args: argparse.Namespace) -> int:
     cfg = _config(args.root, ld_library_path=None, from_env=True)
-    loader = _loader(cfg)
-    from_file = args.from_file
-    if from_file is not None and "/" not in from_file:
-        from_file = "./" + from_file
-    if from_file is not None:
-        target = from_file if from_file.startswith("/") else os.path.join(cfg.cwd, from_file)
-        if loader.fs.resolve(target) is None:
-            _error(f"{args.from_file}: no such file")
-            return 2
-    ex = explain(loader, args.library, from_file)
+    explanations: list[Explanation]
+    if args.target is not None:
+        explanations = Scanner(cfg).why(args.library, args.target, args.from_file)
+        if not explanations:
+            _error(f"nothing in {args.target} requests {args.library}"
+                   + (f" from {args.from_file}" if args.from_file else ""))
+            return 1
+    else:
+        loader = _loader(cfg)
+        from_file = args.from_file
+        if from_file is not None and "/" not in from_file:
+            from_file = "./" + from_file
+        if from_file is not None:
+            target = from_file if from_file.startswith("/") else os.path.join(cfg.cwd, from_file)
+            if loader.fs.resolve(target) is None:
+                _error(f"{args.from_file}: no such file")
+                return 2
+            stored = loader.store.get(loader.fs.resolve(target) or target)
+            if stored.binary is not None and (stored.binary.format is not BinaryFormat.ELF
+                                              or flavor_of(stored.binary) == "musl"):
+                # Not glibc: explain it through a scan of the file, with its own loader.
+                explanations = Scanner(cfg).why(args.library, target)
+                if not explanations:
+                    _error(f"{args.from_file} does not request {args.library}")
+                    return 1
+            else:
+                explanations = [explain(loader, args.library, from_file)]
+        else:
+            explanations = [explain(loader, args.library, None)]
     if args.format == "json":
-        r = ex.resolution
-        doc = {
-            "request": ex.request, "requester": ex.requester, "verdict": ex.verdict,
-            "hints": list(ex.hints), "similar": list(ex.similar),
-            "outcome": r.outcome.value if r else None, "path": r.path if r else None,
-            "rule": r.rule.value if r and r.rule else None,
-            "attempts": [_attempt(a) for a in r.attempts] if r else [],
-        }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        docs = [_why_doc(ex) for ex in explanations]
+        sys.stdout.write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n")
     else:
         from rich.console import Console
 
         from unveil.cli.render import render_why
 
-        render_why(Console(highlight=False), ex)
-    return 0 if ex.resolution is not None and ex.resolution.outcome is Outcome.FOUND else 1
+        console = Console(highlight=False)
+        for ex in explanations:
+            render_why(console, ex)
+    found = all(ex.resolution is not None and ex.resolution.outcome is Outcome.FOUND
+                for ex in explanations)
+    return 0 if found else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
