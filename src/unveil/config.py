@@ -157,6 +157,8 @@ class ScanConfig:
     cwd: str = "/"
     glibc: GlibcPlatform = field(default_factory=GlibcPlatform)
     musl: MuslPlatform = field(default_factory=MuslPlatform)
+    #: force "glibc" or "musl" for ELF files (None: decided per binary).
+    linux_libc: str | None = None
     #: Mach-O slice to resolve (None: from the wheel's platform tag, arm64 for universal2).
     macos_arch: str | None = None
     #: the executable hosting Mach-O images (the Python interpreter for extensions).

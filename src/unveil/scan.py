@@ -128,7 +128,8 @@ class _TargetScan:
                     self.fs, WindowsPlatform(python_dll=_python_dll(self.t.python_tag)),
                     self.store, dll_directories=tuple(self.t.dll_directories))
             return self._windows
-        if flavor_of(b, self.t.platform_tag) == "musl":
+        libc = self.s.config.linux_libc or flavor_of(b, self.t.platform_tag)
+        if libc == "musl":
             if self._musl is None:
                 cfg = self.s.config
                 self._musl = MuslLoader(self.fs, cfg.musl, self.store,
@@ -275,6 +276,12 @@ class _TargetScan:
             if provider is not None:
                 return Edge(r, EdgeClass.OTHER_DISTRIBUTION, None, provider, policy,
                             note="expected from another distribution, which is not present")
+            if policy and self.t.kind is TargetKind.WHEEL and r.outcome is Outcome.NOT_FOUND:
+                # A wheel is judged as if installed on a system its platform tag allows,
+                # and the policy says such a system provides this library.
+                return Edge(r, EdgeClass.POLICY_SYSTEM, None, None, True,
+                            note="on the platform policy's list, so the target system "
+                                 "provides it; not found under this root")
             return Edge(r, EdgeClass.MISSING, None, None, policy)
         real = self._real(r.path)
         loc = self.fs.describe(real) if real else None

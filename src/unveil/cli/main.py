@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
                         + ", ".join(_CLASSES))
     s.add_argument("--strict", action="store_true", help="any problem is fatal (exit 2)")
     s.add_argument("-v", "--verbose", action="store_true", help="show how each edge resolved")
+    s.add_argument("--macos-arch", default=None,
+                   help="Mach-O slice to resolve (default: from the wheel's platform tag; "
+                        "arm64 for universal2)")
+    s.add_argument("--libc", choices=["auto", "glibc", "musl"], default="auto",
+                   help="Linux loader for ELF files (default: from PT_INTERP, libc and tags)")
 
     d = sub.add_parser("ldd", help="a safe ldd: never runs the file")
     d.add_argument("files", nargs="+")
@@ -93,6 +98,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         _error(f"unknown class for --fail-on: {', '.join(sorted(unknown))}")
         return 2
     cfg = _config(args.root, ld_library_path=args.ld_library_path, from_env=False)
+    cfg = replace(cfg, macos_arch=args.macos_arch,
+                  linux_libc=None if args.libc == "auto" else args.libc)
     targets = args.targets or [sys.prefix]
     progress = None
     if args.format == "text" and sys.stderr.isatty():
