@@ -16,7 +16,7 @@ from dataclasses import replace
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
 from unveil.errors import SourceError
 from unveil.formats import is_binary
-from unveil.loader.dyld import DyldLoader, DyldPlatform
+from unveil.loader.dyld import DyldLoader, DyldPlatform, pick_slice
 from unveil.loader.explain import Explanation, explain_resolution
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
 from unveil.loader.ldcache import LdCache
@@ -220,6 +220,15 @@ class _TargetScan:
         return replace(ex, resolution=r2, verdict=verdict,
                        hints=tuple(h.replace(r.requester, d(r.requester)) for h in ex.hints))
 
+    def _is_weak(self, requester: str, request: str) -> bool:
+        b = self.store.get(requester).binary
+        if b is None:
+            return False
+        arch = self.s.config.macos_arch or _macos_arch(self.t.platform_tag)
+        b = pick_slice(b, arch) or b
+        return any(n == request and k == "weak"
+                   for n, k in zip(b.needed, b.needed_kinds, strict=False))
+
     def flavor(self, requester: str) -> str:
         return self._flavor_of.get(requester, "glibc")
 
@@ -276,6 +285,10 @@ class _TargetScan:
             if provider is not None:
                 return Edge(r, EdgeClass.OTHER_DISTRIBUTION, None, provider, policy,
                             note="expected from another distribution, which is not present")
+            if flavor == "dyld" and self._is_weak(requester, r.request):
+                return Edge(r, EdgeClass.MISSING, None, None, False,
+                            note="weak import (LC_LOAD_WEAK_DYLIB): dyld loads the image "
+                                 "without it")
             if policy and self.t.kind is TargetKind.WHEEL and r.outcome is Outcome.NOT_FOUND:
                 # A wheel is judged as if installed on a system its platform tag allows,
                 # and the policy says such a system provides this library.

@@ -94,7 +94,9 @@ class DyldLoader:
 
     def _try(self, cand: str, rule: Rule, origin: str | None,
              attempts: list[Attempt]) -> str | None:
-        if in_shared_cache(cand):
+        # Only an install name written as an OS path is taken from the shared cache: the
+        # cache holds Apple's libraries, not whatever a fallback search names there.
+        if rule is Rule.PATH and in_shared_cache(cand):
             attempts.append(Attempt(cand, Rule.SHARED_CACHE, Verdict.ACCEPTED, origin, None,
                                     "provided by the dyld shared cache"))
             return cand

@@ -1,0 +1,143 @@
+"""macOS, Windows and musllinux wheels scanned from Linux: synthetic wheels built with the
+readers' test writers (default suite) and real wheels from PyPI (``-m network``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.integration.packages import write_wheel
+from tests.unit.test_macho import MH_BUNDLE, MH_DYLIB, Spec, make_fat, make_macho
+from tests.unit.test_pe import make_pe
+from unveil import scan
+from unveil.cli.main import main
+from unveil.model import EdgeClass, Outcome, ScanResult
+
+CACHE = Path.home() / ".cache" / "unveil-tests"
+ARM64 = 0x0100000C
+
+
+def _edges(result: ScanResult) -> dict[str, tuple[EdgeClass, Outcome, str | None, str | None]]:
+    return {e.resolution.request: (e.edge_class, e.resolution.outcome, e.provider, e.note)
+            for e in result.edges}
+
+
+def test_macos_wheel_delocate_layout(tmp_path: Path) -> None:
+    ext = make_macho(Spec(cputype=ARM64, cpusubtype=0, filetype=MH_BUNDLE, dylibs=(
+        ("load", "@rpath/libfoo.1.dylib"),
+        ("load", "@loader_path/.dylibs/libbar.dylib"),
+        ("load", "/usr/lib/libSystem.B.dylib"),
+        ("weak", "@rpath/libmaybe.dylib"),
+        ("load", "/usr/local/opt/gone/lib/libgone.dylib"),
+    ), rpaths=("@loader_path/.dylibs",)))
+    foo = make_macho(Spec(cputype=ARM64, cpusubtype=0, id_dylib="@rpath/libfoo.1.dylib",
+                          dylibs=(("load", "/usr/lib/libc++.1.dylib"),)))
+    bar = make_macho(Spec(cputype=ARM64, cpusubtype=0, filetype=MH_DYLIB,
+                          id_dylib="/DLC/pkg/.dylibs/libbar.dylib"))
+    whl = write_wheel(tmp_path / "pkg-1.0-cp311-cp311-macosx_11_0_arm64.whl", {
+        "pkg/_ext.cpython-311-darwin.so": ext,
+        "pkg/.dylibs/libfoo.1.dylib": foo,
+        "pkg/.dylibs/libbar.dylib": bar,
+    })
+    edges = _edges(scan(str(whl)))
+    assert edges["@rpath/libfoo.1.dylib"][0] is EdgeClass.BUNDLED
+    assert edges["@loader_path/.dylibs/libbar.dylib"][0] is EdgeClass.BUNDLED
+    assert edges["/usr/lib/libSystem.B.dylib"][0] is EdgeClass.SYSTEM
+    assert edges["/usr/lib/libc++.1.dylib"][0] is EdgeClass.SYSTEM
+    assert edges["@rpath/libmaybe.dylib"][:2] == (EdgeClass.MISSING, Outcome.NOT_FOUND)
+    assert "weak import" in (edges["@rpath/libmaybe.dylib"][3] or "")
+    assert edges["/usr/local/opt/gone/lib/libgone.dylib"][0] is EdgeClass.MISSING
+
+
+def test_macos_fat_slice_follows_the_tag(tmp_path: Path) -> None:
+    arm = make_macho(Spec(cputype=ARM64, cpusubtype=0, filetype=MH_BUNDLE,
+                          dylibs=(("load", "@rpath/libarm.dylib"),)))
+    x86 = make_macho(Spec(filetype=MH_BUNDLE, dylibs=(("load", "@rpath/libx86.dylib"),)))
+    fat = make_fat([(ARM64, 0, arm), (0x01000007, 3, x86)])
+    for tag, want in (("macosx_11_0_universal2", "@rpath/libarm.dylib"),
+                      ("macosx_10_9_x86_64", "@rpath/libx86.dylib")):
+        whl = write_wheel(tmp_path / f"pkg-1.0-cp311-cp311-{tag}.whl",
+                          {"pkg/_ext.cpython-311-darwin.so": fat})
+        assert set(_edges(scan(str(whl)))) == {want}
+
+
+def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
+    libs = "pkg.libs"
+    ext = make_pe(imports=(("libfoo-0123456789abcdef0123456789abcdef.dll", ("foo",)),
+                           ("python311.dll", ("PyModule_Create2",)),
+                           ("VCRUNTIME140.dll", ("memcpy",)),
+                           ("MSVCP140.dll", ("x",)),
+                           ("api-ms-win-crt-runtime-l1-1-0.dll", ("_initterm",)),
+                           ("KERNEL32.dll", ("GetLastError",)),
+                           ("nothere.dll", ("x",))),
+                  delay=(), export_name="_ext.pyd").data
+    foo = make_pe(imports=(("KERNEL32.dll", ("GetLastError",)),), delay=(),
+                  export_name="libfoo.dll").data
+    init = (b"def _delvewheel_patch_1_11_2():\n    import os\n    if os.path.isdir(libs_dir := "
+            b"os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "
+            b"'pkg.libs'))):\n        os.add_dll_directory(libs_dir)\n\n"
+            b"_delvewheel_patch_1_11_2()\n")
+    whl = write_wheel(tmp_path / "pkg-1.0-cp311-cp311-win_amd64.whl", {
+        "pkg/__init__.py": init,
+        "pkg/_ext.cp311-win_amd64.pyd": bytes(ext),
+        f"{libs}/libfoo-0123456789abcdef0123456789abcdef.dll": bytes(foo),
+    })
+    edges = _edges(scan(str(whl)))
+    assert edges["libfoo-0123456789abcdef0123456789abcdef.dll"][0] is EdgeClass.BUNDLED
+    assert edges["python311.dll"][0] is EdgeClass.RUNTIME
+    assert edges["VCRUNTIME140.dll"][0] is EdgeClass.RUNTIME
+    assert edges["MSVCP140.dll"][0] is EdgeClass.RUNTIME
+    assert edges["MSVCP140.dll"][2] == "vc-redist"
+    assert edges["api-ms-win-crt-runtime-l1-1-0.dll"][0] is EdgeClass.SYSTEM
+    assert edges["KERNEL32.dll"][0] is EdgeClass.SYSTEM
+    assert edges["nothere.dll"][0] is EdgeClass.MISSING
+
+
+# -- real wheels ---------------------------------------------------------------------------
+PLATFORM_WHEELS = {
+    "macos": ("wheels-macos", ["numpy", "scipy", "pillow", "pyzmq", "shapely", "lxml",
+                               "opencv_python_headless"]),
+    "windows": ("wheels-windows", ["numpy", "scipy", "pillow", "pyzmq", "shapely", "lxml",
+                                   "opencv_python_headless", "psycopg2_binary"]),
+    "musllinux": ("wheels-musl", ["numpy", "scipy", "pillow", "pyzmq", "shapely", "lxml"]),
+}
+MUSL_PINS = ["numpy==2.4.6", "scipy==1.17.1", "pillow==13.0.0", "pyzmq==27.3.0",
+             "shapely==2.2.0", "lxml==6.1.3"]
+
+
+def _ensure_musl_wheels(d: Path) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    for pin in MUSL_PINS:
+        name = pin.split("==")[0]
+        if not list(d.glob(f"{name}-*.whl")):
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "--only-binary=:all:", "--platform", "musllinux_1_2_x86_64",
+                            "--python-version", "3.11", "--implementation", "cp", "-d",
+                            str(d), pin], check=True)
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("platform", sorted(PLATFORM_WHEELS))
+def test_real_platform_wheels_have_nothing_missing(platform: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    sub, names = PLATFORM_WHEELS[platform]
+    d = CACHE / sub
+    if platform == "musllinux":
+        _ensure_musl_wheels(d)
+    wheels = [w for w in sorted(d.glob("*.whl")) if w.name.split("-")[0] in names]
+    if not wheels:
+        pytest.skip(f"no cached {platform} wheels (the reader tests download them)")
+    for w in wheels:
+        assert main(["scan", "--format", "json", str(w)]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        t = doc["targets"][0]
+        assert t["problems"] == [], (w.name, t["problems"][:3])
+        classes = Counter(d["class"] for b in t["binaries"] for d in b["dependencies"])
+        assert classes["missing"] == 0, (w.name, [
+            (b["location"]["path"], d["request"]) for b in t["binaries"]
+            for d in b["dependencies"] if d["class"] == "missing"])
