@@ -7,8 +7,10 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.integration.packages import write_wheel
@@ -19,6 +21,7 @@ from unveil.cli.main import main
 from unveil.model import EdgeClass, Outcome, ScanResult
 
 CACHE = Path.home() / ".cache" / "unveil-tests"
+SCHEMA = json.loads(resources.files("unveil").joinpath("data/scan.schema.json").read_text())
 ARM64 = 0x0100000C
 
 
@@ -135,6 +138,7 @@ def test_real_platform_wheels_have_nothing_missing(platform: str,
     for w in wheels:
         assert main(["scan", "--format", "json", str(w)]) == 0
         doc = json.loads(capsys.readouterr().out)
+        jsonschema.validate(doc, SCHEMA)
         t = doc["targets"][0]
         assert t["problems"] == [], (w.name, t["problems"][:3])
         classes = Counter(d["class"] for b in t["binaries"] for d in b["dependencies"])

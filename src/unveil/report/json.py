@@ -82,6 +82,10 @@ def binary_facts(b: Binary) -> dict[str, Any]:
         "version_needs": [{"file": v.file, "versions": list(v.versions)}
                           for v in b.version_needs],
         "version_defs": list(b.version_defs),
+        "arch": b.arch,
+        "needed_kinds": list(b.needed_kinds),
+        "min_os": b.min_os,
+        "slices": [binary_facts(x) for x in b.slices],
     }
 
 
