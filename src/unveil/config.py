@@ -173,4 +173,6 @@ class ScanConfig:
         ".yaml", ".yml", ".cfg", ".ini", ".h", ".hpp", ".hh", ".c", ".cc", ".cpp", ".cu",
         ".cuh", ".html", ".css", ".js", ".csv", ".typed", ".pem", ".png", ".jpg", ".svg",
     })
+    #: compute SHA-256 of every binary (needed for SBOMs; costs reading whole files).
+    hashes: bool = False
     progress: Progress | None = None

@@ -316,6 +316,8 @@ class Edge:
     policy_allowed: bool = False
     link: LinkKind = LinkKind.DYNAMIC
     note: str | None = None
+    #: who the resolved file is (or, for a missing library, who would provide it).
+    component: Component | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +336,11 @@ class ScannedBinary:
     role: Role
     distribution: str | None = None
     edges: tuple[Edge, ...] = ()
+    #: who this file is: upstream projects identified in it (one for a vendored library;
+    #: several when libraries are statically embedded).
+    components: tuple[Component, ...] = ()
+    #: SHA-256 of the file's bytes, when the scan was asked for hashes.
+    sha256: str | None = None
 
 
 class ProblemKind(enum.Enum):

@@ -8,13 +8,14 @@ the target loads are resolved on their own.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
-from unveil.errors import SourceError
+from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.loader.dyld import DyldLoader, DyldPlatform, pick_slice
 from unveil.loader.explain import Explanation, explain_resolution
@@ -191,14 +192,30 @@ class _TargetScan:
             res = edges_of.get(path, ())
             dist = t.owner_of(path)
             edges = tuple(self._classify(r, path, dist) for r in res)
+            digest = self._sha256(path) if cfg.hashes else None
             binaries.append(ScannedBinary(self.fs.describe(path), path, b, roles[path], dist,
-                                          edges))
+                                          edges, sha256=digest))
             if path in fatal_of:
                 t.problems.append(Problem(str(self.fs.describe(path)),
                                           f"ld.so would stop: {fatal_of[path]}",
                                           ProblemKind.LOADER))
         return TargetResult(t.spec, t.kind, tuple(sorted(t.distributions, key=lambda d: d.name)),
                             tuple(binaries), tuple(t.problems))
+
+    def _sha256(self, path: str) -> str | None:
+        h = hashlib.sha256()
+        try:
+            blob = self.fs.open_blob(path)
+            try:
+                for off in range(0, blob.size, 1 << 20):
+                    h.update(blob.read(off, min(1 << 20, blob.size - off)))
+            finally:
+                blob.close()
+        except UnveilError as e:
+            self.t.problems.append(Problem(str(self.fs.describe(path)),
+                                           f"cannot hash: {e}", ProblemKind.SOURCE))
+            return None
+        return h.hexdigest()
 
     def display(self, path: str) -> str:
         """A loader path as people know it: inside a wheel, the member path."""
