@@ -198,14 +198,16 @@ def find_project_python(explicit: str | None) -> str:
 
 def unveil_env(python: str) -> tuple[dict[str, str] | None, str | None]:
     """Return (env, None) if unveil is importable by ``python``, else (None, why)."""
-    probe = [python, "-c", "import unveil, unveil.__main__"]
+    # find_spec, not import: importing unveil.__main__ would run the CLI.
+    code = "import importlib.util as u, sys; sys.exit(u.find_spec('unveil.__main__') is None)"
+    probe = [python, "-c", code]
     base = dict(os.environ)
-    if subprocess.run(probe, capture_output=True, env=base).returncode == 0:
+    if subprocess.run(probe, check=False, capture_output=True, env=base).returncode == 0:
         return base, None
     src = REPO_DIR / "src"
     with_src = dict(base)
     with_src["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), base.get("PYTHONPATH", "")) if p)
-    res = subprocess.run(probe, capture_output=True, env=with_src, text=True)
+    res = subprocess.run(probe, check=False, capture_output=True, env=with_src, text=True)
     if res.returncode == 0:
         return with_src, None
     last = (res.stderr.strip().splitlines() or ["?"])[-1]
@@ -218,7 +220,7 @@ def check_tool(tool: str) -> str | None:
         ok = (
             Path(LDDTREE[1]).exists()
             and subprocess.run(
-                [LDDTREE[0], "-c", "import elftools"], capture_output=True
+                [LDDTREE[0], "-c", "import elftools"], check=False, capture_output=True
             ).returncode
             == 0
         )
@@ -233,7 +235,7 @@ def tool_versions(python: str, uenv: dict[str, str] | None) -> dict[str, str]:
 
     def out(cmd: list[str], env: dict[str, str] | None = None) -> str:
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            res = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
         except OSError:
             return "n/a"
         return res.stdout.strip() if res.returncode == 0 else "n/a"
@@ -377,9 +379,7 @@ def bench_env(
         "lddtree": lddtree_cmd(files),
     }
     for tool in tools:
-        if tool == "auditwheel":
-            results[tool] = Measurement(tool, [], skipped="auditwheel only reads wheels")
-        elif tool in skip:
+        if tool in skip:
             results[tool] = Measurement(tool, [], skipped=skip[tool])
         else:
             env = uenv if tool == "unveil" else None
@@ -437,6 +437,9 @@ def render(
         "",
         f"- date: {now:%Y-%m-%d %H:%M %Z}",
         f"- machine: {platform.node()}, {platform.platform()}, {os.cpu_count()} CPUs",
+        "- load average at the end (1/5/15 min): "
+        + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+        + " (anything well above 0 means other work competed with the runs)",
         f"- best of {runs} runs{' after one warm-up run' if env_mode else ''}; "
         "peak = highest ru_maxrss of the runs (MiB); `!` = a run exited non-zero",
         "- versions: " + ", ".join(f"{t} {versions.get(t, '?')}" for t in tools),
@@ -535,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {t}: {why}", file=sys.stderr)
 
     if args.env:
+        # auditwheel only reads wheel files; it has nothing to say about a venv.
+        tools = [t for t in tools if t != "auditwheel"]
         venv = corpus.venv_dir(corpus.default_cache_dir())
         if not venv.exists():
             raise SystemExit(f"{venv} missing; run bench/corpus.py first")

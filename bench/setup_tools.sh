@@ -41,7 +41,7 @@ if [ ! -x "$TOOLS_VENV/bin/python" ]; then
 fi
 
 want="auditwheel==$AUDITWHEEL_VERSION elfdeps==$ELFDEPS_VERSION"
-have="$("$TOOLS_VENV/bin/python" -m pip freeze 2>/dev/null | grep -Ei '^(auditwheel|elfdeps)==' | sort | tr '\n' ' ' | sed 's/ $//')"
+have="$("$TOOLS_VENV/bin/python" -m pip freeze 2>/dev/null | { grep -Ei '^(auditwheel|elfdeps)==' || true; } | sort | tr '\n' ' ' | sed 's/ $//')"
 if [ "$have" != "$want" ]; then
     echo "+ pip install $want" >&2
     "$TOOLS_VENV/bin/python" -m pip install -q "auditwheel==$AUDITWHEEL_VERSION" "elfdeps==$ELFDEPS_VERSION"

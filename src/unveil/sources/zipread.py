@@ -12,6 +12,7 @@ never writes anything.
 
 from __future__ import annotations
 
+import collections
 import os
 import struct
 import zlib
@@ -200,6 +201,7 @@ class InflateBlob(Blob):
     #: Real parsers go back at most a couple of times (to the string table after the
     #: dynamic segment); a file that makes them go back more is hostile.
     MAX_RESTARTS = 8
+    WINDOW = 8 << 20
 
     def __init__(self, archive: ZipArchive | bytes, start: int, compressed_size: int,
                  size: int, retain: int = 32 << 20) -> None:
@@ -220,12 +222,11 @@ class InflateBlob(Blob):
         self._prefix = bytearray()
         self._produced = 0
         self._pending: bytes | memoryview = b""
-        # The last two inflated chunks and where they start, so that a range spanning a
-        # chunk boundary is served without keeping the whole member.
-        self._prev = b""
-        self._prev_start = 0
-        self._cur = b""
-        self._cur_start = 0
+        # The last inflated chunks and where they start (up to WINDOW bytes): ranges that
+        # span a chunk boundary, and short backward reads (a PE reader going from its
+        # import directory back to the names it points at), are served without restarting.
+        self._window: collections.deque[tuple[int, bytes]] = collections.deque()
+        self._window_bytes = 0
 
     def _step(self, want: int) -> bool:
         """Inflate towards ``want`` bytes of output; False at the end of the stream."""
@@ -255,8 +256,10 @@ class InflateBlob(Blob):
         self._produced += len(out)
         if start < self._retain:
             self._prefix += out[: self._retain - start]
-        self._prev, self._prev_start = self._cur, self._cur_start
-        self._cur, self._cur_start = out, start
+        self._window.append((start, out))
+        self._window_bytes += len(out)
+        while self._window_bytes - len(self._window[0][1]) >= self.WINDOW:
+            self._window_bytes -= len(self._window.popleft()[1])
         return True
 
     def _take(self, pos: int, end: int, pieces: list[bytes]) -> int:
@@ -265,14 +268,14 @@ class InflateBlob(Blob):
             if pos < len(self._prefix):
                 take = min(end, len(self._prefix))
                 pieces.append(bytes(self._prefix[pos:take]))
-            elif self._prev_start <= pos < self._prev_start + len(self._prev):
-                take = min(end, self._prev_start + len(self._prev))
-                pieces.append(self._prev[pos - self._prev_start:take - self._prev_start])
-            elif self._cur_start <= pos < self._cur_start + len(self._cur):
-                take = min(end, self._cur_start + len(self._cur))
-                pieces.append(self._cur[pos - self._cur_start:take - self._cur_start])
             else:
-                break
+                chunk = next(((cs, c) for cs, c in self._window if cs <= pos < cs + len(c)),
+                             None)
+                if chunk is None:
+                    break
+                cs, c = chunk
+                take = min(end, cs + len(c))
+                pieces.append(c[pos - cs:take - cs])
             pos = take
         return pos
 
@@ -302,4 +305,4 @@ class InflateBlob(Blob):
 
     def close(self) -> None:
         self._prefix = bytearray()
-        self._prev = self._cur = b""
+        self._window.clear()
