@@ -22,6 +22,7 @@ __all__ = [
     "Confidence",
     "DlopenNote",
     "Distribution",
+    "DynamicLoad",
     "Edge",
     "EdgeClass",
     "Evidence",
@@ -360,6 +361,20 @@ class Problem:
     offset: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DynamicLoad:
+    """A run-time load found statically (a :class:`LoadSite`), with one edge per library
+    name the site would try, in order — the real loader stops at the first that loads."""
+
+    site: LoadSite
+    edges: tuple[Edge, ...]
+    distribution: str | None = None
+
+    @property
+    def found(self) -> bool:
+        return any(e.resolution.outcome is Outcome.FOUND for e in self.edges)
+
+
 class TargetKind(enum.Enum):
     WHEEL = "wheel"
     ENVIRONMENT = "environment"
@@ -374,6 +389,7 @@ class TargetResult:
     distributions: tuple[Distribution, ...] = ()
     binaries: tuple[ScannedBinary, ...] = ()
     problems: tuple[Problem, ...] = ()
+    dynamic_loads: tuple[DynamicLoad, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

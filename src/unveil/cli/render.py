@@ -90,6 +90,21 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
                 dnode = root.add(f"[bold magenta]{escape(dist)}[/] {escape(v or '')}")
             for b in by_dist[dist]:
                 _binary_node(dnode, b, verbose)
+        if t.dynamic_loads:
+            dnode = root.add(f"[bold]dynamic loading ({len(t.dynamic_loads)} call sites)[/]")
+            for d in t.dynamic_loads:
+                site = d.site
+                where = f"{site.file}:{site.line}" if site.line else site.file
+                names = ", ".join(("find_library(" + n + ")") if site.stem else n
+                                  for n in site.names) or "(computed at run time)"
+                label = f"{escape(where)} [dim]{escape(site.api)}[/] {escape(names)}"
+                if not d.edges:
+                    label += f" [dim]({site.confidence.value} confidence; not resolved)[/]"
+                snode = dnode.add(label)
+                for e in d.edges:
+                    style = _STYLE[e.edge_class]
+                    snode.add(f"[{style}]{e.edge_class.value}[/]: "
+                              + _edge_text(e, verbose, None))
         if t.problems:
             pnode = root.add(f"[bold red]problems ({len(t.problems)})[/]")
             for p in t.problems:
@@ -98,6 +113,9 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
     s = summary(result)
     parts = [f"{s.get('binaries', 0)} binaries"] + [
         f"{s[c.value]} {c.value}" for c in _ORDER if s.get(c.value)]
+    dl = sum(v for k, v in s.items() if k.startswith("dlopen-"))
+    if dl:
+        parts.append(f"{dl} dlopen edges ({s.get('dlopen-missing', 0)} missing)")
     if s.get("problems"):
         parts.append(f"{s['problems']} problems")
     console.print(", ".join(parts))

@@ -508,6 +508,27 @@ class GlibcLoader:
                 return found
         return None, None, None, None, attempts
 
+    def dlopen(self, name: str, caller: str | None) -> Resolution:
+        """Where ``dlopen(name)`` called from the object at ``caller`` finds ``name``: the
+        caller's RPATH (unless it has RUNPATH), ``LD_LIBRARY_PATH``, its RUNPATH, the cache and
+        the default directories.  ``caller=None`` is a program with neither (the Python
+        interpreter, for ctypes and cffi)."""
+        obj = None
+        if caller is not None:
+            real = self.fs.resolve(self._abs(caller))
+            b = self.store.get(real).binary if real else None
+            obj = _Obj(caller, caller, real or caller, b, None, {caller})
+        requester = caller or "(dlopen from a program without RPATH or RUNPATH)"
+        try:
+            path, _real, rule, origin, attempts = self.search(name, obj, obj)
+        except _Fatal as f:
+            r = f.resolution
+            return Resolution(requester, name, Outcome.FATAL, r.path, r.rule, r.origin,
+                              r.attempts, r.fatal)
+        if path is None:
+            return Resolution(requester, name, Outcome.NOT_FOUND, attempts=tuple(attempts))
+        return Resolution(requester, name, Outcome.FOUND, path, rule, origin, tuple(attempts))
+
     # -- closure ----------------------------------------------------------------------------
     def load(self, main_path: str) -> LoadResult:
         """The breadth-first closure of ``main_path`` (spelled as the user gave it)."""

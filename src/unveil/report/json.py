@@ -14,6 +14,7 @@ from typing import Any
 from unveil.model import (
     Attempt,
     Binary,
+    DynamicLoad,
     Edge,
     Location,
     Problem,
@@ -25,7 +26,7 @@ from unveil.model import (
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "dumps", "to_dict"]
 
 SCHEMA_ID = "https://unveil.invalid/schema/scan.schema.json"
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def _loc(loc: Location | None) -> dict[str, Any] | None:
@@ -105,6 +106,16 @@ def _problem(p: Problem) -> dict[str, Any]:
             "offset": p.offset}
 
 
+def _dynamic(d: DynamicLoad) -> dict[str, Any]:
+    site = d.site
+    return {
+        "file": site.file, "line": site.line, "language": site.language, "api": site.api,
+        "names": list(site.names), "stem": site.stem, "confidence": site.confidence.value,
+        "hints": list(site.hints), "distribution": d.distribution, "found": d.found,
+        "dependencies": [_edge(e) for e in d.edges],
+    }
+
+
 def _target(t: TargetResult) -> dict[str, Any]:
     return {
         "target": t.target,
@@ -113,11 +124,14 @@ def _target(t: TargetResult) -> dict[str, Any]:
                            "files": d.files} for d in t.distributions],
         "binaries": [_binary(b) for b in t.binaries],
         "problems": [_problem(p) for p in t.problems],
+        "dynamic_loads": [_dynamic(d) for d in t.dynamic_loads],
     }
 
 
 def summary(result: ScanResult) -> dict[str, int]:
     c: Counter[str] = Counter(e.edge_class.value for e in result.edges)
+    c.update(f"dlopen-{e.edge_class.value}" for t in result.targets
+             for d in t.dynamic_loads for e in d.edges)
     c["binaries"] = sum(len(t.binaries) for t in result.targets)
     c["problems"] = len(result.problems)
     return dict(sorted(c.items()))
