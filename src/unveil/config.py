@@ -173,6 +173,8 @@ class ScanConfig:
         ".yaml", ".yml", ".cfg", ".ini", ".h", ".hpp", ".hh", ".c", ".cc", ".cpp", ".cu",
         ".cuh", ".html", ".css", ".js", ".csv", ".typed", ".pem", ".png", ".jpg", ".svg",
     })
+    #: identify the upstream project and version of binaries (banners, notes, owners).
+    identify: bool = True
     #: look for dynamic loading (ctypes, cffi, koffi, ffi_lib, .note.dlopen...).
     dynload: bool = True
     #: compute SHA-256 of every binary (needed for SBOMs; costs reading whole files).

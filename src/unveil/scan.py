@@ -19,6 +19,9 @@ from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
 from unveil.dynload.resolve import detector_for, resolve_name
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
+from unveil.formats.blob import Blob
+from unveil.identify import component_from_owner, identify_binary
+from unveil.identify.owners import PackageIndex
 from unveil.loader.dyld import DyldLoader, DyldPlatform, pick_slice
 from unveil.loader.explain import Explanation, explain_resolution
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
@@ -29,6 +32,7 @@ from unveil.loader.windows import WindowsLoader, WindowsPlatform, runtime_label
 from unveil.model import (
     Binary,
     BinaryFormat,
+    Component,
     Confidence,
     DynamicLoad,
     Edge,
@@ -140,7 +144,8 @@ class _TargetScan:
         self.s = scanner
         self.t = target
         self.fs: FileSystem = target.fs
-        self.store = BinaryStore(self.fs)
+        self.store = BinaryStore(self.fs, self._identify if scanner.config.identify else None)
+        self.packages = PackageIndex(self.fs)
         cache, problem = load_cache(self.fs, self.store, scanner.config.glibc)
         if problem:
             target.problems.append(Problem(problem, "ld.so.cache unreadable", ProblemKind.LOADER))
@@ -152,6 +157,10 @@ class _TargetScan:
         self._dyld: DyldLoader | None = None
         self._windows: WindowsLoader | None = None
         self._flavor_of: dict[str, str] = {}
+
+    def _identify(self, blob: Blob, path: str, b: Binary) -> tuple[Component, ...]:
+        # Only the target's own files: system libraries are identified by their owner.
+        return identify_binary(blob, path, b) if self.t.contains(path) else ()
 
     def loader_for(self, b: Binary) -> Loader:
         """The loader of the binary's platform: dyld for Mach-O, Windows for PE, and for ELF
@@ -236,7 +245,8 @@ class _TargetScan:
             edges = tuple(self._classify(r, path, dist) for r in res)
             digest = self._sha256(path) if cfg.hashes else None
             binaries.append(ScannedBinary(self.fs.describe(path), path, b, roles[path], dist,
-                                          edges, sha256=digest))
+                                          edges, self.store.get(path).components,
+                                          sha256=digest))
             if path in fatal_of:
                 t.problems.append(Problem(str(self.fs.describe(path)),
                                           f"ld.so would stop: {fatal_of[path]}",
@@ -435,7 +445,11 @@ class _TargetScan:
                 return Edge(r, EdgeClass.BUNDLED, loc, owner, policy)
             return Edge(r, EdgeClass.OTHER_DISTRIBUTION, loc, owner, policy)
         cls = EdgeClass.POLICY_SYSTEM if policy else EdgeClass.SYSTEM
-        return Edge(r, cls, loc, None, policy)
+        component = None
+        if cfg.identify and real is not None:
+            pkg = self.packages.owner(real)
+            component = component_from_owner(pkg) if pkg else None
+        return Edge(r, cls, loc, None, policy, component=component)
 
     def _expected_provider(self, r: Resolution) -> str | None:
         """For a library not found: did an RPATH/RUNPATH point into site-packages, outside

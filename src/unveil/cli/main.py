@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--macos-arch", default=None,
                    help="Mach-O slice to resolve (default: from the wheel's platform tag; "
                         "arm64 for universal2)")
+    s.add_argument("--no-identify", action="store_true",
+                   help="skip identifying upstream projects and versions")
     s.add_argument("--no-dynload", action="store_true",
                    help="skip looking for dynamic loading in sources and .note.dlopen")
     s.add_argument("--libc", choices=["auto", "glibc", "musl"], default="auto",
@@ -101,6 +103,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         return 2
     cfg = _config(args.root, ld_library_path=args.ld_library_path, from_env=False)
     cfg = replace(cfg, macos_arch=args.macos_arch, dynload=not args.no_dynload,
+                  identify=not args.no_identify,
                   linux_libc=None if args.libc == "auto" else args.libc)
     targets = args.targets or [sys.prefix]
     progress = None

@@ -9,7 +9,15 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from unveil.loader.explain import Explanation, describe_rule
-from unveil.model import Edge, EdgeClass, Outcome, ScannedBinary, ScanResult, Verdict
+from unveil.model import (
+    Component,
+    Edge,
+    EdgeClass,
+    Outcome,
+    ScannedBinary,
+    ScanResult,
+    Verdict,
+)
 from unveil.report.json import summary
 
 __all__ = ["render_scan", "render_why"]
@@ -48,6 +56,9 @@ def _edge_text(e: Edge, verbose: bool, container: str | None) -> str:
         where = f"[dim]({escape(what)})[/]"
     if e.provider and e.edge_class is EdgeClass.OTHER_DISTRIBUTION:
         where = f"{where} [cyan]({escape(e.provider)})[/]"
+    who = e.component or (_IDENTITY.get(str(e.location)) if e.location else None)
+    if who is not None:
+        where += f" [magenta]{escape(who.name)} {escape(who.version or '')}[/]"
     if verbose:
         return f"{name} → {where}  [dim]via {escape(describe_rule(r.rule, r.origin))}[/]"
     return f"{name} → {where}"
@@ -55,7 +66,14 @@ def _edge_text(e: Edge, verbose: bool, container: str | None) -> str:
 
 def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
     label = escape(b.location.path)
-    node = parent.add(f"[bold]{label}[/] [dim]{b.role.value}[/]")
+    ident = ""
+    if b.components:
+        c = b.components[0]
+        ident = f" [magenta]{escape(c.name)} {escape(c.version or '(version unknown)')}[/]"
+        if len(b.components) > 1:
+            ident += " [dim]+ embedded: " + escape(", ".join(
+                f"{x.name} {x.version or ''}".strip() for x in b.components[1:])) + "[/]"
+    node = parent.add(f"[bold]{label}[/] [dim]{b.role.value}[/]{ident}")
     groups: dict[EdgeClass, list[Edge]] = defaultdict(list)
     for e in b.edges:
         groups[e.edge_class].append(e)
@@ -75,7 +93,14 @@ def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
         node.add("[dim]no dynamic dependencies[/]")
 
 
+#: identity of each scanned binary by location, for edges that point at it (set per render).
+_IDENTITY: dict[str, Component] = {}
+
+
 def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> None:
+    _IDENTITY.clear()
+    _IDENTITY.update({str(b.location): b.components[0] for t in result.targets
+                      for b in t.binaries if b.components})
     for t in result.targets:
         root = Tree(f"[bold]{escape(t.target)}[/] [dim]({t.kind.value})[/]")
         by_dist: dict[str | None, list[ScannedBinary]] = defaultdict(list)

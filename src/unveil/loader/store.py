@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from unveil.errors import FormatError, SourceError
 from unveil.formats import is_binary, parse_binary
-from unveil.model import Binary
+from unveil.formats.blob import Blob
+from unveil.model import Binary, Component
 from unveil.sources.fs import FileSystem
 
 __all__ = ["BinaryStore", "StoredFile"]
@@ -25,11 +27,18 @@ class StoredFile:
     error_offset: int | None = None
     unreadable: bool = False
     warnings: tuple[str, ...] = ()
+    components: tuple[Component, ...] = ()
+
+
+#: Called with the still-open bytes of a parsed binary, so that identification reads them
+#: in the same pass (re-opening a deflated wheel member would inflate it again).
+Identify = Callable[[Blob, str, Binary], tuple[Component, ...]]
 
 
 class BinaryStore:
-    def __init__(self, fs: FileSystem) -> None:
+    def __init__(self, fs: FileSystem, identify: Identify | None = None) -> None:
         self.fs = fs
+        self.identify = identify
         self._files: dict[str, StoredFile] = {}
 
     def get(self, real_path: str) -> StoredFile:
@@ -57,7 +66,8 @@ class BinaryStore:
                 return StoredFile(head, None, str(e), e.offset)
             except SourceError as e:
                 return StoredFile(head, None, str(e), unreadable=True)
-            return StoredFile(head, binary, warnings=warnings)
+            comps = self.identify(blob, real_path, binary) if self.identify else ()
+            return StoredFile(head, binary, warnings=warnings, components=comps)
         except (FormatError, SourceError) as e:
             return StoredFile(b"", None, str(e), unreadable=True)
         finally:

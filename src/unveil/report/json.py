@@ -14,6 +14,7 @@ from typing import Any
 from unveil.model import (
     Attempt,
     Binary,
+    Component,
     DynamicLoad,
     Edge,
     Location,
@@ -26,7 +27,7 @@ from unveil.model import (
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "dumps", "to_dict"]
 
 SCHEMA_ID = "https://unveil.invalid/schema/scan.schema.json"
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 def _loc(loc: Location | None) -> dict[str, Any] | None:
@@ -40,9 +41,19 @@ def _attempt(a: Attempt) -> dict[str, Any]:
             "origin": a.origin, "hwcaps": a.hwcaps, "detail": a.detail}
 
 
+def component_dict(c: Component) -> dict[str, Any]:
+    return {
+        "name": c.name, "version": c.version, "purl": c.purl, "cpes": list(c.cpes),
+        "homepage": c.homepage, "source": c.source, "conflicts": list(c.conflicts),
+        "evidence": [{"method": ev.method, "field": ev.field, "detail": ev.detail,
+                      "confidence": ev.confidence} for ev in c.evidence],
+    }
+
+
 def _edge(e: Edge) -> dict[str, Any]:
     r = e.resolution
     return {
+        "component": component_dict(e.component) if e.component else None,
         "request": r.request,
         "class": e.edge_class.value,
         "outcome": r.outcome.value,
@@ -97,6 +108,8 @@ def _binary(sb: ScannedBinary) -> dict[str, Any]:
         "role": sb.role.value,
         "distribution": sb.distribution,
         "facts": binary_facts(sb.binary),
+        "components": [component_dict(c) for c in sb.components],
+        "sha256": sb.sha256,
         "dependencies": [_edge(e) for e in sb.edges],
     }
 

@@ -1,0 +1,85 @@
+"""Who is behind a binary: upstream project, version, and the evidence for the claim.
+
+Sources, strongest first: SBOMs shipped in a package (not yet wired), a ``.note.package``
+ELF note, the package manager owning the file (:mod:`unveil.identify.owners`), version
+banners and version functions in the bytes (:mod:`unveil.identify.banners`, rules in
+``unveil/data/identify-rules.json``), and the file name.  A soname's ABI number is never
+reported as a version.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from packageurl import PackageURL
+
+from unveil.errors import FormatError, SourceError
+from unveil.formats.blob import Blob
+from unveil.identify.banners import identify_bytes
+from unveil.identify.owners import Owner
+from unveil.model import Binary, Component, Evidence
+
+__all__ = ["component_from_note", "component_from_owner", "identify_binary"]
+
+
+def component_from_note(note: tuple[tuple[str, str], ...]) -> Component | None:
+    """The ``.note.package`` (FDO packaging metadata) as a component."""
+    d = dict(note)
+    name = d.get("name")
+    if not name:
+        return None
+    kind = d.get("type") or "generic"
+    qualifiers = {}
+    if d.get("architecture"):
+        qualifiers["arch"] = d["architecture"]
+    if d.get("os") and d.get("osVersion"):
+        qualifiers["distro"] = f"{d['os']}-{d['osVersion']}"
+    try:
+        purl = PackageURL(type=kind if kind in ("deb", "rpm", "apk", "alpm") else "generic",
+                          namespace=d.get("os") if kind in ("deb", "rpm", "apk") else None,
+                          name=name, version=d.get("version"),
+                          qualifiers=qualifiers or None).to_string()
+    except ValueError:
+        purl = None
+    cpes = tuple(v for k, v in d.items() if k in ("appCpe", "osCpe") and v)
+    return Component(name, d.get("version"), purl, cpes, (
+        Evidence("package-note", f".note.package: {name} {d.get('version', '')}".strip(),
+                 0.95, "name"),
+        Evidence("package-note", f"version {d.get('version')}", 0.95, "version"),
+    ))
+
+
+def component_from_owner(owner: Owner) -> Component:
+    """The package owning a file, as a component with a distro purl."""
+    qualifiers = {}
+    if owner.arch:
+        qualifiers["arch"] = owner.arch
+    if owner.distro:
+        qualifiers["distro"] = owner.distro
+    ns = owner.distro.split("-")[0] if owner.distro else None
+    purl = PackageURL(type={"dpkg": "deb", "apk": "apk", "conda": "conda"}[owner.manager],
+                      namespace=ns if owner.manager != "conda" else None, name=owner.name,
+                      version=owner.version, qualifiers=qualifiers or None).to_string()
+    detail = f"owned by {owner.manager} package {owner.name} {owner.version or ''}".strip()
+    if owner.source and owner.source != owner.name:
+        detail += f" (source package {owner.source})"
+    return Component(owner.name, owner.version, purl, (), (
+        Evidence(owner.manager, detail, 0.9, "name"),
+        Evidence(owner.manager, detail, 0.9, "version"),
+    ), source=owner.source)
+
+
+def identify_binary(blob: Blob, path: str, binary: Binary) -> tuple[Component, ...]:
+    """Components for one binary file, best first; never raises for bad bytes."""
+    out: list[Component] = []
+    if binary.package_note:
+        c = component_from_note(binary.package_note)
+        if c is not None:
+            out.append(c)
+    try:
+        found = identify_bytes(blob, posixpath.basename(path), binary.soname)
+    except (FormatError, SourceError):
+        found = []
+    names = {c.name for c in out}
+    out.extend(c for c in found if c.name not in names)
+    return tuple(out)
