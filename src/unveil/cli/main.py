@@ -73,7 +73,77 @@ def _parser() -> argparse.ArgumentParser:
                    help="the binary that needs it (a path, or a member path in TARGET)")
     w.add_argument("--root", default="/")
     w.add_argument("--format", choices=["text", "json"], default="text")
+    tr = sub.add_parser("trace", help="run a command and record what it really loads "
+                                      "(the one command that runs anything: yours)")
+    tr.add_argument("--format", choices=["text", "json"], default="text")
+    tr.add_argument("--timeout", type=float, default=300.0)
+    tr.add_argument("--no-python-audit", action="store_true",
+                    help="do not add the ctypes.dlopen audit hook to Python commands")
+    tr.add_argument("--compare", metavar="TARGET",
+                    help="join the observed loads with a static scan of TARGET")
+    tr.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     return p
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from unveil.trace import JoinStatus, join_with_static, run_trace
+
+    argv = list(args.cmd)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        _error("trace needs a command: unveil trace -- COMMAND [ARGS...]")
+        return 2
+    result = run_trace(argv, env=dict(os.environ), cwd=os.getcwd(), timeout=args.timeout,
+                       python_audit=not args.no_python_audit,
+                       stdout=2 if args.format == "json" else None)
+    joined = None
+    if args.compare:
+        cfg = _config("/", ld_library_path=os.environ.get("LD_LIBRARY_PATH"), from_env=False)
+        scanned = Scanner(cfg).scan(args.compare)
+        paths = {e.resolution.path for e in scanned.edges if e.resolution.path}
+        paths |= {b.loader_path for t in scanned.targets for b in t.binaries}
+        names = {e.resolution.request for e in scanned.edges}
+        for t in scanned.targets:
+            for d in t.dynamic_loads:
+                names.update(d.site.names)
+                paths.update(e.resolution.path for e in d.edges if e.resolution.path)
+        joined = join_with_static(result.loads, paths, names)
+    loads = [{"name": x.name, "path": x.path, "real_path": x.real_path, "kind": x.kind.value,
+              "requester": x.requester, "pid": x.pid, "outcome": x.outcome.value,
+              "call_site": (f"{x.call_site.file}:{x.call_site.line}" if x.call_site else None)}
+             for x in result.loads]
+    if args.format == "json":
+        doc: dict[str, object] = {
+            "argv": list(result.argv), "exit_status": result.exit_status,
+            "timed_out": result.timed_out, "loads": loads,
+            "problems": [{"location": p.location, "message": p.message}
+                         for p in result.problems]}
+        if joined is not None:
+            doc["join"] = [{"library": j.library, "status": j.status.value,
+                            "predictions": list(j.predictions), "note": j.note}
+                           for j in joined.libraries]
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        out = sys.stderr
+        out.write(f"unveil trace: {len(result.loads)} loads observed "
+                  f"(exit status {result.exit_status})\n")
+        for x in result.loads:
+            site = f"  [{x.call_site.file}:{x.call_site.line}]" if x.call_site else ""
+            out.write(f"  {x.kind.value:8} {x.name} => {x.path or 'not found'}"
+                      f"  (by {x.requester or '?'}){site}\n")
+        if joined is not None:
+            gaps = joined.gaps
+            out.write(f"seen but not predicted by the static scan: {len(gaps)}\n")
+            for j in gaps:
+                out.write(f"  GAP {j.library}\n")
+            for j in joined.with_status(JoinStatus.PREDICTED_NOT_SEEN):
+                out.write(f"  not triggered: {j.library}\n")
+        for p in result.problems:
+            out.write(f"  problem: {p.message}\n")
+    if result.timed_out:
+        return 124
+    return result.exit_status if result.exit_status is not None else 2
 
 
 def _config(root: str, *, ld_library_path: str | None, from_env: bool) -> ScanConfig:
@@ -258,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    handlers = {"scan": _cmd_scan, "ldd": _cmd_ldd, "why": _cmd_why}
+    handlers = {"scan": _cmd_scan, "ldd": _cmd_ldd, "why": _cmd_why, "trace": _cmd_trace}
     try:
         return handlers[args.command](args)
     except UnveilError as e:
