@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="scan wheels, environments, directories or files")
     s.add_argument("targets", nargs="*", help="default: this Python's environment")
-    s.add_argument("--format", choices=["text", "json"], default="text")
+    s.add_argument("--format", choices=["text", "json", "cyclonedx", "cyclonedx-1.7"],
+                   default="text")
     s.add_argument("-o", "--output", help="write the report to this file")
     s.add_argument("--indent", type=int, default=None, help="indent JSON output")
     s.add_argument("--root", default="/", help="the target system's root (sysroot/rootfs)")
@@ -172,6 +173,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         _error(f"unknown class for --fail-on: {', '.join(sorted(unknown))}")
         return 2
     cfg = _config(args.root, ld_library_path=args.ld_library_path, from_env=False)
+    cfg = replace(cfg, hashes=args.format.startswith("cyclonedx"))
     cfg = replace(cfg, macos_arch=args.macos_arch, dynload=not args.no_dynload,
                   identify=not args.no_identify,
                   linux_libc=None if args.libc == "auto" else args.libc)
@@ -197,8 +199,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     except UnveilError as e:
         _error(str(e))
         return 2
-    if args.format == "json":
-        text = dumps(result, __version__, indent=args.indent)
+    if args.format in ("json", "cyclonedx", "cyclonedx-1.7"):
+        if args.format == "json":
+            text = dumps(result, __version__, indent=args.indent)
+        else:
+            from unveil.report.cyclonedx import to_cyclonedx
+
+            text = to_cyclonedx(result, __version__,
+                                spec="1.7" if args.format.endswith("1.7") else "1.6")
         if args.output:
             with open(args.output, "w", encoding="utf-8", errors="backslashreplace") as f:
                 f.write(text)

@@ -10,6 +10,7 @@ reported as a version.
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
 
 from packageurl import PackageURL
 
@@ -81,5 +82,14 @@ def identify_binary(blob: Blob, path: str, binary: Binary) -> tuple[Component, .
     except (FormatError, SourceError):
         found = []
     names = {c.name for c in out}
-    out.extend(c for c in found if c.name not in names)
+    out.extend(_banner_names(c) for c in found if c.name not in names)
     return tuple(out)
+
+
+def _banner_names(c: Component) -> Component:
+    """A banner that gives a version names the project too: say so in the name evidence."""
+    if any(e.field == "name" and e.method != "filename" for e in c.evidence):
+        return c
+    extra = tuple(Evidence(e.method, e.detail, e.confidence, "name") for e in c.evidence
+                  if e.field == "version" and e.method != "filename")
+    return replace(c, evidence=extra + c.evidence) if extra else c
