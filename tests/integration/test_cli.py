@@ -4,11 +4,14 @@ JSON schema and ldd's own output."""
 from __future__ import annotations
 
 import json
+import zipfile
 from importlib import resources
 from pathlib import Path
 
 import jsonschema
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from tests.conftest import Builder, oracle_ldd
 from tests.integration.packages import install, vendored_wheel, write_wheel
@@ -151,3 +154,22 @@ def test_json_is_stable(build: Builder, tmp_path: Path, capsys: pytest.CaptureFi
 def test_every_rule_has_an_explanation() -> None:
     for rule in Rule:
         assert describe_rule(rule, None)
+
+
+def test_record_formats(build: Builder, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    assert main(["scan", "--format", "cyclonedx", str(whl)]) == 0
+    cdx = capsys.readouterr().out
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(cdx) is None
+    assert main(["scan", "--format", "spdx", str(whl)]) == 0
+    assert json.loads(capsys.readouterr().out)["spdxVersion"] == "SPDX-2.3"
+    assert main(["scan", "--format", "external", str(whl)]) == 0
+    assert "[external]" in capsys.readouterr().out
+    assert main(["scan", "--format", "upstreams", str(whl)]) == 0
+    assert "libgone.so.3" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["sbom", "--inject", str(whl), "-o", str(out)]) == 0
+    capsys.readouterr()
+    with zipfile.ZipFile(out / whl.name) as z:
+        assert "pkg-1.0.dist-info/sboms/unveil.cdx.json" in z.namelist()

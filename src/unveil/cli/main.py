@@ -21,7 +21,7 @@ from unveil.loader.explain import Explanation, explain
 from unveil.loader.glibc import GlibcLoader, load_cache
 from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
-from unveil.model import BinaryFormat, EdgeClass, Outcome
+from unveil.model import BinaryFormat, EdgeClass, Outcome, ScanResult
 from unveil.report.json import _attempt, dumps
 from unveil.scan import Scanner, flavor_of
 from unveil.sources.fs import HostFS
@@ -40,8 +40,12 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="scan wheels, environments, directories or files")
     s.add_argument("targets", nargs="*", help="default: this Python's environment")
-    s.add_argument("--format", choices=["text", "json", "cyclonedx", "cyclonedx-1.7"],
-                   default="text")
+    s.add_argument("--format", default="text",
+                   choices=["text", "json", "cyclonedx", "cyclonedx-1.7", "spdx", "upstreams",
+                            "upstreams-json", "external"],
+                   help="text for people; json (docs/json-schema.md); cyclonedx / spdx SBOMs; "
+                        "upstreams: the C/C++ projects behind it; external: the PEP 725 "
+                        "[external] table to add to pyproject.toml")
     s.add_argument("-o", "--output", help="write the report to this file")
     s.add_argument("--indent", type=int, default=None, help="indent JSON output")
     s.add_argument("--root", default="/", help="the target system's root (sysroot/rootfs)")
@@ -74,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="the binary that needs it (a path, or a member path in TARGET)")
     w.add_argument("--root", default="/")
     w.add_argument("--format", choices=["text", "json"], default="text")
+    sb = sub.add_parser("sbom", help="write a CycloneDX SBOM into a wheel (PEP 770)")
+    sb.add_argument("--inject", dest="wheel", required=True, metavar="WHEEL")
+    sb.add_argument("-o", "--output",
+                    help="the new wheel or a directory for it (default: with-sbom/ beside it)")
+    sb.add_argument("--root", default="/")
+
     tr = sub.add_parser("trace", help="run a command and record what it really loads "
                                       "(the one command that runs anything: yours)")
     tr.add_argument("--format", choices=["text", "json"], default="text")
@@ -154,6 +164,47 @@ def _config(root: str, *, ld_library_path: str | None, from_env: bool) -> ScanCo
     return cfg
 
 
+def _render_record(result: ScanResult, fmt: str, indent: int | None) -> str:
+    if fmt == "json":
+        return dumps(result, __version__, indent=indent)
+    if fmt.startswith("cyclonedx"):
+        from unveil.report.cyclonedx import to_cyclonedx
+
+        return to_cyclonedx(result, __version__, spec="1.7" if fmt.endswith("1.7") else "1.6")
+    if fmt == "spdx":
+        from unveil.report.spdx import read_sha1, to_spdx
+
+        return to_spdx(result, __version__, sha1=read_sha1(result))
+    if fmt.startswith("upstreams"):
+        from unveil.report.upstreams import upstreams_json, upstreams_text
+
+        return upstreams_json(result) if fmt.endswith("json") else upstreams_text(result)
+    from unveil.report.pep725 import suggest_external
+
+    return suggest_external(result)
+
+
+def _cmd_sbom(args: argparse.Namespace) -> int:
+    from unveil.report.cyclonedx import to_cyclonedx
+    from unveil.report.inject import inject_sbom
+
+    cfg = replace(_config(args.root, ld_library_path=None, from_env=False), hashes=True)
+    result = Scanner(cfg).scan(args.wheel)
+    # The wheel keeps its file name (it is part of the wheel format); it goes elsewhere.
+    name = os.path.basename(args.wheel)
+    out = args.output or os.path.join(os.path.dirname(os.path.abspath(args.wheel)),
+                                      "with-sbom", name)
+    if os.path.isdir(out) or not out.endswith(".whl"):
+        out = os.path.join(out, name)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if os.path.abspath(out) == os.path.abspath(args.wheel):
+        _error("the output must be a new file (-o OUT.whl)")
+        return 2
+    written = inject_sbom(args.wheel, to_cyclonedx(result, __version__), out)
+    sys.stdout.write(f"{written}\n")
+    return 0
+
+
 def _loader(cfg: ScanConfig) -> GlibcLoader:
     fs = HostFS(cfg.root)
     store = BinaryStore(fs)
@@ -173,7 +224,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         _error(f"unknown class for --fail-on: {', '.join(sorted(unknown))}")
         return 2
     cfg = _config(args.root, ld_library_path=args.ld_library_path, from_env=False)
-    cfg = replace(cfg, hashes=args.format.startswith("cyclonedx"))
+    cfg = replace(cfg, hashes=args.format.startswith("cyclonedx") or args.format == "spdx")
     cfg = replace(cfg, macos_arch=args.macos_arch, dynload=not args.no_dynload,
                   identify=not args.no_identify,
                   linux_libc=None if args.libc == "auto" else args.libc)
@@ -199,14 +250,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     except UnveilError as e:
         _error(str(e))
         return 2
-    if args.format in ("json", "cyclonedx", "cyclonedx-1.7"):
-        if args.format == "json":
-            text = dumps(result, __version__, indent=args.indent)
-        else:
-            from unveil.report.cyclonedx import to_cyclonedx
-
-            text = to_cyclonedx(result, __version__,
-                                spec="1.7" if args.format.endswith("1.7") else "1.6")
+    if args.format != "text":
+        text = _render_record(result, args.format, args.indent)
         if args.output:
             with open(args.output, "w", encoding="utf-8", errors="backslashreplace") as f:
                 f.write(text)
@@ -336,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    handlers = {"scan": _cmd_scan, "ldd": _cmd_ldd, "why": _cmd_why, "trace": _cmd_trace}
+    handlers = {"scan": _cmd_scan, "ldd": _cmd_ldd, "why": _cmd_why, "trace": _cmd_trace,
+                "sbom": _cmd_sbom}
     try:
         return handlers[args.command](args)
     except UnveilError as e:

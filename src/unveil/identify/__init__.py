@@ -82,6 +82,9 @@ def identify_binary(blob: Blob, path: str, binary: Binary) -> tuple[Component, .
     except (FormatError, SourceError):
         found = []
     names = {c.name for c in out}
+    # The file's own identity first (the project its name says it is), then what is
+    # embedded in it: model.ScannedBinary.components[0] is the file itself.
+    found.sort(key=lambda c: not any(e.method == "filename" for e in c.evidence))
     out.extend(_banner_names(c) for c in found if c.name not in names)
     return tuple(out)
 
