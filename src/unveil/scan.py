@@ -21,6 +21,7 @@ from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
 from unveil.identify import component_from_owner, identify_binary
+from unveil.identify.debian import debian_component
 from unveil.identify.owners import PackageIndex
 from unveil.loader.dyld import DyldLoader, DyldPlatform, pick_slice
 from unveil.loader.explain import Explanation, explain_resolution
@@ -361,6 +362,14 @@ class _TargetScan:
         return replace(ex, resolution=r2, verdict=verdict,
                        hints=tuple(h.replace(r.requester, d(r.requester)) for h in ex.hints))
 
+    @staticmethod
+    def _debian_hint(request: str) -> Component | None:
+        name = request
+        if name.startswith("find_library("):
+            stem = name.split("'")[1] if "'" in name else ""
+            name = f"lib{stem}.so"
+        return debian_component(name.rsplit("/", 1)[-1])
+
     def _is_weak(self, requester: str, request: str) -> bool:
         b = self.store.get(requester).binary
         if b is None:
@@ -430,13 +439,16 @@ class _TargetScan:
                 return Edge(r, EdgeClass.MISSING, None, None, False,
                             note="weak import (LC_LOAD_WEAK_DYLIB): dyld loads the image "
                                  "without it")
+            hint = self._debian_hint(r.request) if cfg.identify else None
             if policy and self.t.kind is TargetKind.WHEEL and r.outcome is Outcome.NOT_FOUND:
                 # A wheel is judged as if installed on a system its platform tag allows,
                 # and the policy says such a system provides this library.
                 return Edge(r, EdgeClass.POLICY_SYSTEM, None, None, True,
                             note="on the platform policy's list, so the target system "
-                                 "provides it; not found under this root")
-            return Edge(r, EdgeClass.MISSING, None, None, policy)
+                                 "provides it; not found under this root", component=hint)
+            return Edge(r, EdgeClass.MISSING, None, None, policy, component=hint,
+                        note=(f"provided by Debian package {hint.name} "
+                              f"(apt-get install {hint.name})") if hint else None)
         real = self._real(r.path)
         loc = self.fs.describe(real) if real else None
         if real is not None and self.t.contains(real):

@@ -623,3 +623,16 @@ def test_windows_cover_every_example() -> None:
         assert dot is not None, rule.project
         assert dot.start() <= PRE
         assert m.end() - m.start() - dot.start() <= POST
+
+
+def test_debian_index_names_the_package() -> None:
+    from unveil.identify.debian import debian_component, debian_packages, index_source
+
+    assert "libmagic1" in debian_packages("libmagic.so.1")
+    assert "libmagic1" in debian_packages("libmagic.so")  # a find_library stem
+    assert debian_packages("libunveil-nothing.so.1") == ()
+    c = debian_component("libcairo.so.2")
+    assert c is not None
+    assert c.name == "libcairo2"
+    assert c.version is None  # the index says who ships it, not which version is wanted
+    assert "bookworm" in index_source()
