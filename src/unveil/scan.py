@@ -53,7 +53,7 @@ from unveil.model import (
 )
 from unveil.sources.dlldirs import dll_directories
 from unveil.sources.fs import FileSystem, SymlinkLoop
-from unveil.sources.targets import Target, open_target
+from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
 
 __all__ = ["Scanner", "scan"]
 
@@ -343,15 +343,21 @@ class _TargetScan:
         return h.hexdigest()
 
     def display(self, path: str) -> str:
-        """A loader path as people know it: inside a wheel, the member path."""
+        """A loader path as people know it: inside a wheel, the member path; inside another
+        mounted archive, the path below its mount point."""
+        if not path.startswith(VIRTUAL_ROOT + "/"):
+            return path
         for site in self.t.site_packages:
             if self.t.kind is TargetKind.WHEEL and path.startswith(site + "/"):
                 return posixpath.normpath(path[len(site) + 1:])
+        for top in self.t.inside:
+            if path.startswith(top.rstrip("/") + "/"):
+                return posixpath.normpath(path[len(top.rstrip("/")) + 1:])
         return path
 
     def for_display(self, ex: Explanation) -> Explanation:
         r = ex.resolution
-        if r is None or self.t.kind is not TargetKind.WHEEL:
+        if r is None:
             return ex
         d = self.display
         attempts = tuple(replace(a, path=d(a.path), origin=d(a.origin) if a.origin else None)
@@ -471,6 +477,18 @@ class _TargetScan:
                 continue
             p = posixpath.normpath(posixpath.dirname(
                 a.path if a.path.startswith("/") else posixpath.join(self.s.config.cwd, a.path)))
+            if "/node_modules/" in p:
+                # npm: an RPATH into a package directory that is not installed.
+                _, _, rest = p.rpartition("/node_modules/")
+                parts = rest.split("/")
+                pkg = "/".join(parts[:2]) if parts[0].startswith("@") else parts[0]
+                top = p[: p.rindex("/node_modules/") + len("/node_modules/")] + pkg
+                try:
+                    present = self.fs.kind(top) is not None
+                except SymlinkLoop:
+                    present = False
+                if not present:
+                    return pkg
             for site in self.t.site_packages:
                 if p.startswith(site + "/"):
                     rel = p[len(site) + 1:].split("/")

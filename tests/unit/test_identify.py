@@ -28,6 +28,7 @@ from unveil.identify.banners import (
     identify_bytes,
     scan_regions,
 )
+from unveil.identify.debian import debian_component, debian_packages, index_source
 from unveil.identify.rules import (
     POST,
     PRE,
@@ -626,8 +627,6 @@ def test_windows_cover_every_example() -> None:
 
 
 def test_debian_index_names_the_package() -> None:
-    from unveil.identify.debian import debian_component, debian_packages, index_source
-
     assert "libmagic1" in debian_packages("libmagic.so.1")
     assert "libmagic1" in debian_packages("libmagic.so")  # a find_library stem
     assert debian_packages("libunveil-nothing.so.1") == ()

@@ -178,12 +178,38 @@ def _read_records(t: Target, fs: FileSystem) -> None:
             t.distributions.append(Distribution(dist, m.group("version"), f"{site}/{n}", count))
 
 
+def _open_ecosystem(full: str, config: ScanConfig, host: HostFS) -> Target | None:
+    """npm, RubyGems, Debian, conda and Java artifacts (sources/ecosystems.py)."""
+    from unveil.sources import ecosystems  # noqa: PLC0415 - it imports this module
+
+    if os.path.isfile(full):
+        for suffix, opener in ecosystems.OPENERS.items():
+            if full.endswith(suffix):
+                return opener(full, config, host)
+        return None
+    if not os.path.isdir(full):
+        return None
+    if os.path.basename(full) == "node_modules" or os.path.isdir(
+            os.path.join(full, "node_modules")):
+        return ecosystems.open_npm(full, config, host)
+    if os.path.isdir(os.path.join(full, "conda-meta")) and not os.path.exists(
+            os.path.join(full, "pyvenv.cfg")):
+        return ecosystems.open_conda(full, config, host)
+    if os.path.isdir(os.path.join(full, "specifications")) and os.path.isdir(
+            os.path.join(full, "gems")):
+        return ecosystems.open_gem(full, config, host)
+    return None
+
+
 def open_target(spec: str, config: ScanConfig) -> Target:
     """Open ``spec`` (a path on this machine) as a scan target."""
     host = HostFS(config.root)
     if not os.path.lexists(spec):
         raise TargetError(f"{spec}: no such file or directory")
     full = os.path.abspath(spec)
+    other = _open_ecosystem(full, config, host)
+    if other is not None:
+        return other
     if os.path.isfile(full) and full.endswith(".whl"):
         try:
             return _open_wheel(full, config, host)
