@@ -131,3 +131,15 @@ def test_real_system_library_symbols_versions() -> None:
     assert any(s.name == "deflate" and s.defined for s in syms)
     assert any(s.defined and (s.version or "").startswith("ZLIB_1.2") for s in syms)
     assert any(v.startswith("ZLIB_1.2") for v in b.version_defs)
+
+
+def test_library_exporting_nothing_still_lists_its_imports(build: Builder) -> None:
+    # GNU hash with no hashed symbol cannot count the undefined ones after symoffset.
+    lib = build.lib("h/libhidden.so", code="static int f(void) { return 1; }\n"
+                    "int (*keep)(void) = f;\n", extra=["-fvisibility=hidden"])
+    f = ElfFile(BytesBlob(lib.read_bytes()))
+    out = subprocess.run(["readelf", "--dyn-syms", "-W", str(lib)], capture_output=True,
+                         text=True, check=True).stdout
+    m = re.search(r"contains (\d+) entries", out)
+    assert m is not None
+    assert len(f.symbols()) == int(m.group(1)) - 1

@@ -398,6 +398,11 @@ class ElfFile:
             raise FormatError(f"GNU hash table with {nbuckets} buckets", off)
         buckets = struct.unpack(f"{self._e}{nbuckets}I", self.blob.read(buckets_off, 4 * nbuckets))
         last = max(buckets, default=0)
+        if last == 0:
+            # No hashed (defined) symbol: the table cannot say how many undefined ones
+            # follow, so ask the section headers (the rare case of a library exporting
+            # nothing, e.g. Debian's libgrpc++_error_details).
+            return self._dynsym_count_from_sections() or int(symoffset)
         if last < symoffset:
             return int(symoffset)
         chains_off = buckets_off + 4 * nbuckets
@@ -408,6 +413,23 @@ class ElfFile:
             if val & 1:
                 return int(idx)
         raise FormatError("GNU hash chain does not end", chains_off)
+
+    def _dynsym_count_from_sections(self) -> int | None:
+        h = self.h
+        entsize = 40 if h.bits == 32 else 64
+        if not h.shoff or h.shentsize < entsize or not 0 < h.shnum <= 4096:
+            return None
+        try:
+            table = self.blob.read(h.shoff, h.shentsize * h.shnum)
+        except FormatError:
+            return None
+        fmt = struct.Struct(self._e + ("IIIIIIIIII" if h.bits == 32 else "IIQQQQIIQQ"))
+        for i in range(h.shnum):
+            f = fmt.unpack_from(table, i * h.shentsize)
+            sh_type, size, ent = f[1], f[5], f[9]
+            if sh_type == 11 and ent:  # SHT_DYNSYM
+                return int(size // ent)
+        return None
 
     def symbols(self) -> tuple[Symbol, ...]:
         """The dynamic symbol table with versions (index 0, the null symbol, left out)."""
