@@ -38,6 +38,7 @@ from unveil.model import (
     DynamicLoad,
     Edge,
     EdgeClass,
+    Evidence,
     LinkKind,
     LoadSite,
     Outcome,
@@ -127,6 +128,32 @@ def _python_dll(tag: str | None) -> str:
     if tag and tag.startswith("cp") and tag[2:].isdigit():
         return f"python{tag[2:]}.dll"
     return "python3.dll"
+
+
+def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBinary]:
+    """Libraries of one project shipped side by side (libssl beside libcrypto, libparquet
+    beside libarrow) are one release: when exactly one version of a project is seen in a
+    directory, the files of that project there without a version of their own get it, with
+    evidence saying where it came from."""
+    versions: dict[tuple[str, str], dict[str, str]] = {}
+    for b in binaries:
+        if b.components and b.components[0].version:
+            c = b.components[0]
+            d = posixpath.dirname(b.location.path)
+            versions.setdefault((d, c.name), {})[c.version or ""] = b.location.path
+    out = []
+    for b in binaries:
+        if b.components and not b.components[0].version:
+            c = b.components[0]
+            seen = versions.get((posixpath.dirname(b.location.path), c.name), {})
+            if len(seen) == 1:
+                (version, source), = seen.items()
+                ev = Evidence("sibling", f"{posixpath.basename(source)} beside it is "
+                              f"{c.name} {version}", 0.6, "version")
+                c = replace(c, version=version, evidence=(*c.evidence, ev))
+                b = replace(b, components=(c, *b.components[1:]))
+        out.append(b)
+    return out
 
 
 def flavor_of(b: Binary, platform_tag: str | None = None) -> str:
@@ -252,6 +279,7 @@ class _TargetScan:
                 t.problems.append(Problem(str(self.fs.describe(path)),
                                           f"ld.so would stop: {fatal_of[path]}",
                                           ProblemKind.LOADER))
+        binaries = _propagate_sibling_versions(binaries)
         dynamic = self._dynamic_loads(found) if cfg.dynload else ()
         return TargetResult(t.spec, t.kind, tuple(sorted(t.distributions, key=lambda d: d.name)),
                             tuple(binaries), tuple(t.problems), dynamic)
