@@ -102,6 +102,8 @@ class Binary:
     ident_padding_ok: bool = True
     ident_version: int = 1
     phentsize_ok: bool = True
+    #: the dynamic string table names ``dlopen`` (the file can load libraries at run time).
+    imports_dlopen: bool = False
     # Mach-O and PE (the ELF reader leaves these empty):
     #: architecture name of this file or slice ("x86_64", "arm64", "i386", "amd64"...).
     arch: str | None = None

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
+from unveil.dynload.binary import dlopen_names
 from unveil.dynload.resolve import detector_for, resolve_name
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
@@ -172,7 +173,8 @@ class _TargetScan:
         self.s = scanner
         self.t = target
         self.fs: FileSystem = target.fs
-        self.store = BinaryStore(self.fs, self._identify if scanner.config.identify else None)
+        self.store = BinaryStore(self.fs, self._identify if scanner.config.identify else None,
+                                 self._dlopen_names if scanner.config.dynload else None)
         self.packages = PackageIndex(self.fs)
         cache, problem = load_cache(self.fs, self.store, scanner.config.glibc)
         if problem:
@@ -185,6 +187,9 @@ class _TargetScan:
         self._dyld: DyldLoader | None = None
         self._windows: WindowsLoader | None = None
         self._flavor_of: dict[str, str] = {}
+
+    def _dlopen_names(self, blob: Blob, path: str, b: Binary) -> tuple[str, ...]:
+        return dlopen_names(blob, path, b) if self.t.contains(path) else ()
 
     def _identify(self, blob: Blob, path: str, b: Binary) -> tuple[Component, ...]:
         # Only the target's own files: system libraries are identified by their owner.
@@ -319,6 +324,13 @@ class _TargetScan:
         for path, b in found:
             if b.format is not BinaryFormat.ELF:
                 continue
+            names = self.store.get(path).dlopen_names
+            if names:
+                sites.append((LoadSite(self.display(path), None, "elf", "bytes", names,
+                                       Confidence.LOW, hints=(
+                                           "library names in the data of a binary that "
+                                           "imports dlopen: a guess",)),
+                              posixpath.dirname(path), path, t.owner_of(path)))
             for dl in b.dlopen_notes:
                 hints = tuple(x for x in (dl.feature, dl.description,
                                           f"priority: {dl.priority}" if dl.priority
@@ -342,8 +354,10 @@ class _TargetScan:
                 note = f"{site.api} ({site.confidence.value} confidence)"
                 if site.hints:
                     note += "; " + "; ".join(site.hints)
+                if site.api == "bytes" and r.outcome is not Outcome.FOUND:
+                    continue  # independent guesses: only what exists is worth showing
                 edges.append(replace(e, link=LinkKind.DLOPEN, note=note))
-                if r.outcome is Outcome.FOUND:
+                if r.outcome is Outcome.FOUND and site.api != "bytes":
                     break  # the program stops at the first name that loads
             if site.confidence is Confidence.LOW and not any(
                     e.resolution.outcome is Outcome.FOUND for e in edges):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -70,3 +71,17 @@ def test_dlopen_note_is_resolved_from_the_binary(tmp_path: Path) -> None:
     assert found["libz.so.1"].found
     assert "compression" in (found["libz.so.1"].edges[0].note or "")
     assert found["libunveil-fido.so.1"].edges[0].edge_class is EdgeClass.MISSING
+
+
+def test_names_in_a_binary_that_imports_dlopen(build: Builder, tmp_path: Path) -> None:
+    src = tmp_path / "prog.c"
+    src.write_text('#include <dlfcn.h>\nint main(void) { return dlopen("libz.so.1", 2) == 0 '
+                   '&& dlopen("libunveil-ghost.so.3", 2) == 0; }\n')
+    (tmp_path / "bin").mkdir()
+    subprocess.run(["gcc", "-o", str(tmp_path / "bin" / "prog"), str(src)], check=True)
+    loads = scan(str(tmp_path / "bin")).targets[0].dynamic_loads
+    site = next(d for d in loads if d.site.api == "bytes")
+    assert "libz.so.1" in site.site.names
+    assert "libunveil-ghost.so.3" in site.site.names
+    # A low-confidence guess: what exists is shown, what does not is never "missing".
+    assert [e.resolution.request for e in site.edges] == ["libz.so.1"]

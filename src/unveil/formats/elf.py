@@ -175,6 +175,12 @@ class ElfFile:
             self._strtab = self.blob.read_upto(off, size)
         return self._strtab
 
+    def _strtab_or_empty(self) -> bytes:
+        try:
+            return self.strtab()
+        except FormatError:
+            return b""
+
     def string(self, index: int) -> str:
         tab = self.strtab()
         if index >= len(tab):
@@ -351,6 +357,7 @@ class ElfFile:
             version_needs=verneed,
             version_defs=verdef,
             has_dynamic=bool(dyn),
+            imports_dlopen=bool(dyn) and b"\0dlopen" in self._strtab_or_empty(),
             ident_padding_ok=h.padding_ok,
             ident_version=h.ident_version,
             phentsize_ok=h.phentsize == (32 if h.bits == 32 else 56),

@@ -28,17 +28,22 @@ class StoredFile:
     unreadable: bool = False
     warnings: tuple[str, ...] = ()
     components: tuple[Component, ...] = ()
+    #: library names in the data of a binary that imports dlopen (a low-confidence guess).
+    dlopen_names: tuple[str, ...] = ()
 
 
 #: Called with the still-open bytes of a parsed binary, so that identification reads them
 #: in the same pass (re-opening a deflated wheel member would inflate it again).
 Identify = Callable[[Blob, str, Binary], tuple[Component, ...]]
+Strings = Callable[[Blob, str, Binary], tuple[str, ...]]
 
 
 class BinaryStore:
-    def __init__(self, fs: FileSystem, identify: Identify | None = None) -> None:
+    def __init__(self, fs: FileSystem, identify: Identify | None = None,
+                 strings: Strings | None = None) -> None:
         self.fs = fs
         self.identify = identify
+        self.strings = strings
         self._files: dict[str, StoredFile] = {}
 
     def get(self, real_path: str) -> StoredFile:
@@ -67,7 +72,10 @@ class BinaryStore:
             except SourceError as e:
                 return StoredFile(head, None, str(e), unreadable=True)
             comps = self.identify(blob, real_path, binary) if self.identify else ()
-            return StoredFile(head, binary, warnings=warnings, components=comps)
+            names = (self.strings(blob, real_path, binary)
+                     if self.strings and binary.imports_dlopen else ())
+            return StoredFile(head, binary, warnings=warnings, components=comps,
+                              dlopen_names=names)
         except (FormatError, SourceError) as e:
             return StoredFile(b"", None, str(e), unreadable=True)
         finally:
