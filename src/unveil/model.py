@@ -21,6 +21,7 @@ __all__ = [
     "Component",
     "Confidence",
     "DlopenNote",
+    "Declaration",
     "Distribution",
     "DynamicLoad",
     "Edge",
@@ -377,6 +378,23 @@ class DynamicLoad:
         return any(e.resolution.outcome is Outcome.FOUND for e in self.edges)
 
 
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """One dependency judged against what its package declares (PEP 725 ``[external]``,
+    ``Requires-External(-Dep)``, ``Requires-Dist``, shipped SBOMs): ``category`` is
+    ``declared``, ``bundled-and-recorded``, ``bundled-unrecorded``, ``phantom`` (needed from
+    outside, declared nowhere), ``internal`` (the project's own library) or ``platform``
+    (libc, the loader, the OS and the language runtime)."""
+
+    category: str
+    requester: str
+    request: str
+    reason: str
+    depurl: str | None = None
+    distribution: str | None = None
+    link: LinkKind = LinkKind.DYNAMIC
+
+
 class TargetKind(enum.Enum):
     WHEEL = "wheel"
     ENVIRONMENT = "environment"
@@ -392,6 +410,7 @@ class TargetResult:
     binaries: tuple[ScannedBinary, ...] = ()
     problems: tuple[Problem, ...] = ()
     dynamic_loads: tuple[DynamicLoad, ...] = ()
+    declarations: tuple[Declaration, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

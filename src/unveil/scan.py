@@ -24,6 +24,8 @@ from unveil.formats.blob import Blob
 from unveil.identify import component_from_owner, identify_binary
 from unveil.identify.debian import debian_component
 from unveil.identify.owners import PackageIndex
+from unveil.identify.phantom import classify_declarations, read_wheel_declarations
+from unveil.identify.sboms import match_sbom, read_sboms
 from unveil.loader.dyld import DyldLoader, DyldPlatform, pick_slice
 from unveil.loader.explain import Explanation, explain_resolution
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
@@ -36,6 +38,7 @@ from unveil.model import (
     BinaryFormat,
     Component,
     Confidence,
+    Declaration,
     DynamicLoad,
     Edge,
     EdgeClass,
@@ -54,7 +57,7 @@ from unveil.model import (
     TargetResult,
 )
 from unveil.sources.dlldirs import dll_directories
-from unveil.sources.fs import FileSystem, SymlinkLoop
+from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
 
 __all__ = ["Scanner", "scan"]
@@ -129,6 +132,29 @@ def _python_dll(tag: str | None) -> str:
     if tag and tag.startswith("cp") and tag[2:].isdigit():
         return f"python{tag[2:]}.dll"
     return "python3.dll"
+
+
+def _merge_components(first: list[Component] | tuple[Component, ...],
+                      then: tuple[Component, ...]) -> tuple[Component, ...]:
+    """Components from a stronger source first; the same project from a weaker one adds its
+    evidence, and a different version is recorded as a conflict."""
+    out = list(first)
+    for c in then:
+        same = next((i for i, x in enumerate(out) if x.name == c.name), None)
+        if same is None:
+            out.append(c)
+            continue
+        x = out[same]
+        conflicts = x.conflicts
+        if x.version and c.version and x.version != c.version and not x.version.startswith(
+                c.version + "."):
+            conflicts = (*conflicts, f"{c.evidence[0].method if c.evidence else 'other'} "
+                                     f"evidence says {c.version}")
+        out[same] = replace(x, version=x.version or c.version, purl=x.purl or c.purl,
+                            cpes=x.cpes or c.cpes, homepage=x.homepage or c.homepage,
+                            source=x.source or c.source, conflicts=conflicts,
+                            evidence=(*x.evidence, *c.evidence))
+    return tuple(out)
 
 
 def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBinary]:
@@ -284,10 +310,53 @@ class _TargetScan:
                 t.problems.append(Problem(str(self.fs.describe(path)),
                                           f"ld.so would stop: {fatal_of[path]}",
                                           ProblemKind.LOADER))
+        if cfg.identify:
+            binaries = self._with_shipped_sboms(binaries)
         binaries = _propagate_sibling_versions(binaries)
         dynamic = self._dynamic_loads(found) if cfg.dynload else ()
-        return TargetResult(t.spec, t.kind, tuple(sorted(t.distributions, key=lambda d: d.name)),
-                            tuple(binaries), tuple(t.problems), dynamic)
+        target_result = TargetResult(t.spec, t.kind,
+                                     tuple(sorted(t.distributions, key=lambda d: d.name)),
+                                     tuple(binaries), tuple(t.problems), dynamic)
+        if cfg.identify and t.site_packages:
+            target_result = replace(target_result,
+                                    declarations=self._declarations(target_result),
+                                    problems=tuple(t.problems))
+        return target_result
+
+    def _with_shipped_sboms(self, binaries: list[ScannedBinary]) -> list[ScannedBinary]:
+        """SBOMs the packages ship (PEP 770 and others) as the strongest identity evidence,
+        merged with what the bytes say; a disagreement is kept, not resolved silently."""
+        sboms, problems = read_sboms(self.fs, self.t.site_packages)
+        for pr in problems:
+            self.t.problems.append(Problem(self.t.spec, pr, ProblemKind.SOURCE))
+        if not sboms:
+            return binaries
+        out = []
+        for b in binaries:
+            if not self.t.contains(b.loader_path):
+                out.append(b)
+                continue
+            found = match_sbom(b.loader_path, b.location.path, b.sha256, b.binary.soname,
+                               sboms, distribution=b.distribution, identified=b.components)
+            if found:
+                b = replace(b, components=_merge_components(found, b.components))
+            out.append(b)
+        return out
+
+    def _declarations(self, result: TargetResult) -> tuple[Declaration, ...]:
+        out: list[Declaration] = []
+        for site in self.t.site_packages:
+            for name, kind in sorted(self.fs.listdir(site).items()):
+                if kind is not Kind.DIR or not name.endswith(".dist-info"):
+                    continue
+                declared = read_wheel_declarations(self.fs, f"{site}/{name}")
+                for pr in declared.problems:
+                    self.t.problems.append(Problem(f"{site}/{name}", pr, ProblemKind.SOURCE))
+                for f in classify_declarations(result, declared):
+                    out.append(Declaration(f.category.value, self.display(f.requester),
+                                           f.request, f.reason, f.depurl, f.distribution,
+                                           f.link))
+        return tuple(out)
 
     def _dynamic_loads(self, found: list[tuple[str, Binary]]) -> tuple[DynamicLoad, ...]:
         """Load sites in sources and ``.note.dlopen`` entries, resolved as dlopen would."""

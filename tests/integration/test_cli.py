@@ -173,3 +173,16 @@ def test_record_formats(build: Builder, tmp_path: Path,
     capsys.readouterr()
     with zipfile.ZipFile(out / whl.name) as z:
         assert "pkg-1.0.dist-info/sboms/unveil.cdx.json" in z.namelist()
+
+
+def test_phantom_classification_and_fail_on(build: Builder, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    rc, doc = _scan_json(capsys, str(whl))
+    assert rc == 0
+    cats = {d["request"]: d["category"] for d in doc["targets"][0]["declarations"]}  # type: ignore[index]
+    assert cats["libvend-0a1b2c3d.so.1"] == "bundled-unrecorded"
+    assert cats["libgone.so.3"] == "phantom"
+    assert cats["libc.so.6"] == "platform"
+    assert main(["scan", "--fail-on", "phantom", str(whl)]) == 1
+    capsys.readouterr()

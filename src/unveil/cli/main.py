@@ -28,7 +28,9 @@ from unveil.sources.fs import HostFS
 
 __all__ = ["entry", "main"]
 
-_CLASSES = {c.value: c for c in EdgeClass}
+_CLASSES: dict[str, object] = {c.value: c for c in EdgeClass}
+_CLASSES.update({f"dlopen-{c.value}": c for c in EdgeClass})
+_CLASSES.update({c: c for c in ("phantom", "bundled-unrecorded")})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -270,6 +272,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.strict and result.problems:
         return 2
     classes = {e.edge_class.value for e in result.edges}
+    classes |= {f"dlopen-{e.edge_class.value}" for t in result.targets for d in t.dynamic_loads
+                for e in d.edges}
+    classes |= {d.category for t in result.targets for d in t.declarations}
     return 1 if classes & fail_on else 0
 
 

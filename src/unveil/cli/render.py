@@ -130,6 +130,17 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
                     style = _STYLE[e.edge_class]
                     snode.add(f"[{style}]{e.edge_class.value}[/]: "
                               + _edge_text(e, verbose, None))
+        phantoms = [d for d in t.declarations if d.category == "phantom"]
+        if phantoms:
+            seen: set[tuple[str, str]] = set()
+            pn = root.add(f"[bold red]phantom dependencies (needed from outside, declared "
+                          f"nowhere): {len({d.request for d in phantoms})}[/]")
+            for ph in phantoms:
+                if (ph.request, ph.depurl or "") in seen:
+                    continue
+                seen.add((ph.request, ph.depurl or ""))
+                pn.add(f"{escape(ph.request)} [dim]{escape(ph.depurl or '')} — "
+                       f"{escape(ph.reason)}[/]")
         if t.problems:
             pnode = root.add(f"[bold red]problems ({len(t.problems)})[/]")
             for p in t.problems:

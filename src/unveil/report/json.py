@@ -27,7 +27,7 @@ from unveil.model import (
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "dumps", "to_dict"]
 
 SCHEMA_ID = "https://unveil.invalid/schema/scan.schema.json"
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 def _loc(loc: Location | None) -> dict[str, Any] | None:
@@ -138,6 +138,10 @@ def _target(t: TargetResult) -> dict[str, Any]:
         "binaries": [_binary(b) for b in t.binaries],
         "problems": [_problem(p) for p in t.problems],
         "dynamic_loads": [_dynamic(d) for d in t.dynamic_loads],
+        "declarations": [{"category": d.category, "requester": d.requester,
+                          "request": d.request, "reason": d.reason, "depurl": d.depurl,
+                          "distribution": d.distribution, "link": d.link.value}
+                         for d in t.declarations],
     }
 
 
@@ -145,6 +149,7 @@ def summary(result: ScanResult) -> dict[str, int]:
     c: Counter[str] = Counter(e.edge_class.value for e in result.edges)
     c.update(f"dlopen-{e.edge_class.value}" for t in result.targets
              for d in t.dynamic_loads for e in d.edges)
+    c.update(f"declared-{d.category}" for t in result.targets for d in t.declarations)
     c["binaries"] = sum(len(t.binaries) for t in result.targets)
     c["problems"] = len(result.problems)
     return dict(sorted(c.items()))
