@@ -134,6 +134,20 @@ def _python_dll(tag: str | None) -> str:
     return "python3.dll"
 
 
+def _upstream_version(c: Component) -> Component:
+    """A distro package version (RPM ``8.5.0-28.el8``, Debian ``1:1.2.13.dfsg-1``, Alpine
+    ``1.3-r2``) carries the upstream version before its release part; the purl keeps the
+    full distro version."""
+    if not c.version or not c.purl or not c.purl.startswith(("pkg:rpm/", "pkg:deb/",
+                                                             "pkg:apk/")):
+        return c
+    v = c.version.split(":", 1)[-1]
+    if "-" in v:
+        v = v.rsplit("-", 1)[0]
+    v = re.sub(r"[.+~](dfsg|ds|really)\d*.*$", "", v)
+    return replace(c, version=v) if v else c
+
+
 def _merge_components(first: list[Component] | tuple[Component, ...],
                       then: tuple[Component, ...]) -> tuple[Component, ...]:
     """Components from a stronger source first; the same project from a weaker one adds its
@@ -336,8 +350,9 @@ class _TargetScan:
             if not self.t.contains(b.loader_path):
                 out.append(b)
                 continue
-            found = match_sbom(b.loader_path, b.location.path, b.sha256, b.binary.soname,
-                               sboms, distribution=b.distribution, identified=b.components)
+            found = [_upstream_version(c) for c in match_sbom(
+                b.loader_path, b.location.path, b.sha256, b.binary.soname, sboms,
+                distribution=b.distribution, identified=b.components)]
             if found:
                 b = replace(b, components=_merge_components(found, b.components))
             out.append(b)
