@@ -216,17 +216,29 @@ class _TargetScan:
         self.store = BinaryStore(self.fs, self._identify if scanner.config.identify else None,
                                  self._dlopen_names if scanner.config.dynload else None)
         self.packages = PackageIndex(self.fs)
-        cache, problem = load_cache(self.fs, self.store, scanner.config.glibc)
-        if problem:
-            target.problems.append(Problem(problem, "ld.so.cache unreadable", ProblemKind.LOADER))
-        self.cache: LdCache | None = cache
-        cfg = scanner.config
-        self.loader = GlibcLoader(self.fs, cfg.glibc, self.store, cache=cache,
-                                  ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
+        self._glibc: GlibcLoader | None = None
         self._musl: MuslLoader | None = None
         self._dyld: DyldLoader | None = None
         self._windows: WindowsLoader | None = None
         self._flavor_of: dict[str, str] = {}
+
+    @property
+    def loader(self) -> GlibcLoader:
+        """The glibc loader, made on first use: macOS and Windows targets never parse the
+        root's ld.so.cache."""
+        if self._glibc is None:
+            cfg = self.s.config
+            cache, problem = load_cache(self.fs, self.store, cfg.glibc)
+            if problem:
+                self.t.problems.append(Problem(problem, "ld.so.cache unreadable",
+                                               ProblemKind.LOADER))
+            self._glibc = GlibcLoader(self.fs, cfg.glibc, self.store, cache=cache,
+                                      ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
+        return self._glibc
+
+    @property
+    def cache(self) -> LdCache | None:
+        return self.loader.cache
 
     def _dlopen_names(self, blob: Blob, path: str, b: Binary) -> tuple[str, ...]:
         return dlopen_names(blob, path, b) if self.t.contains(path) else ()
@@ -365,8 +377,10 @@ class _TargetScan:
                 if kind is not Kind.DIR or not name.endswith(".dist-info"):
                     continue
                 declared = read_wheel_declarations(self.fs, f"{site}/{name}")
+                where = (f"{self.t.spec}!{self.display(f'{site}/{name}')}"
+                         if self.t.kind is TargetKind.WHEEL else f"{site}/{name}")
                 for pr in declared.problems:
-                    self.t.problems.append(Problem(f"{site}/{name}", pr, ProblemKind.SOURCE))
+                    self.t.problems.append(Problem(where, pr, ProblemKind.SOURCE))
                 for f in classify_declarations(result, declared):
                     out.append(Declaration(f.category.value, self.display(f.requester),
                                            f.request, f.reason, f.depurl, f.distribution,
