@@ -61,6 +61,49 @@ def _find_library(stem: str, loader: GlibcLoader) -> str | None:
     return None
 
 
+_LIBRARY_FILE = re.compile(r"\.(so(\.[0-9]+)*|dylib|dll|node|pyd)$")
+_MAX_GLOB = 256
+
+
+def _glob(fs: FileSystem, pattern: str) -> list[str]:
+    """Existing paths matching ``pattern`` (``*`` in any component), library files only."""
+    parts = [p for p in pattern.split("/") if p]
+    found = ["/"]
+    for i, part in enumerate(parts):
+        nxt: list[str] = []
+        for base in found:
+            try:
+                real = fs.resolve(base)
+            except SymlinkLoop:
+                continue
+            if real is None:
+                continue
+            names = fs.listdir(real)
+            last = i == len(parts) - 1
+            for n in sorted(names) if "*" in part or "?" in part else (
+                    [part] if part in names else []):
+                if fnmatch.fnmatchcase(n, part) and (not last or _LIBRARY_FILE.search(n)):
+                    nxt.append(f"{base.rstrip('/')}/{n}")
+                    if len(nxt) >= _MAX_GLOB:
+                        break
+        found = nxt
+        if not found:
+            break
+    return found
+
+
+def _addon(fs: FileSystem, directory: str) -> str | None:
+    """The native addon node-gyp-build / bindings would load from a package directory:
+    a prebuild for linux-x64 (glibc first), else build/Release."""
+    for pattern in (f"{directory}/prebuilds/linux-x64/*glibc*.node",
+                    f"{directory}/prebuilds/linux-x64/*.node",
+                    f"{directory}/build/Release/*.node"):
+        hits = [h for h in _glob(fs, pattern) if "musl" not in h or "musl" in pattern]
+        if hits:
+            return hits[0]
+    return None
+
+
 def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem, *,
                  site_dir: str, caller: str | None) -> Resolution | None:
     """The resolution of one candidate name of a site, or None when it does not apply."""
@@ -77,21 +120,24 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         r = loader.dlopen(soname, caller)
         return Resolution(requester, f"find_library({name!r}) -> {soname}", r.outcome, r.path,
                           r.rule, r.origin, r.attempts, r.fatal)
+    if site.api in ("node-gyp-build", "bindings") and not name.endswith(".node"):
+        d = name if name.startswith("/") else posixpath.normpath(posixpath.join(site_dir, name))
+        addon = _addon(fs, d)
+        if addon is None:
+            return None
+        return Resolution(requester, name, Outcome.FOUND, addon, Rule.PATH, None,
+                          (Attempt(addon, Rule.PATH, Verdict.ACCEPTED, None, None,
+                                   "the prebuilt addon for linux-x64, or build/Release"),))
     if "*" in name:
-        d, pat = posixpath.split(name if name.startswith("/") else
-                                 posixpath.normpath(posixpath.join(site_dir, name)))
-        try:
-            real = fs.resolve(d)
-        except SymlinkLoop:
-            real = None
-        hits = sorted(n for n in fs.listdir(real)) if real else []
-        hits = [n for n in hits if fnmatch.fnmatchcase(n, pat)]
+        pattern = name if name.startswith("/") else posixpath.normpath(
+            posixpath.join(site_dir, name))
+        hits = _glob(fs, pattern)
         if not hits:
             return None  # a guess at a computed name: never reported missing
-        path = f"{d}/{hits[0]}"
+        path = hits[0]
         return Resolution(requester, name, Outcome.FOUND, path, Rule.PATH, None,
                           (Attempt(path, Rule.PATH, Verdict.ACCEPTED, None, None,
-                                   f"matches the pattern {pat}"),))
+                                   f"matches the pattern {name}"),))
     if "/" in name:
         path = name if name.startswith("/") else posixpath.normpath(
             posixpath.join(site_dir, name))
