@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
 from unveil.dynload.binary import dlopen_names
-from unveil.dynload.resolve import detector_for, resolve_name
+from unveil.dynload.resolve import detector_for, detector_kind, resolve_name
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
@@ -394,7 +394,7 @@ class _TargetScan:
         sites: list[tuple[LoadSite, str, str | None, str | None]] = []
         jobs: list[tuple[str, str, str]] = []
         for path in t.files:
-            if detector_for(path) is None:
+            if detector_kind(path) is None:
                 continue
             try:
                 raw = self.fs.head(path, 8 << 20)  # plain reads: a map per file costs more

@@ -15,35 +15,49 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import posixpath
 import re
 from collections.abc import Callable
 
-from unveil.dynload.javascript import detect_binding_gyp, detect_javascript
-from unveil.dynload.python import detect_python
-from unveil.dynload.ruby import detect_ruby
 from unveil.loader.glibc import GlibcLoader
 from unveil.model import Attempt, LoadSite, Outcome, Resolution, Rule, Verdict
 from unveil.sources.fs import FileSystem, SymlinkLoop
 
-__all__ = ["Detector", "detector_for", "resolve_name"]
+__all__ = ["Detector", "detector_for", "detector_kind", "resolve_name"]
 
 Detector = Callable[[str, str], tuple[list[LoadSite], list[str]]]
 _OTHER_PLATFORM = re.compile(r"\.(dll|dylib|pyd)$|\.framework/", re.IGNORECASE)
 
 
-def detector_for(path: str) -> Detector | None:
+_DETECTORS = {
+    "gyp": ("unveil.dynload.javascript", "detect_binding_gyp"),
+    "py": ("unveil.dynload.python", "detect_python"),
+    "js": ("unveil.dynload.javascript", "detect_javascript"),
+    "rb": ("unveil.dynload.ruby", "detect_ruby"),
+}
+
+
+def detector_kind(path: str) -> str | None:
+    """Which detector a source needs ("py", "js", "rb", "gyp"), or None."""
     name = posixpath.basename(path)
     if name == "binding.gyp":
-        return detect_binding_gyp
+        return "gyp"
     ext = name.rsplit(".", 1)[-1] if "." in name else ""
-    if ext == "py":
-        return detect_python
-    if ext in ("js", "mjs", "cjs"):
-        return detect_javascript
-    if ext == "rb":
-        return detect_ruby
-    return None
+    if ext in ("mjs", "cjs"):
+        return "js"
+    return ext if ext in ("py", "js", "rb") else None
+
+
+def detector_for(path: str) -> Detector | None:
+    """The detector for a source, imported on first use (the detectors are large and most
+    scans of binaries never need them: importing all three cost ~130 ms of start-up)."""
+    kind = detector_kind(path)
+    if kind is None:
+        return None
+    module, func = _DETECTORS[kind]
+    detector: Detector = getattr(importlib.import_module(module), func)
+    return detector
 
 
 def other_platform(name: str) -> bool:

@@ -45,6 +45,7 @@ from unveil.errors import UnveilError
 from unveil.identify.banners import dehash
 from unveil.identify.depurl import depurl_for
 from unveil.identify.sboms import ShippedSbom, read_dist_sboms, sbom_covers
+from unveil.identify.vendoring import vendoring_tool
 from unveil.model import (
     Edge,
     EdgeClass,
@@ -54,7 +55,6 @@ from unveil.model import (
     ScannedBinary,
     TargetResult,
 )
-from unveil.report.cyclonedx import vendoring_tool
 from unveil.report.pep725 import is_platform_library, read_declared
 from unveil.sources.fs import FileSystem, Kind
 

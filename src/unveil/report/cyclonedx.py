@@ -12,7 +12,6 @@ used, ``evidence.occurrences`` with the path inside the package.
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +31,7 @@ from cyclonedx.model.tool import Tool
 from cyclonedx.output.json import JsonV1Dot6, JsonV1Dot7
 from packageurl import PackageURL
 
+from unveil.identify.vendoring import vendoring_tool
 from unveil.model import Component, Edge, EdgeClass, Outcome, ScannedBinary, ScanResult
 
 __all__ = ["to_cyclonedx", "vendoring_tool"]
@@ -50,21 +50,6 @@ _TECHNIQUE = {
     "soname": AnalysisTechnique.FILENAME,
     "debian-index": AnalysisTechnique.OTHER,
 }
-_AUDITWHEEL = re.compile(r"\.libs/[^/]+-[0-9a-f]{8}\.so")
-_DELVEWHEEL = re.compile(r"\.libs/[^/]+-[0-9a-f]{32}\.dll$", re.IGNORECASE)
-
-
-def vendoring_tool(member: str) -> str | None:
-    """Which repair tool vendored a file, by the layout it leaves."""
-    if _DELVEWHEEL.search(member):
-        return "delvewheel"
-    if _AUDITWHEEL.search(member):
-        return "auditwheel"
-    if "/.dylibs/" in f"/{member}":
-        return "delocate"
-    return None
-
-
 def _purl(text: str | None) -> PackageURL | None:
     if not text:
         return None

@@ -27,6 +27,7 @@ from email.parser import HeaderParser
 from typing import Any
 
 from unveil.identify.depurl import DepUrl, depurl_for
+from unveil.identify.vendoring import vendoring_tool
 from unveil.model import (
     Component,
     Edge,
@@ -37,7 +38,6 @@ from unveil.model import (
     ScannedBinary,
     ScanResult,
 )
-from unveil.report.cyclonedx import vendoring_tool
 
 __all__ = ["GROUPS", "is_platform_library", "read_declared", "suggest_external"]
 

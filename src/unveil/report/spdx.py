@@ -56,6 +56,7 @@ from spdx_tools.spdx.validation.external_package_ref_validator import (
 from spdx_tools.spdx.validation.uri_validators import validate_url
 from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
 
+from unveil.identify.vendoring import vendoring_tool
 from unveil.model import (
     Component,
     Distribution,
@@ -67,7 +68,6 @@ from unveil.model import (
     ScanResult,
     TargetResult,
 )
-from unveil.report.cyclonedx import vendoring_tool
 
 __all__ = ["SPDX_VERSION", "read_sha1", "to_spdx", "verification_code"]
 
