@@ -115,6 +115,13 @@ class Row:
     results: dict[str, Measurement]
 
 
+
+#: The job the other tools do: resolve dependencies.  Identification and dynamic-loading
+#: detection (on by default in unveil) are extra work none of them does; set
+#: UNVEIL_BENCH_FULL=1 to time the default scan instead.
+UNVEIL_ARGS: list[str] = ([] if os.environ.get("UNVEIL_BENCH_FULL")
+                          else ["--no-identify", "--no-dynload"])
+
 def run_once(cmd: Sequence[str], env: dict[str, str] | None, timeout: float) -> tuple[Run, str]:
     """Run ``cmd`` in its own process; return timing, peak RSS and stderr tail."""
     with tempfile.TemporaryFile() as err:
@@ -326,7 +333,8 @@ def bench_wheel(
     elf_names = zip_elf_members(wheel)
     extract_seconds: float | None = None
     commands: dict[str, Callable[[], list[str]]] = {
-        "unveil": lambda: [python, "-m", "unveil", "scan", "--format", "json", str(wheel)],
+        "unveil": lambda: [python, "-m", "unveil", "scan", "--format", "json", *UNVEIL_ARGS,
+                           str(wheel)],
         "auditwheel": lambda: [str(tool_bin("auditwheel")), "show", str(wheel)],
         "elfdeps": lambda: [str(tool_bin("elfdeps")), str(wheel)],
     }
@@ -374,7 +382,7 @@ def bench_env(
     size = sum(f.stat().st_size for f in files)
     results: dict[str, Measurement] = {}
     commands = {
-        "unveil": [python, "-m", "unveil", "scan", "--format", "json", str(venv)],
+        "unveil": [python, "-m", "unveil", "scan", "--format", "json", *UNVEIL_ARGS, str(venv)],
         "elfdeps": [str(tool_bin("elfdeps")), str(venv)],
         "lddtree": lddtree_cmd(files),
     }

@@ -14,18 +14,13 @@ import posixpath
 import re
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
-from unveil.dynload.binary import dlopen_names
 from unveil.dynload.resolve import detector_for, detector_kind, resolve_name
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
-from unveil.identify import component_from_owner, identify_binary
-from unveil.identify.debian import debian_component
-from unveil.identify.owners import PackageIndex
-from unveil.identify.phantom import classify_declarations, read_wheel_declarations
-from unveil.identify.sboms import match_sbom, read_sboms
 from unveil.loader.dyld import DyldLoader, DyldPlatform, pick_slice
 from unveil.loader.explain import Explanation, explain_resolution
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
@@ -57,6 +52,9 @@ from unveil.model import (
     TargetResult,
 )
 from unveil.sources.dlldirs import dll_directories
+
+if TYPE_CHECKING:
+    from unveil.identify.owners import PackageIndex
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
 
@@ -215,7 +213,7 @@ class _TargetScan:
         self.fs: FileSystem = target.fs
         self.store = BinaryStore(self.fs, self._identify if scanner.config.identify else None,
                                  self._dlopen_names if scanner.config.dynload else None)
-        self.packages = PackageIndex(self.fs)
+        self._packages: PackageIndex | None = None
         self._glibc: GlibcLoader | None = None
         self._musl: MuslLoader | None = None
         self._dyld: DyldLoader | None = None
@@ -240,11 +238,23 @@ class _TargetScan:
     def cache(self) -> LdCache | None:
         return self.loader.cache
 
+    @property
+    def packages(self) -> PackageIndex:
+        if self._packages is None:
+            from unveil.identify.owners import PackageIndex
+
+            self._packages = PackageIndex(self.fs)
+        return self._packages
+
     def _dlopen_names(self, blob: Blob, path: str, b: Binary) -> tuple[str, ...]:
+        from unveil.dynload.binary import dlopen_names
+
         return dlopen_names(blob, path, b) if self.t.contains(path) else ()
 
     def _identify(self, blob: Blob, path: str, b: Binary) -> tuple[Component, ...]:
         # Only the target's own files: system libraries are identified by their owner.
+        from unveil.identify import identify_binary
+
         return identify_binary(blob, path, b) if self.t.contains(path) else ()
 
     def loader_for(self, b: Binary) -> Loader:
@@ -352,6 +362,8 @@ class _TargetScan:
     def _with_shipped_sboms(self, binaries: list[ScannedBinary]) -> list[ScannedBinary]:
         """SBOMs the packages ship (PEP 770 and others) as the strongest identity evidence,
         merged with what the bytes say; a disagreement is kept, not resolved silently."""
+        from unveil.identify.sboms import match_sbom, read_sboms
+
         sboms, problems = read_sboms(self.fs, self.t.site_packages)
         for pr in problems:
             self.t.problems.append(Problem(self.t.spec, pr, ProblemKind.SOURCE))
@@ -371,6 +383,8 @@ class _TargetScan:
         return out
 
     def _declarations(self, result: TargetResult) -> tuple[Declaration, ...]:
+        from unveil.identify.phantom import classify_declarations, read_wheel_declarations
+
         out: list[Declaration] = []
         for site in self.t.site_packages:
             for name, kind in sorted(self.fs.listdir(site).items()):
@@ -514,6 +528,8 @@ class _TargetScan:
         if name.startswith("find_library("):
             stem = name.split("'")[1] if "'" in name else ""
             name = f"lib{stem}.so"
+        from unveil.identify.debian import debian_component
+
         return debian_component(name.rsplit("/", 1)[-1])
 
     def _is_weak(self, requester: str, request: str) -> bool:
@@ -606,7 +622,10 @@ class _TargetScan:
         component = None
         if cfg.identify and real is not None:
             pkg = self.packages.owner(real)
-            component = component_from_owner(pkg) if pkg else None
+            if pkg is not None:
+                from unveil.identify import component_from_owner
+
+                component = component_from_owner(pkg)
         return Edge(r, cls, loc, None, policy, component=component)
 
     def _expected_provider(self, r: Resolution) -> str | None:

@@ -178,9 +178,19 @@ def _read_records(t: Target, fs: FileSystem) -> None:
             t.distributions.append(Distribution(dist, m.group("version"), f"{site}/{n}", count))
 
 
+_ECOSYSTEM_SUFFIXES = (".tgz", ".gem", ".deb", ".conda", ".tar.bz2", ".jar", ".war", ".aar")
+
+
 def _open_ecosystem(full: str, config: ScanConfig, host: HostFS) -> Target | None:
-    """npm, RubyGems, Debian, conda and Java artifacts (sources/ecosystems.py)."""
-    from unveil.sources import ecosystems  # noqa: PLC0415 - it imports this module
+    """npm, RubyGems, Debian, conda and Java artifacts (sources/ecosystems.py, imported only
+    for them: it is large, and it imports this module)."""
+    if os.path.isfile(full) and not full.endswith(_ECOSYSTEM_SUFFIXES):
+        return None
+    if os.path.isdir(full) and not any(os.path.exists(os.path.join(full, n)) for n in (
+            "node_modules", "conda-meta", "specifications")) and os.path.basename(
+            full) != "node_modules":
+        return None
+    from unveil.sources import ecosystems  # noqa: PLC0415
 
     if os.path.isfile(full):
         for suffix, opener in ecosystems.OPENERS.items():
