@@ -11,7 +11,12 @@ The detector modules are large; they are imported on first use (module ``__getat
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the types, without importing the large modules at run time
+    from unveil.dynload.javascript import detect_binding_gyp, detect_javascript
+    from unveil.dynload.python import detect_python
+    from unveil.dynload.ruby import detect_ruby
 
 __all__ = ["detect_binding_gyp", "detect_javascript", "detect_python", "detect_ruby"]
 
