@@ -124,6 +124,12 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
     requester = f"{site.file}:{site.line}" if site.line else site.file
     if other_platform(name):
         return None
+    if not site.stem and "/" not in name and ".so" not in name and "*" not in name and (
+            site.api not in ("node-gyp-build", "bindings")):
+        # A Linux shared library is a file named *.so*; a bare name (windll.kernel32,
+        # CDLL("Security")) is another platform's, reached through code guarded by
+        # sys.platform: not a dependency here.
+        return None
     if site.stem:
         soname = _find_library(name, loader)
         if soname is None:
