@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from unveil.errors import FormatError
+from unveil.formats._reader import read_binary
 from unveil.formats.blob import Blob
 from unveil.model import Binary, BinaryFormat, DlopenNote, Symbol, VersionNeed
 
@@ -487,8 +488,4 @@ class ElfFile:
 
 def parse_elf(blob: Blob) -> tuple[Binary, tuple[str, ...]]:
     """Parse one ELF file; returns its facts and any non-fatal warnings."""
-    try:
-        f = ElfFile(blob)
-        return f.binary(), tuple(f.warnings)
-    except struct.error as e:  # a short read inside a struct; bounds were checked already
-        raise FormatError(f"truncated structure: {e}") from e
+    return read_binary(ElfFile, blob)

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from unveil.errors import FormatError
+from unveil.formats._reader import read_binary
 from unveil.formats.blob import Blob
 from unveil.model import Binary, BinaryFormat, Symbol
 
@@ -676,8 +677,4 @@ def _walk_trie(trie: bytes) -> Iterator[tuple[str, int, int]]:
 
 def parse_macho(blob: Blob) -> tuple[Binary, tuple[str, ...]]:
     """Parse one Mach-O file, thin or fat; returns its facts and any non-fatal warnings."""
-    try:
-        f = MachOFile(blob)
-        return f.binary(), tuple(f.warnings)
-    except struct.error as e:  # a short read inside a struct; bounds were checked already
-        raise FormatError(f"truncated structure: {e}") from e
+    return read_binary(MachOFile, blob)

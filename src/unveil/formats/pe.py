@@ -27,6 +27,7 @@ import struct
 from dataclasses import dataclass
 
 from unveil.errors import FormatError
+from unveil.formats._reader import read_binary
 from unveil.formats.blob import Blob
 from unveil.model import Binary, BinaryFormat, Symbol
 
@@ -565,8 +566,4 @@ class PEFile:
 
 def parse_pe(blob: Blob) -> tuple[Binary, tuple[str, ...]]:
     """Parse one PE file; returns its facts and any non-fatal warnings."""
-    try:
-        f = PEFile(blob)
-        return f.binary(), tuple(f.warnings)
-    except struct.error as e:  # a short read inside a struct; bounds were checked already
-        raise FormatError(f"truncated structure: {e}") from e
+    return read_binary(PEFile, blob)
