@@ -281,6 +281,12 @@ def test_depurl_mapping() -> None:
     assert not depurl_for("dep:generic/nothing").canonical
     assert project_for_filename("libtiff.so.6") == "libtiff"
     assert project_for_filename("README") is None
+    # Beyond the built-in stems, the identification rules' file globs name the project.
+    for name, project in (("libfribidi-0a1b2c3d.so.0.4.0", "fribidi"),
+                          ("libbrotlicommon.so.1", "brotli"), ("liblzma.so.5", "xz"),
+                          ("libavcodec-0a1b2c3d.so.61", "ffmpeg"), ("zmq.dll", "zeromq")):
+        assert project_for_filename(name) == project, name
+        assert not depurl_for(name).canonical
     with pytest.raises(ValueError, match="empty"):
         depurl_for("  ")
 

@@ -19,12 +19,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
 from packageurl import PackageURL
+
+from unveil.identify.banners import applicable_rules
+from unveil.identify.rules import default_rules
 
 __all__ = [
     "ECOSYSTEMS",
@@ -154,6 +157,8 @@ class _Registry:
     host: Mapping[str, Mapping[str, tuple[str, ...]]]
     #: (ecosystem, package name) -> the DepURL it provides (a concrete one before a virtual).
     packages: Mapping[tuple[str, str], str]
+    #: lower-case repository name -> ``dep:github/<org>/<repo>`` (the first in sorted order)
+    github: Mapping[str, str]
 
 
 def _read(name: str) -> Any:
@@ -217,9 +222,13 @@ def _registry() -> _Registry:
             for eco, specs in table[dep].items():
                 for spec in specs:
                     packages.setdefault((eco, spec.split()[0].lower()), dep)
+    github: dict[str, str] = {}
+    for dep in sorted(ids):
+        if dep.startswith("dep:github/"):
+            github.setdefault(dep.rsplit("/", 1)[-1].lower(), dep)
     return _Registry(frozenset(ids), MappingProxyType(descriptions),
                      MappingProxyType(provides), _freeze(run), _freeze(host),
-                     MappingProxyType(packages))
+                     MappingProxyType(packages), MappingProxyType(github))
 
 
 def registry_ids() -> frozenset[str]:
@@ -250,7 +259,13 @@ def _stem_project(filename: str) -> tuple[str | None, str | None]:
     if stem in _STEMS:
         return stem, _STEMS[stem]
     bare = _TRAILING_VERSION.sub("", stem)
-    return stem, _STEMS.get(bare) or _STEMS.get(bare.rstrip("-_"))
+    known = _STEMS.get(bare) or _STEMS.get(bare.rstrip("-_"))
+    if known is None:
+        # The identification rules name the files of ~75 commonly vendored projects.
+        rules = applicable_rules(default_rules(), base)
+        if len({r.project for r in rules}) == 1:
+            known = rules[0].project
+    return stem, known
 
 
 def _generic(name: str) -> str:
@@ -275,12 +290,10 @@ def _lookup(name: str) -> str | None:
     for candidate in (f"dep:generic/{key}", f"dep:virtual/interface/{key}"):
         if candidate in ids:
             return candidate
-    for dep in sorted(ids):  # dep:github/<org>/<repo>: match the repository name
-        if dep.startswith("dep:github/") and dep.rsplit("/", 1)[-1].lower() == key:
-            return dep
-    return None
+    return _registry().github.get(key)  # dep:github/<org>/<repo>: the repository name
 
 
+@lru_cache(maxsize=4096)  # a scan asks for the same few hundred names thousands of times
 def depurl_for(project: str) -> DepUrl:
     """The DepURL for an upstream project name, a library file name/soname, a purl or a
     DepURL.
