@@ -3,8 +3,9 @@
 Sources, strongest first: SBOMs shipped in a package (not yet wired), a ``.note.package``
 ELF note, the package manager owning the file (:mod:`unveil.identify.owners`), version
 banners and version functions in the bytes (:mod:`unveil.identify.banners`, rules in
-``unveil/data/identify-rules.json``), and the file name.  A soname's ABI number is never
-reported as a version.
+``unveil/data/identify-rules.json``), the build information of GCC's runtime libraries with
+their symbol-version nodes as a lower bound (:mod:`unveil.identify.symvers`), and the file
+name.  A soname's ABI number is never reported as a version.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from unveil.errors import FormatError, SourceError
 from unveil.formats.blob import Blob
 from unveil.identify.banners import identify_bytes
 from unveil.identify.owners import Owner
+from unveil.identify.symvers import identify_runtime, merge_runtime
 from unveil.model import Binary, Component, Evidence
 
 __all__ = ["component_from_note", "component_from_owner", "identify_binary"]
@@ -85,7 +87,20 @@ def identify_binary(blob: Blob, path: str, binary: Binary) -> tuple[Component, .
     # The file's own identity first (the project its name says it is), then what is
     # embedded in it: model.ScannedBinary.components[0] is the file itself.
     found.sort(key=lambda c: not any(e.method == "filename" for e in c.evidence))
-    out.extend(_banner_names(c) for c in found if c.name not in names)
+    found = [_banner_names(c) for c in found]
+    try:
+        runtime = identify_runtime(blob, path, binary)
+    except (FormatError, SourceError):
+        runtime = None
+    if runtime is not None:
+        # A GCC runtime library: its release from build information, a lower bound from its
+        # symbol-version nodes.  The banner rules name most of them too: one component.
+        same = next((i for i, c in enumerate(found) if c.name == runtime.name), None)
+        if same is None:
+            found.insert(0, runtime)
+        else:
+            found[same] = merge_runtime(found[same], runtime)
+    out.extend(c for c in found if c.name not in names)
     return tuple(out)
 
 
