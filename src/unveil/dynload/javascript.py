@@ -54,9 +54,24 @@ _GYP_BUILD = frozenset({"node-gyp-build", "node-gyp-build-optional-packages"})
 _PATH_MODULES = frozenset({"path", "node:path", "path/posix", "node:path/posix"})
 
 _PATTERN_HINT = "'*' in a name marks a part computed at run time"
+_PACKAGE_HINT = ("a package is resolved as Node does (node_modules up from the file, "
+                 "package.json exports or main); a load only where that ends at a .node addon "
+                 "for this platform")
+#: Words of npm package names built for one platform (``@scope/pkg-linux-x64-gnu``): Node's
+#: ``process.platform`` and ``process.arch`` values and their usual spellings.
+_OS_WORDS = frozenset({"linux", "darwin", "win32", "freebsd", "openbsd", "netbsd", "sunos",
+                       "android", "aix", "linuxmusl", "macos", "windows", "haiku", "cygwin"})
+_ARCH_WORDS = frozenset({"x64", "ia32", "arm", "arm64", "armv6", "armv7", "ppc64", "ppc64le",
+                         "s390x", "riscv64", "loong64", "mips", "mipsel", "mips64el",
+                         "universal", "x86", "x86_64", "aarch64"})
+_BUILD_DIR = re.compile(r"(?:^|/)build/(?:Release|Debug)/[^/]+$")
+_SCRIPT = re.compile(r"\.(?:c|m)?js$|\.json$")
 _UNKNOWN_HINT = "library name computed at run time"
 
 _KEYWORD_PARENS = frozenset({"if", "while", "for", "with"})
+#: Array methods whose callback's first parameter is an element of the array.
+_ELEMENT_METHODS = frozenset({"forEach", "map", "flatMap", "filter", "find", "findLast",
+                              "some", "every"})
 # Keywords after which a '/' starts a regular expression rather than a division.
 _REGEX_AFTER_WORDS = frozenset({
     "return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case",
@@ -311,9 +326,128 @@ def _join(resolve: bool, ops: Sequence[Sequence[_V]]) -> tuple[_V, ...]:
     for s in acc:
         if all(p is not None for p in s.parts):
             out.append(_Str((_normjoin(_text(s)),), s.hints))
-        else:
+        elif any("*" in p for p in s.parts if p is not None):
             out.append(s)
+        else:  # normalised with each unknown part as a '*' that stays one
+            norm = _normjoin(_text(s))
+            pieces: list[str | None] = []
+            for n, piece in enumerate(norm.split("*")):
+                if n:
+                    pieces.append(None)
+                if piece:
+                    pieces.append(piece)
+            out.append(_Str(tuple(pieces), s.hints) if norm.count("*") == s.parts.count(None)
+                        else s)
     return _uniq(out)
+
+
+def _elements(vals: Sequence[_V]) -> list[_V]:
+    """What ``for (x of v)`` binds ``x`` to: any element of an array (or value of an
+    object); unknown for anything else."""
+    out: list[_V] = []
+    for v in vals:
+        if isinstance(v, _Arr):
+            for item in v.items:
+                out.extend(item)
+        else:
+            out.append(_Unk(v.hints))
+    return list(_uniq(out)) or list(_UNK)
+
+
+def _keys(vals: Sequence[_V]) -> list[_V]:
+    """What ``for (x in v)`` binds ``x`` to: a key of an object, an index of an array."""
+    out: list[_V] = []
+    for v in vals:
+        if isinstance(v, _Arr):
+            keys = v.keys if v.keys is not None else tuple(map(str, range(len(v.items))))
+            out.extend(_Str((k,)) if k else _Unk() for k in keys)
+        else:
+            out.append(_Unk(v.hints))
+    return list(_uniq(out)) or list(_UNK)
+
+
+def _object_fn(fn: str, vals: Sequence[_V]) -> tuple[_V, ...]:
+    """``Object.keys``/``values``/``entries`` of object (or array) literals."""
+    out: list[_V] = []
+    for v in vals:
+        if not isinstance(v, _Arr):
+            out.append(_Unk(v.hints))
+            continue
+        keys = v.keys if v.keys is not None else tuple(map(str, range(len(v.items))))
+        ks = [(_Str((k,)) if k else _Unk(),) for k in keys]
+        if fn == "keys":
+            out.append(_Arr(tuple(ks)))
+        elif fn == "values":
+            out.append(_Arr(v.items))
+        else:
+            out.append(_Arr(tuple((_Arr((k, item)),) for k, item in zip(ks, v.items,
+                                                                           strict=True))))
+    return _uniq(out) or _UNK
+
+
+def _const(vals: Sequence[_V] | None, default: str | None = None) -> str | None:
+    """The one known string among ``vals`` (``default`` when there is no argument)."""
+    if vals is None:
+        return default
+    texts = {_text(v) for v in vals if isinstance(v, _Str) and None not in v.parts}
+    return texts.pop() if len(texts) == 1 and len(vals) == 1 else None
+
+
+def _join_items(arr: _Arr, sep: str | None) -> list[_V]:
+    """``arr.join(sep)``: every combination of the elements' alternatives; an unknown
+    element (or separator) becomes a ``*`` part, keeping what is known around it."""
+    acc: list[_Str] = [_Str(("",))]
+    for n, item in enumerate(arr.items[:16]):
+        if n:
+            acc = [_cat2(x, _Str((sep,))) for x in acc]
+        acc = [_cat2(x, _as_str(y)) for x in acc for y in (item or _UNK)][:_MAX_ALTS]
+    return list(acc)
+
+
+def _method(vals: Sequence[_V], name: str, args: list[tuple[_V, ...]]) -> tuple[_V, ...]:
+    """A method call on the values: the string and array methods that keep what is known
+    (``join``, ``concat``, case changes, ``replace`` with constants, element pickers);
+    any other call gives an unknown value that keeps the hints."""
+    out: list[_V] = []
+    first = args[0] if args else None
+    for v in vals:
+        if isinstance(v, _Arr) and v.keys is None:
+            if name == "join":
+                out.extend(_join_items(v, _const(first, ",")))
+            elif name == "concat":
+                items = list(v.items)
+                for a in args:
+                    arrays = [x for x in a if isinstance(x, _Arr)]
+                    if arrays:
+                        for x in arrays:
+                            items.extend(x.items)
+                    else:
+                        items.append(a)
+                out.append(_Arr(tuple(items[:_MAX_ALTS])))
+            elif name in ("filter", "slice", "reverse", "sort", "toSorted", "toReversed"):
+                out.append(v)
+            elif name in ("find", "findLast", "at", "pop", "shift"):
+                out.extend(_elements([v]))
+            else:
+                out.append(_Unk())
+        elif isinstance(v, _Str) and name in ("toString", "trim", "valueOf", "normalize"):
+            out.append(v)
+        elif isinstance(v, _Str) and name in ("toLowerCase", "toUpperCase"):
+            low = name == "toLowerCase"
+            out.append(_Str(tuple(p if p is None else p.lower() if low else p.upper()
+                                  for p in v.parts), v.hints))
+        elif isinstance(v, _Str) and name == "concat":
+            out.extend(_concat((v,), *args))
+        elif (isinstance(v, _Str) and name in ("replace", "replaceAll") and None not in v.parts
+              and len(args) == 2 and _const(args[0]) is not None
+              and _const(args[1]) is not None):
+            old, new = _const(args[0]) or "", _const(args[1]) or ""
+            text = _text(v)
+            out.append(_Str((text.replace(old, new, -1 if name == "replaceAll" else 1),),
+                            v.hints))
+        else:
+            out.append(_Unk(_hints(v)))
+    return _uniq(out) or _UNK
 
 
 def _normjoin(path: str) -> str:
@@ -345,8 +479,10 @@ class _Shared:
         self.modules: dict[str, str] = {}
         #: local name -> (module, member) for destructured or aliased members.
         self.members: dict[str, tuple[str, str]] = {}
-        #: local name -> (token list, index) of each expression assigned to it.
-        self.values: dict[str, list[tuple[list[_Tok], int]]] = {}
+        #: local name -> (token list, index, how) of each expression bound to it: ``=``
+        #: (its value), ``of`` (an element of it: ``for (x of e)``, ``e.forEach(x => ...)``)
+        #: or ``in`` (a key of it: ``for (x in e)``).
+        self.values: dict[str, list[tuple[list[_Tok], int, str]]] = {}
         self.steps = 0
         self.in_progress: set[str] = set()
         self.memo: dict[str, tuple[_V, ...]] = {}
@@ -457,9 +593,13 @@ class _Analysis:
                 self._declaration(i + 1)
             elif v == "import" and not self.is_p(i + 1, "("):
                 self._import(i + 1)
+            elif v == "for":
+                self._for_loop(i + 1)
+            elif v in _ELEMENT_METHODS and self.is_p(i - 1, ".") and self.is_p(i + 1, "("):
+                self._callback(i - 1, i + 2)
             elif (self.is_p(i + 1, "=") and not self.is_p(i - 1, ".")
                   and not self.is_id(i - 1)):
-                self.values.setdefault(v, []).append((self.t, i + 2))
+                self.values.setdefault(v, []).append((self.t, i + 2, "="))
 
     def _declaration(self, i: int) -> None:
         while True:
@@ -480,7 +620,7 @@ class _Analysis:
                         if self.is_p(req[1], ".") and self.is_id(req[1] + 1):
                             del self.modules[name]
                             self.members[name] = (req[0], self.t[req[1] + 1][1])
-                    self.values.setdefault(name, []).append((self.t, start))
+                    self.values.setdefault(name, []).append((self.t, start, "="))
                     i = self.expr_end(start)
                 else:
                     i += 1
@@ -495,6 +635,76 @@ class _Analysis:
             if not self.is_p(i, ","):
                 return
             i += 1
+
+    def _for_loop(self, i: int) -> None:
+        """``for ([const|let|var] x of e)`` / ``for (x in e)``: ``x`` is an element (a key)
+        of ``e``: one binding for all iterations, not an unrolled loop."""
+        if self.is_id(i, "await"):
+            i += 1
+        if not self.is_p(i, "("):
+            return
+        j = i + 1
+        if self.is_id(j, "const") or self.is_id(j, "let") or self.is_id(j, "var"):
+            j += 1
+        if self.is_id(j) and (self.is_id(j + 1, "of") or self.is_id(j + 1, "in")):
+            self.values.setdefault(self.t[j][1], []).append(
+                (self.t, j + 2, self.t[j + 1][1]))
+
+    def _callback(self, dot: int, arg: int) -> None:
+        """``e.forEach((x) => ...)``, ``e.map(function (x) {...})``...: the callback's first
+        parameter is an element of ``e`` (the receiver is re-read from its own tokens)."""
+        j = arg
+        if self.is_id(j, "async"):
+            j += 1
+        if self.is_id(j, "function"):
+            j += 1
+            if self.is_id(j):
+                j += 1
+        if self.is_p(j, "("):
+            j += 1
+        elif not (self.is_id(j) and self.is_p(j + 1, "=>")):
+            return
+        if not self.is_id(j) or not (self.is_p(j + 1, ")") or self.is_p(j + 1, ",")
+                                     or self.is_p(j + 1, "=>")):
+            return
+        start = self.chain_start(dot)
+        if start is None:
+            return
+        self.values.setdefault(self.t[j][1], []).append((self.t[start:dot], 0, "of"))
+
+    def chain_start(self, dot: int) -> int | None:
+        """Start of the member chain ending before ``dot`` (``a.b[c](d)`` in
+        ``a.b[c](d).forEach``), or ``None`` when it is not one."""
+        j = dot - 1
+        for _ in range(64):
+            tok = self.at(j)
+            if tok is None:
+                return None
+            if tok[0] == "punct" and tok[1] in (")", "]"):
+                depth = 0
+                floor = max(-1, j - 4096)
+                while j > floor:
+                    t = self.t[j]
+                    if t[0] == "punct" and t[1] in (")", "]", "}"):
+                        depth += 1
+                    elif t[0] == "punct" and t[1] in ("(", "[", "{"):
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    j -= 1
+                if j <= floor:
+                    return None
+                if not (self.is_id(j - 1) or self.is_p(j - 1, ")") or self.is_p(j - 1, "]")):
+                    return j  # an array literal, or an expression in parentheses
+                j -= 1
+                continue
+            if tok[0] in ("id", "str", "tpl"):
+                if self.is_p(j - 1, ".") or self.is_p(j - 1, "?."):
+                    j -= 2
+                    continue
+                return j
+            return None
+        return None
 
     def _destructure(self, i: int) -> None:
         """``{ a, b: c } = require('m')``: bind members."""
@@ -661,9 +871,8 @@ class _Analysis:
                 name = self.t[j + 1][1]
                 j += 2
                 if self.is_p(j, "("):
-                    _, j = self.args(j, d)
-                    if name not in ("toString", "trim", "valueOf"):
-                        vals = (_Unk(tuple(h for v in vals for h in _hints(v))),)
+                    args, j = self.args(j, d)
+                    vals = _method(vals, name, args)
                 else:
                     vals = self.index(vals, ((_Str((name,))),))
             elif self.is_p(j, "("):
@@ -815,16 +1024,22 @@ class _Analysis:
             return (_Unk((hint,)),), j
         if name in ("new", "await", "typeof", "void"):
             return self.ev_postfix(i + 1, d)
+        if (name == "Object" and self.is_p(i + 1, ".") and self.is_p(i + 3, "(")
+                and self.is_id(i + 2) and self.t[i + 2][1] in ("keys", "values", "entries")):
+            args, j = self.args(i + 3, d)
+            return self.member_tail(_object_fn(self.t[i + 2][1], args[0] if args else _UNK),
+                                    j, d)
         if name in self.sh.memo:
             return self.sh.memo[name], i + 1
         if name in self.values and name not in self.sh.in_progress:
             self.sh.in_progress.add(name)
             try:
                 out: list[_V] = []
-                for toks, start in self.values[name][:16]:
+                for toks, start, how in self.values[name][:16]:
                     view = self if toks is self.t else _Analysis(toks, self.sh)
                     vals, _ = view.ev(start, d)
-                    out.extend(vals)
+                    out.extend(vals if how == "=" else
+                               _elements(vals) if how == "of" else _keys(vals))
             finally:
                 self.sh.in_progress.discard(name)
             result = _uniq(out) or _UNK
@@ -887,14 +1102,22 @@ class _Analysis:
                 kind = _module_kind(req[0])
                 if kind in ("bindings", "node-gyp-build") and self.is_p(req[1], "("):
                     yield self.addon(req[1], kind or "")
-            arg = self.at(i + 2)
-            if self.is_p(i + 1, "(") and arg is not None and arg[0] in ("str", "tpl", "id"):
+            if self.is_p(i + 1, "(") and not self.is_p(i + 2, ")") and (
+                    req is None or _native_require(_Str((req[0],)))):
                 vals, _ = self.ev(i + 2)
-                if any(isinstance(x, _Str) and _text(x).endswith(".node") for x in vals):
-                    resolved = _uniq([self.relative(x) for x in vals])
-                    hint = ("a relative path is resolved against the requiring file's "
-                            "directory",)
-                    yield _Found(self.t[i][2], "require", resolved, Confidence.HIGH, hint)
+                picked = [x for x in _flatten(vals) if isinstance(x, _Str) and _native_require(x)]
+                if picked:
+                    addon = any(_text(x).endswith(".node") for x in picked)
+                    hints = []
+                    if any(x.parts[0] and x.parts[0].startswith(".") for x in picked):
+                        hints.append("a relative path is resolved against the requiring "
+                                     "file's directory")
+                    if any(not _text(x).startswith((".", "/")) for x in picked):
+                        hints.append(_PACKAGE_HINT)
+                    yield _Found(self.t[i][2], "require",
+                                 _uniq([self.relative(x) for x in picked]),
+                                 Confidence.HIGH if addon else Confidence.MEDIUM,
+                                 tuple(hints))
 
     def relative(self, v: _V) -> _V:
         """A ``require`` path starting with ``./`` or ``../``, made relative to the same base
@@ -976,6 +1199,36 @@ def _flatten(vals: Sequence[_V], depth: int = 0) -> Iterator[_Str | _Unk]:
                     yield from _flatten(pos, depth + 1)
         else:
             yield v
+
+
+def _package_part(text: str) -> str:
+    """``@scope/name`` or ``name`` of a bare specifier."""
+    parts = text.split("/")
+    return "/".join(parts[:2] if text.startswith("@") else parts[:1])
+
+
+def _native_require(s: _Str) -> bool:
+    """Whether ``require(s)`` may load a native addon, so is worth a site: a name ending in
+    ``.node``; an extensionless path into node-gyp's build/Release or build/Debug; a package
+    (its main file, no subpath) whose name is computed in part (``lightningcss-${platform}``)
+    or names a platform and an architecture (``@scope/pkg-linux-x64-gnu``).  Whether it really
+    is an addon is decided by the resolver, which follows Node's resolution in the scanned
+    tree."""
+    text = _text(s)
+    if text.endswith(".node"):
+        return True
+    first = s.parts[0] if s.parts else None
+    if not first or _SCRIPT.search(text):
+        return False
+    if first.startswith((".", "/")):
+        return bool(_BUILD_DIR.search(text))
+    pkg = _package_part(text)
+    if pkg != text:
+        return False  # a file of a package other than a .node one: JavaScript or data
+    if "*" in pkg:
+        return any(c.isalnum() for c in first)
+    words = set(re.split(r"[-._/@+]", pkg.lower()))
+    return bool(words & _OS_WORDS) and bool(words & _ARCH_WORDS)
 
 
 def _useful(text: str) -> bool:

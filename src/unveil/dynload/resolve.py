@@ -10,19 +10,30 @@
   a pattern with ``*`` (a name computed at run time) matches files there and is never
   reported missing.
 * Names for another platform (``.dll``, ``.dylib`` on Linux) are left out of the edges.
+* Node: ``require(x)`` is resolved as Node does (``node_modules`` of each parent directory,
+  package.json ``exports`` with the ``require`` conditions and subpath patterns, ``main``,
+  the .js/.json/.node extensions and index files; ``*`` in a package name matches the
+  installed packages) and gives an edge only when it ends at a ``.node`` addon for this
+  platform (npm's ``os``/``cpu``/``libc`` fields, the ELF machine).  ``node-gyp-build``
+  picks build/Release, then ``prebuilds/<platform>-<arch>`` by its tag rules; ``bindings``
+  searches its fixed list of build directories under the module root.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import importlib
+import json
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
+from unveil.errors import UnveilError
 from unveil.loader.glibc import GlibcLoader
 from unveil.model import Attempt, LoadSite, Outcome, Resolution, Rule, Verdict
-from unveil.sources.fs import FileSystem, SymlinkLoop
+from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
 __all__ = ["Detector", "detector_for", "detector_kind", "resolve_name"]
 
@@ -106,16 +117,450 @@ def _glob(fs: FileSystem, pattern: str) -> list[str]:
     return found
 
 
-def _addon(fs: FileSystem, directory: str) -> str | None:
-    """The native addon node-gyp-build / bindings would load from a package directory:
-    a prebuild for linux-x64 (glibc first), else build/Release."""
-    for pattern in (f"{directory}/prebuilds/linux-x64/*glibc*.node",
-                    f"{directory}/prebuilds/linux-x64/*.node",
-                    f"{directory}/build/Release/*.node"):
-        hits = [h for h in _glob(fs, pattern) if "musl" not in h or "musl" in pattern]
-        if hits:
-            return hits[0]
+# --------------------------------------------------------------------------- Node.js
+
+#: ELF ``e_machine`` -> Node's ``process.arch``.
+_NODE_ARCH = {3: "ia32", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390x", 40: "arm", 62: "x64",
+              183: "arm64", 243: "riscv64", 258: "loong64"}
+_MAX_JSON = 1 << 20
+_MAX_TARGET_DEPTH = 32
+_MAX_TARGET_STEPS = 512
+_MAX_PACKAGES = 64
+_MAX_ENTRIES = 64
+#: The conditions ``require()`` matches in a package.json ``exports`` map.
+_REQUIRE_CONDITIONS = frozenset({"node", "require", "node-addons", "default"})
+#: Magic numbers of native code for another platform: Mach-O (thin, both orders, and fat),
+#: PE and WebAssembly.
+_FOREIGN_MAGIC = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
+                  b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"MZ", b"\0asm")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHost:
+    """What a Node program sees of the scanned platform: ``process.platform``,
+    ``process.arch`` and the C library (as npm's ``libc`` field names it)."""
+
+    platform: str = "linux"
+    arch: str = "x64"
+    libc: str = "glibc"
+    machine: int = 62
+
+
+def node_host(loader: GlibcLoader) -> NodeHost:
+    m = loader.platform.machine
+    return NodeHost("linux", _NODE_ARCH.get(m, f"machine-{m}"), "glibc", m)
+
+
+def _kind(fs: FileSystem, path: str) -> Kind | None:
+    try:
+        return fs.kind(path)
+    except SymlinkLoop:
+        return None
+
+
+def _listdir(fs: FileSystem, path: str) -> Mapping[str, Kind]:
+    try:
+        real = fs.resolve(path)
+    except SymlinkLoop:
+        return {}
+    return fs.listdir(real) if real is not None else {}
+
+
+def _is_file(fs: FileSystem, path: str) -> bool:
+    return _kind(fs, path) is Kind.FILE
+
+
+def _read_json(fs: FileSystem, path: str) -> object:
+    """A JSON file, or ``None`` when it is missing, too large or not JSON."""
+    try:
+        real = fs.resolve(path)
+        if real is None or fs.kind(real) is not Kind.FILE:
+            return None
+        data = fs.head(real, _MAX_JSON + 1)
+    except (UnveilError, OSError):
+        return None
+    if len(data) > _MAX_JSON:
+        return None
+    try:
+        return json.loads(data.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _package_json(fs: FileSystem, directory: str) -> dict[str, object]:
+    pj = _read_json(fs, f"{directory}/package.json")
+    return pj if isinstance(pj, dict) else {}
+
+
+def _wild(pattern: str) -> re.Pattern[str]:
+    """``*`` in a name matches any run of characters but ``/``; nothing else is special."""
+    return re.compile("[^/]*".join(re.escape(p) for p in pattern.split("*")))
+
+
+def _addon_here(fs: FileSystem, path: str, host: NodeHost) -> bool:
+    """Whether Node would ``process.dlopen`` this file here: a ``.node`` file that is not
+    native code for another machine or system (a file of unknown content is accepted)."""
+    if not path.endswith(".node"):
+        return False
+    try:
+        head = fs.head(path, 20)
+    except (UnveilError, OSError):
+        return False
+    if head.startswith(b"\x7fELF") and len(head) >= 20:
+        order: Literal["little", "big"] = "big" if head[5] == 2 else "little"
+        return int.from_bytes(head[18:20], order) == host.machine
+    return not head.startswith(_FOREIGN_MAGIC)
+
+
+def _platform_ok(pj: dict[str, object], host: NodeHost) -> bool:
+    """npm's ``os``/``cpu``/``libc`` fields (``!x`` excludes) allow this platform."""
+    for key, value in (("os", host.platform), ("cpu", host.arch), ("libc", host.libc)):
+        field = pj.get(key)
+        items = [field] if isinstance(field, str) else field if isinstance(field, list) else []
+        words = [x for x in items if isinstance(x, str)]
+        allowed = [x for x in words if not x.startswith("!")]
+        if value in (x[1:] for x in words if x.startswith("!")):
+            return False
+        if allowed and value not in allowed:
+            return False
+    return True
+
+
+# ------------------------------------------------------------------ node-gyp-build, bindings
+
+@dataclass(frozen=True, slots=True)
+class _Tags:
+    """node-gyp-build's reading of a prebuild's file name (``node.napi.glibc.node``)."""
+
+    file: str
+    runtime: str | None = None
+    napi: bool = False
+    abi: str | None = None
+    uv: str | None = None
+    armv: str | None = None
+    libc: str | None = None
+    specificity: int = 0
+
+
+def _parse_tags(file: str) -> _Tags | None:
+    words = file.split(".")
+    if words.pop() != "node":
+        return None
+    tags: dict[str, object] = {}
+    spec = 0
+    for w in words:
+        if w in ("node", "electron", "node-webkit"):
+            tags["runtime"] = w
+        elif w == "napi":
+            tags["napi"] = True
+        elif w.startswith("abi"):
+            tags["abi"] = w[3:]
+        elif w.startswith("uv"):
+            tags["uv"] = w[2:]
+        elif w.startswith("armv"):
+            tags["armv"] = w[4:]
+        elif w in ("glibc", "musl"):
+            tags["libc"] = w
+        else:
+            continue
+        spec += 1
+    return _Tags(file, specificity=spec, **tags)  # type: ignore[arg-type]
+
+
+def _tags_match(t: _Tags, host: NodeHost) -> bool:
+    """node-gyp-build's ``matchTags`` for Node (runtime ``node``, libuv 1); the ABI of the
+    Node that will run is unknown here, so ABI-specific builds all match."""
+    armv = "8" if host.arch == "arm64" else None if host.arch == "arm" else ""
+    if t.runtime and t.runtime != "node":
+        return False
+    if t.uv and t.uv != "1":
+        return False
+    if t.armv and armv is not None and t.armv != armv:
+        return False
+    return not (t.libc and t.libc != host.libc)
+
+
+def _tags_rank(t: _Tags) -> tuple[int, int, int, int]:
+    """node-gyp-build's ``compareTags`` (runtime ``node`` first, then by specificity), except
+    that a build for one Node ABI only comes after those that load on any (N-API): which
+    ABI will run is not known statically.  Among ABI builds, the newest first."""
+    abi_only = bool(t.abi) and not t.napi
+    abi = int(t.abi) if t.abi and t.abi.isdigit() else 0
+    return (1 if abi_only else 0, 0 if t.runtime == "node" else 1, -t.specificity, -abi)
+
+
+def _node_gyp_build(fs: FileSystem, directory: str, host: NodeHost) -> tuple[str, str] | None:
+    """The addon ``require('node-gyp-build')(directory)`` loads, and why: the first
+    ``*.node`` of build/Release or build/Debug, else the best-tagged prebuild of
+    ``prebuilds/<platform>-<arch>`` (single-architecture directories first)."""
+    for sub in ("build/Release", "build/Debug"):
+        names = sorted(n for n, k in _listdir(fs, f"{directory}/{sub}").items()
+                       if n.endswith(".node") and k is not Kind.DIR)
+        if names:
+            return f"{directory}/{sub}/{names[0]}", f"the first *.node in {sub}"
+    prebuilds = f"{directory}/prebuilds"
+    tuples: list[tuple[int, str]] = []
+    for n in sorted(_listdir(fs, prebuilds)):
+        parts = n.split("-")
+        if len(parts) != 2 or not parts[0]:
+            continue
+        archs = parts[1].split("+")
+        if all(archs) and parts[0] == host.platform and host.arch in archs:
+            tuples.append((len(archs), n))
+    if not tuples:
+        return None
+    tuples.sort(key=lambda x: x[0])
+    tdir = f"{prebuilds}/{tuples[0][1]}"
+    cands = [t for t in (_parse_tags(n) for n in sorted(_listdir(fs, tdir)))
+             if t is not None and _tags_match(t, host)]
+    if not cands:
+        return None
+    cands.sort(key=_tags_rank)
+    return (f"{tdir}/{cands[0].file}",
+            f"the prebuild of prebuilds/{tuples[0][1]} node-gyp-build picks for Node "
+            f"({host.platform}-{host.arch}, {host.libc}, N-API or any ABI)")
+
+
+#: Where the ``bindings`` package looks for ``<name>.node`` under the module root, in order.
+_BINDINGS_TRIES = (
+    "build/{n}", "build/Debug/{n}", "build/Release/{n}", "out/Debug/{n}", "Debug/{n}",
+    "out/Release/{n}", "Release/{n}", "build/default/{n}", "compiled/*/{p}/{a}/{n}",
+    "addon-build/release/install-root/{n}", "addon-build/debug/install-root/{n}",
+    "addon-build/default/install-root/{n}", "lib/binding/node-v*-{p}-{a}/{n}",
+)
+
+
+def _bindings(fs: FileSystem, site_dir: str, name: str, host: NodeHost) -> str | None:
+    """``require('bindings')(name)``: the module root is the nearest directory up from the
+    calling file with a package.json or a node_modules; then the fixed list of places."""
+    d = site_dir
+    root: str | None = None
+    for _ in range(64):
+        if _kind(fs, f"{d}/package.json") is not None or _kind(fs, f"{d}/node_modules"):
+            root = d
+            break
+        if d in ("/", "", "."):
+            break
+        d = posixpath.dirname(d)
+    if root is None:
+        return None
+    for t in _BINDINGS_TRIES:
+        p = f"{root.rstrip('/')}/" + t.format(n=name, p=host.platform, a=host.arch)
+        if "*" in p:
+            hits = _glob(fs, p)
+            if hits:
+                return hits[0]
+        elif _is_file(fs, p):
+            return p
     return None
+
+
+# --------------------------------------------------------------------------- require()
+
+def _load_as_file(fs: FileSystem, x: str) -> str | None:
+    for cand in (x, f"{x}.js", f"{x}.json", f"{x}.node"):
+        if _is_file(fs, cand):
+            return cand
+    return None
+
+
+def _load_index(fs: FileSystem, x: str) -> str | None:
+    for ext in (".js", ".json", ".node"):
+        if _is_file(fs, f"{x}/index{ext}"):
+            return f"{x}/index{ext}"
+    return None
+
+
+def _load_as_directory(fs: FileSystem, x: str) -> tuple[str | None, str]:
+    main = _package_json(fs, x).get("main")
+    if isinstance(main, str) and main:
+        m = posixpath.normpath(f"{x}/{main}")
+        found = _load_as_file(fs, m) or _load_index(fs, m)
+        if found:
+            return found, f"package.json main {main!r}"
+    return _load_index(fs, x), "index"
+
+
+_UNDEFINED = object()
+
+
+def _exports_target(pkg: str, target: object, star: str | None, depth: int,
+                    budget: list[int]) -> object:
+    """Node's PACKAGE_TARGET_RESOLVE for ``require``: a path, ``None`` (excluded) or
+    :data:`_UNDEFINED` (no condition matched)."""
+    budget[0] -= 1
+    if depth > _MAX_TARGET_DEPTH or budget[0] < 0:
+        return None
+    if isinstance(target, str):
+        if not target.startswith("./"):
+            return None
+        if star is not None:
+            target = target.replace("*", star)
+        path = posixpath.normpath(f"{pkg}/{target[2:]}")
+        return path if path == pkg or path.startswith(pkg.rstrip("/") + "/") else None
+    if isinstance(target, list):
+        for item in target[:_MAX_ENTRIES]:
+            r = _exports_target(pkg, item, star, depth + 1, budget)
+            if isinstance(r, str):
+                return r
+        return None
+    if isinstance(target, dict):
+        for key, value in list(target.items())[:_MAX_ENTRIES]:
+            if key in _REQUIRE_CONDITIONS:
+                r = _exports_target(pkg, value, star, depth + 1, budget)
+                if r is not _UNDEFINED:
+                    return r
+        return _UNDEFINED
+    return None
+
+
+def _exports(pkg: str, exports: object, subpath: str) -> list[tuple[str, str]]:
+    """Node's PACKAGE_EXPORTS_RESOLVE: the file(s) a subpath maps to, with the key used.
+    A subpath with ``*`` (a name computed at run time) gets every key it matches."""
+    if not isinstance(exports, dict) or not any(
+            isinstance(k, str) and k.startswith(".") for k in exports):
+        exports = {".": exports}
+    budget = [_MAX_TARGET_STEPS]
+    out: list[tuple[str, str]] = []
+    if "*" in subpath:
+        rx = _wild(subpath)
+        keys = [k for k in exports if "*" not in k and rx.fullmatch(k)]
+    elif subpath in exports:
+        keys = [subpath]
+    else:
+        best: tuple[str, str] | None = None
+        for key in exports:
+            if key.count("*") != 1:
+                continue
+            prefix, suffix = key.split("*")
+            matches = (subpath.startswith(prefix) and subpath != prefix
+                       and subpath.endswith(suffix) and len(subpath) >= len(key))
+            # PATTERN_KEY_COMPARE: the longest prefix, then the longest key.
+            if matches and (best is None or (len(prefix), len(key)) > (
+                    best[0].index("*"), len(best[0]))):
+                best = (key, subpath[len(prefix):len(subpath) - len(suffix)])
+        if best is None:
+            return []
+        r = _exports_target(pkg, exports[best[0]], best[1], 0, budget)
+        return [(r, best[0])] if isinstance(r, str) else []
+    for key in keys[:_MAX_ENTRIES]:
+        r = _exports_target(pkg, exports[key], None, 0, budget)
+        if isinstance(r, str):
+            out.append((r, key))
+    return out
+
+
+def _split_specifier(spec: str) -> tuple[str, str] | None:
+    """``@scope/name/sub/path`` -> (``@scope/name``, ``./sub/path``)."""
+    if spec.startswith("@"):
+        scope, _, rest = spec.partition("/")
+        base, _, sub = rest.partition("/")
+        if len(scope) < 2 or not base:
+            return None
+        name = f"{scope}/{base}"
+    else:
+        name, _, sub = spec.partition("/")
+    if not name or name.startswith(".") or "\\" in name or "%" in name:
+        return None
+    return name, f"./{sub}" if sub else "."
+
+
+def _node_modules_paths(start: str) -> list[str]:
+    """Node's NODE_MODULES_PATHS: ``node_modules`` in the directory and each parent."""
+    parts = [p for p in start.split("/") if p]
+    return ["/" + "/".join([*parts[:i], "node_modules"])
+            for i in range(len(parts), -1, -1) if not (i and parts[i - 1] == "node_modules")]
+
+
+def _installed(fs: FileSystem, start: str, name: str) -> Iterator[tuple[str, str]]:
+    """(package name, directory) of the packages ``name`` (``*`` for a computed part) names,
+    nearest ``node_modules`` first; a name is yielded once."""
+    seen: set[str] = set()
+    scope, _, base = name.partition("/") if name.startswith("@") else ("", "", name)
+    base_rx = _wild(base)
+    for nm in _node_modules_paths(start):
+        if "*" not in name:
+            if _kind(fs, f"{nm}/{name}") is Kind.DIR:
+                yield name, f"{nm}/{name}"
+            continue
+        if "*" in scope:
+            rx = _wild(scope)
+            scopes = [s for s in sorted(_listdir(fs, nm)) if s.startswith("@") and rx.fullmatch(s)]
+        else:
+            scopes = [scope]
+        for sc in scopes:
+            parent = f"{nm}/{sc}" if sc else nm
+            for n in sorted(_listdir(fs, parent)):
+                full = f"{sc}/{n}" if sc else n
+                if n.startswith((".", "@")) or full in seen or not base_rx.fullmatch(n):
+                    continue
+                if _kind(fs, f"{parent}/{n}") is not Kind.DIR:
+                    continue
+                seen.add(full)
+                yield full, f"{parent}/{n}"
+                if len(seen) >= _MAX_PACKAGES:
+                    return
+
+
+def _in_package(fs: FileSystem, pkg: str, subpath: str,
+                pj: dict[str, object]) -> tuple[list[tuple[str, str]], bool]:
+    """Files a subpath of an installed package resolves to, with how; and whether the lookup
+    ends here (a package with ``exports`` answers for itself)."""
+    exports = pj.get("exports")
+    if exports is not None:
+        return [(p, f"package.json exports {key!r}") for p, key in _exports(pkg, exports, subpath)
+                if _is_file(fs, p)], True
+    x = pkg if subpath == "." else f"{pkg}/{subpath[2:]}"
+    if "*" in x:
+        return [(h, "matches the pattern") for h in _glob(fs, x)], False
+    found = _load_as_file(fs, x)
+    if found:
+        return [(found, "the file")], False
+    found, how = _load_as_directory(fs, x)
+    return ([(found, how)] if found else []), False
+
+
+def _require(fs: FileSystem, site_dir: str, name: str, host: NodeHost
+             ) -> tuple[str, str] | None:
+    """The native addon ``require(name)`` loads from a file in ``site_dir``, and how it was
+    found, or ``None`` when it resolves to no addon for this platform (JavaScript, JSON, a
+    package not installed or for another platform).  Node's algorithm: for a bare name,
+    the ``node_modules`` of the directory and of each parent; in a package, ``exports``
+    (conditions node, require, node-addons, default; subpath patterns) or else ``main``,
+    the extensions .js/.json/.node and index files."""
+    if name.startswith("/") and "*" in name:
+        hits = [h for h in _glob(fs, name) if _addon_here(fs, h, host)]
+        return (hits[0], f"matches the pattern {name}") if hits else None
+    if name.startswith("/"):
+        found = _load_as_file(fs, name)
+        how = "the file"
+        if found is None:
+            found, how = _load_as_directory(fs, name)
+        return (found, how) if found and _addon_here(fs, found, host) else None
+    split = _split_specifier(name)
+    if split is None:
+        return None
+    pkg_name, subpath = split
+    try:
+        start = fs.resolve(site_dir) or site_dir
+    except SymlinkLoop:
+        start = site_dir
+    for full, pkg in _installed(fs, start, pkg_name):
+        pj = _package_json(fs, pkg)
+        if not _platform_ok(pj, host):
+            continue  # npm's os/cpu/libc: for another platform
+        files, final = _in_package(fs, pkg, subpath, pj)
+        for path, how in files:
+            if _addon_here(fs, path, host):
+                return path, f"{full}: {how}"
+        if (files or final) and "*" not in pkg_name:
+            return None  # require() stops at the first package that answers
+    return None
+
+
+def _found(requester: str, name: str, path: str, why: str) -> Resolution:
+    return Resolution(requester, name, Outcome.FOUND, path, Rule.PATH, None,
+                      (Attempt(path, Rule.PATH, Verdict.ACCEPTED, None, None, why),))
 
 
 def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem, *,
@@ -124,6 +569,15 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
     requester = f"{site.file}:{site.line}" if site.line else site.file
     if other_platform(name):
         return None
+    if site.api == "require" and not (name.startswith("/") and (
+            name.endswith(".node") or "*" in name)):
+        # A package name, or a path without the .node extension: Node's resolution, and
+        # an edge only when it ends at a native addon for this platform.
+        target = name
+        if name.startswith(("./", "../")):
+            target = posixpath.normpath(posixpath.join(site_dir, name))
+        hit = _require(fs, site_dir, target, node_host(loader))
+        return _found(requester, name, *hit) if hit else None
     if not site.stem and "/" not in name and ".so" not in name and "*" not in name and (
             site.api not in ("node-gyp-build", "bindings")):
         # A Linux shared library is a file named *.so*; a bare name (windll.kernel32,
@@ -140,14 +594,17 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         r = loader.dlopen(soname, caller)
         return Resolution(requester, f"find_library({name!r}) -> {soname}", r.outcome, r.path,
                           r.rule, r.origin, r.attempts, r.fatal)
-    if site.api in ("node-gyp-build", "bindings") and not name.endswith(".node"):
+    if site.api == "node-gyp-build" and not name.endswith(".node"):
         d = name if name.startswith("/") else posixpath.normpath(posixpath.join(site_dir, name))
-        addon = _addon(fs, d)
-        if addon is None:
+        picked = _node_gyp_build(fs, d, node_host(loader))
+        if picked is None:
             return None
-        return Resolution(requester, name, Outcome.FOUND, addon, Rule.PATH, None,
-                          (Attempt(addon, Rule.PATH, Verdict.ACCEPTED, None, None,
-                                   "the prebuilt addon for linux-x64, or build/Release"),))
+        return _found(requester, name, *picked)
+    if site.api == "bindings" and "/" not in name and "*" not in name:
+        path = _bindings(fs, site_dir, name, node_host(loader))
+        if path is None:
+            return None
+        return _found(requester, name, path, "found by 'bindings' under the module root")
     if "*" in name:
         pattern = name if name.startswith("/") else posixpath.normpath(
             posixpath.join(site_dir, name))
