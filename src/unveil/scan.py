@@ -212,7 +212,8 @@ class _TargetScan:
         self.t = target
         self.fs: FileSystem = target.fs
         self.store = BinaryStore(self.fs, self._identify if scanner.config.identify else None,
-                                 self._dlopen_names if scanner.config.dynload else None)
+                                 self._dlopen_names if scanner.config.dynload else None,
+                                 self._keep if scanner.config.identify else None)
         self._packages: PackageIndex | None = None
         self._glibc: GlibcLoader | None = None
         self._musl: MuslLoader | None = None
@@ -250,6 +251,11 @@ class _TargetScan:
         from unveil.dynload.binary import dlopen_names
 
         return dlopen_names(blob, path, b) if self.t.contains(path) else ()
+
+    def _keep(self, blob: Blob, path: str) -> list[tuple[int, int]]:
+        from unveil.identify.banners import keep_regions
+
+        return keep_regions(blob) if self.t.contains(path) else []
 
     def _identify(self, blob: Blob, path: str, b: Binary) -> tuple[Component, ...]:
         # Only the target's own files: system libraries are identified by their owner.

@@ -26,6 +26,7 @@ from unveil.identify.banners import (
     applicable_rules,
     dehash,
     identify_bytes,
+    keep_regions,
     scan_regions,
 )
 from unveil.identify.debian import debian_component, debian_packages, index_source
@@ -469,6 +470,23 @@ def test_regions_skip_code(build: Builder) -> None:
         for off, n in regions:
             assert off + n <= start or off >= start + size
     assert [(c.name, c.version) for c in _identify(data, "_ext.so")] == [("libtiff", "4.7.2")]
+
+
+@pytest.mark.parametrize("layout", [[], ["-Wl,-z,noseparate-code"]])
+def test_keep_regions_cover_the_scanned_regions(build: Builder, layout: list[str]) -> None:
+    """Judged from the program headers alone (an inflating member reaches the section
+    headers last), the ranges kept for banner scanning cover what is then scanned: the
+    read-only segments, or the stretch before .eh_frame_hdr in one executable segment."""
+    lib = build.lib("libbanner.so", extra=layout,
+                    code='const char b[] = "\\nLIBTIFF, Version 4.7.2";\n'
+                         'char d[64] = "data";\nint f(int x) { return x * 3; }\n')
+    blob = BytesBlob(lib.read_bytes())
+    keep = keep_regions(blob)
+    assert keep
+    regions = scan_regions(blob)
+    assert regions
+    for off, n in regions:
+        assert any(k <= off and off + n <= k + m for k, m in keep), (off, n, keep)
 
 
 def test_a_mention_of_a_linked_library_is_not_an_embedded_copy(build: Builder) -> None:

@@ -54,3 +54,32 @@ def test_archive_members(tmp_path: Path) -> None:
             assert blob.read(blob.size - 5, 5) == payload[-5:]
     finally:
         arch.close()
+
+
+def test_kept_ranges_are_served_without_inflating_again() -> None:
+    rng = random.Random(7)
+    data = rng.randbytes(20 << 20)
+    comp = _deflate(data, 1)
+    blob = InflateBlob(comp, 0, len(comp), len(data), retain=1 << 16)
+    # Most wanted first; the second range overlaps the first and is trimmed to what is new.
+    blob.keep([(4 << 20, 1 << 20), (4 << 20, 2 << 20), (15 << 20, 100)])
+    assert blob.read(len(data) - 8, 8) == data[-8:]       # the parser's forward read
+    restarts = blob._restarts
+    assert blob.read(4 << 20, 2 << 20) == data[4 << 20:6 << 20]  # kept: no restart
+    assert blob.read(15 << 20, 100) == data[15 << 20:(15 << 20) + 100]
+    assert blob._restarts == restarts
+    assert blob.read(8 << 20, 10) == data[8 << 20:(8 << 20) + 10]  # not kept: starts over
+    assert blob._restarts == restarts + 1
+    assert blob.read(4 << 20, 16) == data[4 << 20:(4 << 20) + 16]  # kept across restarts
+
+
+def test_keep_is_capped() -> None:
+    data = bytes(1 << 20)
+    comp = _deflate(data)
+    blob = InflateBlob(comp, 0, len(comp), len(data), retain=0)
+    blob.KEEP = 1000
+    blob.keep([(0, 600), (10_000, 600), (20_000, 600)])
+    assert [(s, e) for s, e, _ in blob._keep] == [(0, 600), (10_000, 10_400)]
+    blob.read(0, len(data))
+    assert blob.read(10_000, 400) == bytes(400)
+    assert blob.read(20_000, 10) == bytes(10)  # beyond the cap: inflated again, still right

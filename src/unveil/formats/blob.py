@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from unveil.errors import FormatError
 
@@ -43,6 +44,11 @@ class Blob(ABC):
         if offset < 0 or offset >= self.size:
             raise FormatError(f"offset {offset:#x} lies outside the file", offset)
         return self.read(offset, min(size, self.size - offset))
+
+    def keep(self, ranges: Sequence[tuple[int, int]]) -> None:  # noqa: B027 - optional hook
+        """Say which ``(offset, size)`` ranges will be read again later, so that a blob that
+        can only be read forward (an inflating archive member) retains them as it passes
+        them instead of starting over.  A hint: blobs with random access ignore it."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release any resource held (memory maps are closed here)."""

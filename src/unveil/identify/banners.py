@@ -55,6 +55,7 @@ __all__ = [
     "applicable_rules",
     "dehash",
     "identify_bytes",
+    "keep_regions",
     "scan_regions",
 ]
 
@@ -449,6 +450,64 @@ def _macho_regions(blob: Blob) -> list[tuple[int, int]] | None:
                     out.append((off, _sz))
         pos += size
     return out
+
+
+#: Without a read-only segment of its own, an ELF file's read-only data sits just before its
+#: unwind tables (``.eh_frame_hdr``) in the one executable segment: this much is kept.
+RODATA_GUESS = 48 << 20
+
+
+def keep_regions(blob: Blob) -> list[tuple[int, int]]:
+    """The ranges banner scanning will read, judged from the headers at the start of the
+    file only, most certain first: a hint for :meth:`Blob.keep`, so that a deflated member
+    is inflated once.
+
+    PE section tables and Mach-O load commands give the exact regions; an ELF file's section
+    headers sit at its end, so its read-only segments (or, when there are none, the stretch
+    before ``.eh_frame_hdr``, where linkers put ``.rodata``) stand in for them.
+    """
+    try:
+        head = blob.read(0, 64) if blob.size >= 64 else b""
+        if head[:4] != b"\x7fELF":
+            return _pe_regions(blob) or _macho_regions(blob) or []
+        return _elf_keep(blob, head)
+    except (FormatError, struct.error):
+        return []
+
+
+def _elf_keep(blob: Blob, head: bytes) -> list[tuple[int, int]]:
+    if head[4] not in (1, 2) or head[5] not in (1, 2):
+        return []
+    e = "<" if head[5] == 1 else ">"
+    if head[4] == 2:
+        phoff, = struct.unpack_from(e + "Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 0x36)
+        fmt, want = e + "IIQQQQ", 48
+    else:
+        phoff, = struct.unpack_from(e + "I", head, 0x1C)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 0x2A)
+        fmt, want = e + "IIIIII", 24
+    if not phnum or phentsize < want or phoff + phnum * phentsize > blob.size:
+        return []
+    table = blob.read(phoff, phnum * phentsize)
+    data: list[tuple[int, int]] = []
+    eh_frame: tuple[int, int] | None = None
+    for i in range(phnum):
+        if head[4] == 2:
+            typ, flags, off, _va, _pa, filesz = struct.unpack_from(fmt, table, i * phentsize)
+        else:
+            typ, off, _va, _pa, filesz, _memsz = struct.unpack_from(fmt, table, i * phentsize)
+            flags, = struct.unpack_from(e + "I", table, i * phentsize + 24)
+        if typ == 1 and not flags & 1 and off and filesz:  # PT_LOAD, not executable
+            # (writable too: initialised .data is scanned for banners like .rodata)
+            data.append((off, filesz))
+        elif typ == 0x6474E550 and filesz:  # PT_GNU_EH_FRAME
+            eh_frame = (off, filesz)
+    if eh_frame is not None and not any(o <= eh_frame[0] < o + n for o, n in data):
+        # One executable segment holds .rodata too (ld -z noseparate-code, gold, lld).
+        start = max(0, eh_frame[0] - RODATA_GUESS)
+        data.append((start, eh_frame[0] - start))  # last: the exact ranges come first
+    return data
 
 
 def scan_regions(blob: Blob, limits: ScanLimits = ScanLimits()) -> list[tuple[int, int]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from unveil.errors import FormatError, SourceError
@@ -36,14 +36,18 @@ class StoredFile:
 #: in the same pass (re-opening a deflated wheel member would inflate it again).
 Identify = Callable[[Blob, str, Binary], tuple[Component, ...]]
 Strings = Callable[[Blob, str, Binary], tuple[str, ...]]
+#: Called before parsing with the blob and its path: the ranges identification will read
+#: after the parser (:meth:`Blob.keep`), so that a deflated member is inflated once.
+Plan = Callable[[Blob, str], Sequence[tuple[int, int]]]
 
 
 class BinaryStore:
     def __init__(self, fs: FileSystem, identify: Identify | None = None,
-                 strings: Strings | None = None) -> None:
+                 strings: Strings | None = None, plan: Plan | None = None) -> None:
         self.fs = fs
         self.identify = identify
         self.strings = strings
+        self.plan = plan
         self._files: dict[str, StoredFile] = {}
 
     def get(self, real_path: str) -> StoredFile:
@@ -65,6 +69,8 @@ class BinaryStore:
             head = blob.read(0, min(HEAD_SIZE, blob.size))
             if not is_binary(head):
                 return StoredFile(head, None, "not an ELF, Mach-O or PE file")
+            if self.plan is not None:
+                blob.keep(self.plan(blob, real_path))
             try:
                 binary, warnings = parse_binary(blob, head)
             except FormatError as e:

@@ -16,6 +16,7 @@ import collections
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,14 +205,38 @@ class InflateBlob(Blob):
     WINDOW = 8 << 20
 
     def __init__(self, archive: ZipArchive | bytes, start: int, compressed_size: int,
-                 size: int, retain: int = 32 << 20) -> None:
+                 size: int, retain: int = 16 << 20) -> None:
         self._archive = archive
         self._start = start
         self._csize = compressed_size
         self.size = size
         self._retain = retain
+        #: (start, end, bytes kept so far from start): ranges :meth:`keep` asked for; they
+        #: survive restarts.
+        self._keep: list[tuple[int, int, bytearray]] = []
         self._restarts = -1
         self._restart()
+
+    #: At most this many bytes of :meth:`keep` ranges are retained (beyond the prefix).
+    KEEP = 64 << 20
+
+    def keep(self, ranges: Sequence[tuple[int, int]]) -> None:
+        """Retain these ranges as inflation passes them, in the order given (most wanted
+        first) until :data:`KEEP` bytes are promised."""
+        budget = self.KEEP
+        spans: list[tuple[int, int]] = []
+        for off, size in ranges:
+            start, end = max(off, self._retain), min(off + size, self.size)
+            for s_, e_ in spans:  # drop what an earlier range already covers
+                if s_ <= start < e_:
+                    start = e_
+                if start < s_ < end:
+                    end = s_
+            end = min(end, start + budget)
+            if end > start:
+                budget -= end - start
+                spans.append((start, end))
+        self._keep = [(s_, e_, bytearray()) for s_, e_ in sorted(spans)]
 
     def _restart(self) -> None:
         self._restarts += 1
@@ -256,6 +281,10 @@ class InflateBlob(Blob):
         self._produced += len(out)
         if start < self._retain:
             self._prefix += out[: self._retain - start]
+        for k_start, k_end, kept in self._keep:
+            have = k_start + len(kept)  # filled contiguously from k_start
+            if have < k_end and start <= have < self._produced:
+                kept += out[have - start:min(k_end, self._produced) - start]
         self._window.append((start, out))
         self._window_bytes += len(out)
         while self._window_bytes - len(self._window[0][1]) >= self.WINDOW:
@@ -268,6 +297,11 @@ class InflateBlob(Blob):
             if pos < len(self._prefix):
                 take = min(end, len(self._prefix))
                 pieces.append(bytes(self._prefix[pos:take]))
+            elif (k := next(((ks, kb) for ks, _ke, kb in self._keep
+                             if ks <= pos < ks + len(kb)), None)) is not None:
+                ks, kb = k
+                take = min(end, ks + len(kb))
+                pieces.append(bytes(kb[pos - ks:take - ks]))
             else:
                 chunk = next(((cs, c) for cs, c in self._window if cs <= pos < cs + len(c)),
                              None)
@@ -306,3 +340,4 @@ class InflateBlob(Blob):
     def close(self) -> None:
         self._prefix = bytearray()
         self._window.clear()
+        self._keep = []
