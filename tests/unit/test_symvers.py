@@ -178,6 +178,8 @@ def test_a_node_newer_than_the_table_keeps_the_newest_bound() -> None:
     ("libgcc_s.1.1.dylib", None, "libgcc_s"),
     ("libgomp-1.dll", None, "libgomp"),
     ("libatomic.so.1.2.0", None, "libatomic"),
+    ("libatomic-1.dll", None, "libatomic"),
+    ("libitm-0123abcd.so.1", None, "libitm"),
 ])
 def test_runtime_names(name: str, soname: str | None, project: str) -> None:
     rt = runtime_for(default_table(), name, soname)
@@ -185,8 +187,9 @@ def test_runtime_names(name: str, soname: str | None, project: str) -> None:
     assert rt.project == project
 
 
-def test_other_names_are_not_runtimes() -> None:
-    assert runtime_for(default_table(), "libpng16.so.16", "libpng16.so.16") is None
+@pytest.mark.parametrize("name", ["libpng16.so.16", "libatomic_ops.so.1", "libitmx.so"])
+def test_other_names_are_not_runtimes(name: str) -> None:
+    assert runtime_for(default_table(), name, name) is None
 
 
 def test_build_information_patterns() -> None:
