@@ -12,6 +12,7 @@ import hashlib
 import multiprocessing
 import posixpath
 import re
+import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -308,6 +309,13 @@ class _TargetScan:
                 continue
             if is_binary(head):
                 candidates.append(path)
+        preload = None
+        tag = t.platform_tag or ""
+        if cfg.identify and candidates and not tag.startswith(("macosx", "win")):
+            # System libraries are identified by their package manager's database: read it
+            # on a thread while members inflate (isal and file reads release the GIL).
+            preload = threading.Thread(target=self.packages.preload, daemon=True)
+            preload.start()
         if cfg.workers > 1 and len(candidates) > 1 and t.kind is TargetKind.WHEEL:
             # Inflating members releases the GIL; parsing mapped files would not gain.
             # Largest first: the biggest member (libtorch_cpu.so) is the critical path.
@@ -317,6 +325,8 @@ class _TargetScan:
             stored_list = [done[p] for p in candidates]
         else:
             stored_list = [self.store.get(p) for p in candidates]
+        if preload is not None:
+            preload.join()
         found: list[tuple[str, Binary]] = []
         for path, stored in zip(candidates, stored_list, strict=True):
             loc = str(self.fs.describe(path))

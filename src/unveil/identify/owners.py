@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import threading
 from dataclasses import dataclass
 
 from unveil.errors import UnveilError
@@ -52,11 +53,19 @@ class PackageIndex:
         self._files: dict[str, Owner] | None = None
         self.problems: list[str] = []
         self.managers: list[str] = []
+        self._lock = threading.Lock()
+
+    def preload(self) -> None:
+        """Read the databases now (a scan does it on a thread while members inflate)."""
+        with self._lock:
+            if self._files is None:
+                self._files = {}
+                self._load()
 
     def owner(self, path: str) -> Owner | None:
-        if self._files is None:
-            self._files = {}
-            self._load()
+        if self._files is None or self._lock.locked():
+            self.preload()
+        assert self._files is not None
         for p in self._spellings(path):
             o = self._files.get(p)
             if o is not None:
