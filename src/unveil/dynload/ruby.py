@@ -327,6 +327,8 @@ class _Str:
     parts: tuple[str | None, ...]
     hints: tuple[str, ...] = ()
     stem: bool | None = None  # None: decide by the name's shape
+    #: a file name ``Dir[...]`` would list only if it exists: a guess, never "missing"
+    glob: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,15 +418,76 @@ class _Analysis:
         self.t = toks
         self.file = file
         self.dir = posixpath.dirname(file) or "."
-        self.values: dict[str, list[int]] = {}
+        #: name -> (index of an expression, whether the name is bound to one of its
+        #: elements: ``for x in e``, ``e.each do |x|``) for each binding.
+        self.values: dict[str, list[tuple[int, bool]]] = {}
         self.steps = 0
         self.in_progress: set[str] = set()
         for i, tok in enumerate(toks):
-            if tok.kind in ("id", "const", "ivar") and self.is_p(i + 1, "=") and \
+            if tok.kind in ("id", "const", "ivar") and (
+                    self.is_p(i + 1, "=") or self.is_p(i + 1, "||=")) and \
                     not self.is_p(i - 1, ".") and not self.is_p(i - 1, "::"):
-                lst = self.values.setdefault(tok.value, [])
-                if len(lst) < 16:
-                    lst.append(i + 2)
+                self.bind(tok.value, i + 2)
+            elif tok.kind == "id" and tok.value == "for" and self.is_k(i + 1, "id") and \
+                    self.is_k(i + 2, "id", "in"):
+                self.bind(toks[i + 1].value, i + 3, element=True)
+            elif tok.kind == "id" and tok.value in _BLOCK_ELEMENT and self.is_p(i - 1, "."):
+                self.block_param(i)
+
+    def bind(self, name: str, start: int, *, element: bool = False) -> None:
+        lst = self.values.setdefault(name, [])
+        if len(lst) < 16:
+            lst.append((start, element))
+
+    def block_param(self, i: int) -> None:
+        """``recv.each do |x|`` / ``recv.map { |x, i| ... }``: ``x`` is an element of
+        ``recv`` (one binding for every iteration, not an unrolled loop)."""
+        j = i + 1
+        if self.is_p(j, "(") and not self.t[j].space_before:
+            j = self.skip_balanced(j)
+        if not (self.is_k(j, "id", "do") or self.is_p(j, "{")) or not self.is_p(j + 1, "|") \
+                or not self.is_k(j + 2, "id"):
+            return
+        start = self.chain_start(i - 1)
+        if start is not None:
+            self.bind(self.t[j + 2].value, start, element=True)
+
+    def chain_start(self, dot: int) -> int | None:
+        """Start of the receiver chain ending before ``dot`` (``A::B.libs(x)`` in
+        ``A::B.libs(x).each``), or ``None``."""
+        j = dot - 1
+        for _ in range(64):
+            tok = self.at(j)
+            if tok is None:
+                return None
+            if tok.kind == "punct" and tok.value in (")", "]"):
+                depth = 0
+                floor = max(-1, j - 4096)
+                while j > floor:
+                    t = self.t[j]
+                    if t.kind == "punct" and t.value in (")", "]", "}"):
+                        depth += 1
+                    elif t.kind == "punct" and t.value in ("(", "[", "{"):
+                        depth -= 1
+                        if depth == 0:
+                            break
+                    j -= 1
+                if j <= floor:
+                    return None
+                prev = self.at(j - 1)
+                if prev is None or self.t[j].space_before or not (
+                        prev.kind in ("id", "const") or (prev.kind == "punct"
+                                                        and prev.value in (")", "]"))):
+                    return j  # an array literal, or an expression in parentheses
+                j -= 1
+                continue
+            if tok.kind in ("id", "const", "ivar", "words", "str", "sym"):
+                if self.is_p(j - 1, ".") or self.is_p(j - 1, "::"):
+                    j -= 2
+                    continue
+                return j
+            return None
+        return None
 
     def at(self, i: int) -> _Tok | None:
         return self.t[i] if 0 <= i < len(self.t) else None
@@ -500,7 +563,12 @@ class _Analysis:
         while self.is_p(j, "+"):
             more, j = self.ev_postfix(j + 1, d)
             ops.append(more)
-        return (_concat(*ops) if len(ops) > 1 else vals), j
+        if len(ops) == 1:
+            return vals, j
+        if any(isinstance(v, _Arr) for v in ops[0]) or any(
+                op and all(isinstance(v, _Arr) for v in op) for op in ops):
+            return (_array_sum(ops),), j
+        return _concat(*ops), j
 
     def args(self, i: int, d: int) -> tuple[list[tuple[_V, ...]], int]:
         """Arguments in parentheses at ``i`` or, without them, up to the end of line."""
@@ -537,15 +605,7 @@ class _Analysis:
 
     def ev_postfix(self, i: int, d: int) -> tuple[tuple[_V, ...], int]:
         vals, j = self.ev_primary(i, d)
-        while self.is_p(j, ".") and self.is_k(j + 1, "id"):
-            name = self.t[j + 1].value
-            j += 2
-            if self.is_p(j, "(") and not self.t[j].space_before:
-                _, j = self.args(j, d)
-            if name not in ("freeze", "to_s", "dup", "strip"):
-                vals = (_Unk(tuple(h for v in vals if not isinstance(v, _Arr)
-                                   for h in v.hints)),)
-        return vals, j
+        return self.postfix_tail(vals, j, d)
 
     def const_path(self, i: int) -> tuple[list[str], int]:
         names: list[str] = []
@@ -640,9 +700,9 @@ class _Analysis:
         self.in_progress.add(name)
         try:
             out: list[_V] = []
-            for start in self.values[name]:
+            for start, element in self.values[name]:
                 vals, _ = self.ev(start, d + 1)
-                out.extend(vals)
+                out.extend(_elements(vals) if element else vals)
         finally:
             self.in_progress.discard(name)
         return _uniq(out) or _UNK
@@ -658,6 +718,20 @@ class _Analysis:
             return (_Str(("c",), (_LIBC_HINT,), stem=True),), j
         if last == "ENV":
             return self.ev_env(j, d)
+        if names == ["Array"] and self.is_p(j, "(") and not self.t[j].space_before:
+            ops, k = self.args(j, d)
+            return self.postfix_tail(_to_array(ops[0] if ops else ()), k, d)
+        if last == "Dir" and (self.is_p(j, "[") or (self.is_p(j, ".") and self.is_k(
+                j + 1, "id", "glob"))):
+            if self.is_p(j, "["):
+                ops, k = self.args_in(j, d)
+            else:
+                k = j + 2
+                ops = []
+                if self.is_p(k, "(") or (self.at(k) is not None and self.t[k].space_before
+                                         and not self.is_k(k, "nl")):
+                    ops, k = self.args(k, d)
+            return self.postfix_tail(_dir_glob(ops), k, d)
         if last == "File" and self.is_p(j, ".") and self.is_k(j + 1, "id"):
             fn = self.t[j + 1].value
             k = j + 2
@@ -677,20 +751,42 @@ class _Analysis:
                        for v in ops[0]]
                 return self.postfix_tail(_uniq(out), k, d)
             return _UNK, k
-        if self.is_p(j, ".") or self.is_p(j, "("):
+        if self.is_p(j, "("):
             return _UNK, self.expr_end(j)
+        if self.is_p(j, "."):
+            return self.postfix_tail(self.lookup(last, d), j, d)
         return self.lookup(last, d), j
 
     def postfix_tail(self, vals: tuple[_V, ...], j: int,
                      d: int) -> tuple[tuple[_V, ...], int]:
+        """Method calls after a value: those that keep what is known of a string or an
+        array (:func:`_method`); any other gives an unknown value."""
         while self.is_p(j, ".") and self.is_k(j + 1, "id"):
             name = self.t[j + 1].value
             j += 2
+            args: list[tuple[_V, ...]] = []
             if self.is_p(j, "(") and not self.t[j].space_before:
-                _, j = self.args(j, d)
-            if name not in ("freeze", "to_s", "dup"):
-                vals = _UNK
+                args, j = self.args(j, d)
+            vals = _method(vals, name, args)
         return vals, j
+
+    def args_in(self, i: int, d: int) -> tuple[list[tuple[_V, ...]], int]:
+        """The comma-separated values inside the brackets at ``i`` (``Dir[a, b]``)."""
+        end = self.skip_balanced(i)
+        out: list[tuple[_V, ...]] = []
+        j = i + 1
+        while j < end - 1:
+            if self.is_p(j, ",") or self.is_k(j, "nl"):
+                j += 1
+                continue
+            vals, k = self.ev(j, d)
+            out.append(vals)
+            j = max(k, j + 1)
+            if not self.is_p(j, ",") and j < end - 1:
+                j = self.expr_end(j, stop_nl=False)
+            if len(out) >= _MAX_ALTS:
+                break
+        return out, end
 
     def ev_env(self, j: int, d: int) -> tuple[tuple[_V, ...], int]:
         var: str | None = None
@@ -767,9 +863,119 @@ class _Analysis:
             yield _Found(tok.pos, api, args[0], conf)
 
 
+#: Methods whose block's first parameter is an element of the receiver.
+_BLOCK_ELEMENT = frozenset({"each", "each_with_index", "each_with_object", "map", "collect",
+                            "flat_map", "select", "filter", "reject", "find", "detect",
+                            "find_all", "any?", "all?", "each_entry", "filter_map"})
+#: Methods that keep the receiver's value (or, on an array, a subset of its elements).
+_KEEP = frozenset({"freeze", "to_s", "to_str", "dup", "clone", "strip", "to_a", "to_ary",
+                   "compact", "uniq", "flatten", "sort", "reverse", "select", "filter",
+                   "reject", "each", "each_with_index", "find_all", "to_path", "itself"})
+_MAX_GLOB_EXPANSIONS = 64
+
+
+def _elements(vals: Sequence[_V]) -> list[_V]:
+    """What ``for x in v`` binds ``x`` to: any element of an array; unknown otherwise."""
+    out: list[_V] = []
+    for v in vals:
+        if isinstance(v, _Arr):
+            for item in v.items:
+                out.extend(item)
+        else:
+            out.append(_Unk(v.hints))
+    return list(_uniq(out)) or list(_UNK)
+
+
+def _to_array(vals: Sequence[_V]) -> tuple[_V, ...]:
+    """``Array(x)``: an array stays one, ``nil`` gives ``[]``, another value ``[x]``."""
+    if not vals:
+        return (_Arr(()),)
+    return _uniq([v if isinstance(v, _Arr) else _Arr(((v,),)) for v in vals])
+
+
+def _array_sum(ops: Sequence[Sequence[_V]]) -> _V:
+    """``a + b`` of arrays: the elements of each in order.  An operand that is not known to
+    be an array (a variable computed at run time) is an unknown element, so what is known
+    of the others is kept; alternatives of one operand contribute all their elements."""
+    items: list[tuple[_V, ...]] = []
+    for op in ops:
+        for v in op or _UNK:
+            if isinstance(v, _Arr):
+                items.extend(v.items)
+            else:
+                items.append((v,))
+    return _Arr(tuple(items[:_MAX_ALTS]))
+
+
+def _braces(pattern: str) -> list[str]:
+    """Ruby's glob brace expansion (``{a,b}``, nested), bounded."""
+    out: list[str] = []
+    todo = [pattern]
+    while todo and len(out) < _MAX_GLOB_EXPANSIONS:
+        p = todo.pop(0)
+        m = re.search(r"\{([^{}]*)\}", p)
+        if m is None:
+            out.append(p)
+            continue
+        for alt in m.group(1).split(","):
+            if len(todo) + len(out) >= _MAX_GLOB_EXPANSIONS:
+                break
+            todo.append(p[:m.start()] + alt + p[m.end():])
+    return out
+
+
+def _dir_glob(ops: Sequence[Sequence[_V]]) -> tuple[_V, ...]:
+    """``Dir[pattern]`` / ``Dir.glob(pattern)``: the existing files matching it, as patterns
+    with ``*`` for any part (braces expanded, ``**``, ``?`` and ``[...]`` as ``*``); the
+    resolver matches them against the scanned tree."""
+    items: list[tuple[_V, ...]] = []
+    for op in ops[:1]:
+        for v in op:
+            strs = [x for x in _flatten([v]) if isinstance(x, _Str)]
+            for s in strs:
+                text = re.sub(r"\*+|\?|\[[^\]/]*\]", "*", _text(s))
+                for p in _braces(text):
+                    items.append((_Str(tuple(
+                        q for n, piece in enumerate(p.split("*"))
+                        for q in ((None, piece) if n else (piece,)) if q != ""), s.hints,
+                        glob=True),))
+                    if len(items) >= _MAX_ALTS:
+                        return (_Arr(tuple(items)),)
+            if not strs:
+                items.append((_Unk(),))
+    return (_Arr(tuple(items)),)
+
+
+def _method(vals: Sequence[_V], name: str, args: list[tuple[_V, ...]]) -> tuple[_V, ...]:
+    """A method call on the values, keeping what is known where Ruby's semantics allow."""
+    out: list[_V] = []
+    for v in vals:
+        if name in _KEEP:
+            out.append(v)
+        elif isinstance(v, _Arr) and name in ("first", "last", "sample", "find", "detect",
+                                              "fetch", "at"):
+            out.extend(_elements([v]))
+        elif isinstance(v, _Arr) and name == "join":
+            sep = next((_text(x) for x in (args[0] if args else ())
+                        if isinstance(x, _Str) and None not in x.parts), "" if not args else None)
+            acc: list[_Str] = [_Str(("",))]
+            for n, item in enumerate(v.items[:16]):
+                if n:
+                    acc = [_cat2(x, _Str((sep,))) for x in acc]
+                acc = [_cat2(x, _as_str(y)) for x in acc for y in (item or _UNK)][:_MAX_ALTS]
+            out.extend(acc)
+        elif isinstance(v, _Str) and name in ("downcase", "upcase"):
+            low = name == "downcase"
+            out.append(_Str(tuple(p if p is None else p.lower() if low else p.upper()
+                                  for p in v.parts), v.hints, v.stem, v.glob))
+        else:
+            out.append(_Unk(() if isinstance(v, _Arr) else v.hints))
+    return _uniq(out) or _UNK
+
+
 def _mark(v: _V, hint: str) -> _V:
     if isinstance(v, _Str):
-        return _Str(v.parts, (*v.hints, hint), v.stem)
+        return _Str(v.parts, (*v.hints, hint), v.stem, v.glob)
     return v
 
 
@@ -798,7 +1004,7 @@ def _sites(file: str, line: int, f: _Found) -> list[LoadSite]:
         if not any(c.isalpha() for c in text.replace("*", "")):
             any_unknown = True
             continue
-        pattern = None in v.parts or "*" in text
+        pattern = None in v.parts or "*" in text or v.glob
         stem = v.stem if v.stem is not None else not _LIB_SUFFIX.search(text)
         key = (stem, pattern)
         groups.setdefault(key, {})[text] = None
