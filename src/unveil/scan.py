@@ -80,6 +80,24 @@ _PY_CALLS = re.compile(
     rb"|load_library|LoadLibrary)\b")
 
 
+def _py_calls(raw: bytes) -> bool:
+    """Whether a line with one of the words holds a loader call or import.  The regex runs
+    on those lines only: over whole files its alternation of words with no common first
+    byte is tried at every position (1.8 s for torch's sources, 0.03 s this way)."""
+    for w in _WORDS["py"]:
+        i = raw.find(w)
+        while i >= 0:
+            start = raw.rfind(b"\n", 0, i) + 1
+            end = raw.find(b"\n", i + len(w))
+            end = len(raw) if end < 0 else end
+            # up to the next line too: a call's parenthesis may follow a line break
+            nxt = raw.find(b"\n", end + 1)
+            if _PY_CALLS.search(raw, start, len(raw) if nxt < 0 else nxt):
+                return True
+            i = raw.find(w, end)
+    return False
+
+
 def _worth_parsing(path: str, raw: bytes) -> bool:
     ext = path.rsplit(".", 1)[-1]
     words = _WORDS.get("js" if ext in ("mjs", "cjs") else ext)
@@ -87,7 +105,7 @@ def _worth_parsing(path: str, raw: bytes) -> bool:
         return True  # binding.gyp
     if not any(w in raw for w in words):
         return False
-    return ext != "py" or _PY_CALLS.search(raw) is not None
+    return ext != "py" or _py_calls(raw)
 
 
 def _detect(job: tuple[str, str, str]) -> tuple[list[LoadSite], list[str]]:
@@ -214,7 +232,8 @@ class _TargetScan:
         self.fs: FileSystem = target.fs
         self.store = BinaryStore(self.fs, self._identify if scanner.config.identify else None,
                                  self._dlopen_names if scanner.config.dynload else None,
-                                 self._keep if scanner.config.identify else None)
+                                 self._keep if scanner.config.identify
+                                 or scanner.config.dynload else None)
         self._packages: PackageIndex | None = None
         self._glibc: GlibcLoader | None = None
         self._musl: MuslLoader | None = None

@@ -19,8 +19,11 @@ from unveil.model import Binary
 
 __all__ = ["dlopen_names"]
 
-_NAME = re.compile(rb"(?<![A-Za-z0-9_+\-.])lib[A-Za-z0-9_+\-]{1,64}(?:\.[A-Za-z0-9_+\-]+)*?"
+# No look-behind for the character before "lib": it disables the regex engine's literal-prefix
+# search (1.5 s instead of 0.04 s over libtorch_cpu's 17 MiB of data); checked by hand below.
+_NAME = re.compile(rb"lib[A-Za-z0-9_+\-]{1,64}(?:\.[A-Za-z0-9_+\-]+)*?"
                    rb"\.so(?:\.[0-9]+){0,3}(?![A-Za-z0-9_])")
+_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-.")
 MAX_NAMES = 64
 MAX_BYTES = 32 << 20
 
@@ -37,6 +40,8 @@ def dlopen_names(blob: Blob, path: str, binary: Binary) -> tuple[str, ...]:
             budget -= size
             data = blob.read(off, size)
             for m in _NAME.finditer(data):
+                if m.start() and data[m.start() - 1] in _WORD:
+                    continue  # inside a longer word
                 name = m.group(0).decode("ascii", "replace")
                 if name not in own and name not in out:
                     out.append(name)
