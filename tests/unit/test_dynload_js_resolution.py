@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.elfgen import make_elf
 from unveil import scan
 from unveil.config import GlibcPlatform
 from unveil.dynload.javascript import detect_javascript
@@ -297,6 +298,16 @@ def test_extensionless_require_into_a_build_directory(tmp_path: Path) -> None:
     tree(tmp_path, {"m/index.js": "module.exports = require('./build/Release/binding');\n",
                     "m/build/Release/binding.node": elf_head()})
     assert found(tmp_path, "m/index.js") == ["/m/build/Release/binding.node"]
+
+
+def test_alternatives_for_another_libc_are_skipped(tmp_path: Path) -> None:
+    src = ("const BINARIES = {musl: './musl_x64/k.node', glibc: './linux_x64/k.node'};\n"
+           "module.exports = require(BINARIES[determineLibc()]);\n")
+    tree(tmp_path, {
+        "k/index.js": src,
+        "k/musl_x64/k.node": make_elf(needed=("libc.musl-x86_64.so.1",)),
+        "k/linux_x64/k.node": make_elf(needed=("libm.so.6", "libc.so.6"))})
+    assert resolved(tmp_path, "k/index.js") == [(2, "/k/linux_x64/k.node")]
 
 
 # --------------------------------------------------------------------------- the detector

@@ -27,11 +27,12 @@ import json
 import posixpath
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from unveil.errors import UnveilError
 from unveil.loader.glibc import GlibcLoader
+from unveil.loader.store import BinaryStore
 from unveil.model import Attempt, LoadSite, Outcome, Resolution, Rule, Verdict
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
@@ -144,11 +145,13 @@ class NodeHost:
     arch: str = "x64"
     libc: str = "glibc"
     machine: int = 62
+    #: parses binaries (to tell a musl build from a glibc one), when there is one
+    store: BinaryStore | None = field(default=None, compare=False)
 
 
 def node_host(loader: GlibcLoader) -> NodeHost:
     m = loader.platform.machine
-    return NodeHost("linux", _NODE_ARCH.get(m, f"machine-{m}"), "glibc", m)
+    return NodeHost("linux", _NODE_ARCH.get(m, f"machine-{m}"), "glibc", m, loader.store)
 
 
 def _kind(fs: FileSystem, path: str) -> Kind | None:
@@ -208,8 +211,30 @@ def _addon_here(fs: FileSystem, path: str, host: NodeHost) -> bool:
         return False
     if head.startswith(b"\x7fELF") and len(head) >= 20:
         order: Literal["little", "big"] = "big" if head[5] == 2 else "little"
-        return int.from_bytes(head[18:20], order) == host.machine
+        if int.from_bytes(head[18:20], order) != host.machine:
+            return False
+        return _libc_of(fs, path, host) in (None, host.libc)
     return not head.startswith(_FOREIGN_MAGIC)
+
+
+def _libc_of(fs: FileSystem, path: str, host: NodeHost) -> str | None:
+    """``musl`` or ``glibc`` for an ELF file whose interpreter or needed libc says which."""
+    if host.store is None:
+        return None
+    try:
+        real = fs.resolve(path)
+        b = host.store.get(real).binary if real else None
+    except (UnveilError, OSError):
+        return None
+    if b is None:
+        return None
+    if b.interpreter is not None:
+        return "musl" if "ld-musl" in b.interpreter else "glibc"
+    if any(n.startswith("libc.musl-") for n in b.needed):
+        return "musl"
+    if "libc.so.6" in b.needed:
+        return "glibc"
+    return None
 
 
 def _platform_ok(pj: dict[str, object], host: NodeHost) -> bool:
@@ -615,6 +640,14 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         return Resolution(requester, name, Outcome.FOUND, path, Rule.PATH, None,
                           (Attempt(path, Rule.PATH, Verdict.ACCEPTED, None, None,
                                    f"matches the pattern {name}"),))
+    if "/" in name and name.endswith(".node") and site.api in ("require", "process.dlopen"):
+        # Alternatives for several systems (koffi's {musl: ..., glibc: ...}): a file that
+        # exists but is native code for another machine or C library is not the one that
+        # loads here; the next name is.
+        path = name if name.startswith("/") else posixpath.normpath(
+            posixpath.join(site_dir, name))
+        if _kind(fs, path) is not None and not _addon_here(fs, path, node_host(loader)):
+            return None
     if "/" in name:
         path = name if name.startswith("/") else posixpath.normpath(
             posixpath.join(site_dir, name))
