@@ -1,30 +1,41 @@
 """Static detection of dynamic library loading in Python source.
 
-The source is parsed with :mod:`ast`, never imported or run.  A small, flow-insensitive
-abstract interpreter follows the names that reach a loader call: every assignment of a name
-in its scope is one alternative, loops bind their target to every element of what they
-iterate, a function parameter takes the arguments found at the function's call sites in the
-same module, and a call of a module-local function takes its ``return``/``yield`` values.
+The source is parsed with :mod:`ast`, never imported or run.  A small abstract interpreter
+follows the names that reach a loader call: every assignment of a name in its scope is one
+alternative (except those a later straight-line assignment overwrites), loops bind their
+target to every element of what they iterate, a function parameter takes the arguments
+found at the function's call sites, and a call of a known function takes its
+``return``/``yield`` values, evaluated with its parameters bound to that call's arguments.
 Strings are kept as sequences of known and unknown parts, so ``'lib' + machine() + '.so'``
 becomes the pattern ``lib*.so`` rather than nothing.
 
+Given the other modules of the tree (:class:`PythonModules`), values are followed across
+modules too: imported functions are evaluated where they are defined, and a loader whose
+library name is a parameter takes the arguments of every call of its function in the same
+top-level package, through a few levels of wrappers.  Each such chain of calls is a
+*context*: the site is reported once per context, with the call that supplied the name as
+evidence, as the program would load one library per call.
+
 Everything is bounded: the source size, the nodes walked, the depth of any one evaluation,
-the number of evaluation steps per file, the alternatives per value, and the hops through
-parameters.  Cycles (``a = b; b = a``) are cut by an in-progress set.
+the number of evaluation steps per file, the alternatives per value, the hops through
+parameters, the frames of a context, the contexts of a site, the modules read per file.
+Cycles (``a = b; b = a``, recursive functions, modules importing each other) are cut by
+in-progress sets and those bounds.
 """
 
 from __future__ import annotations
 
 import ast
 import gc
+import os
 import posixpath
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from unveil.model import Confidence, LoadSite
 
-__all__ = ["MAX_SOURCE_BYTES", "detect_python"]
+__all__ = ["MAX_SOURCE_BYTES", "PythonModules", "detect_python"]
 
 #: Larger sources are not analysed (a problem is reported instead): parsing alone costs
 #: about a second a megabyte, and Python sources this large are generated tables.
@@ -35,6 +46,36 @@ _MAX_DEPTH = 40
 _MAX_ALTS = 64
 _MAX_HOPS = 2
 _MAX_NAMES = 64
+#: Frames of a context (function entered with its parameters bound to one call's arguments).
+_MAX_FRAMES = 6
+#: Levels of callers a load site is split over (wrappers of wrappers of the loader).
+_MAX_SPLIT = 4
+#: Contexts a load site is evaluated in, and calls of one function it is split over.
+_MAX_CONTEXTS = 256
+_MAX_CALLERS = 256
+#: Evidence hints kept on a site reported for several calls.
+_MAX_EVIDENCE = 3
+#: Modules parsed for one file (count and bytes), and for one :class:`PythonModules`.
+_MAX_LOADS_PER_FILE = 400
+_MAX_LOAD_BYTES_PER_FILE = 24 * 1024 * 1024
+_MAX_MODULES = 4096
+#: Bytes of other modules searched for the calls of a function, per file.
+_MAX_SEARCH_BYTES_PER_FILE = 256 * 1024 * 1024
+#: Evaluation steps one site may spend on its contexts (then the other calls are merged).
+_MAX_SPLIT_STEPS = 60_000
+#: Top-level modules whose functions the interpreter models: never followed into their
+#: definitions (scanning a Python installation must not evaluate ctypes' own find_library).
+_MODELLED = frozenset({"ctypes", "_ctypes", "os", "posixpath", "ntpath", "pathlib", "glob",
+                       "importlib", "importlib_resources", "cffi", "numpy", "llvmlite", "gi",
+                       "sys", "sysconfig", "platform", "builtins"})
+#: Files listed per top-level package searched for callers, and directory depth.
+_MAX_PACKAGE_FILES = 20_000
+_MAX_PACKAGE_DEPTH = 16
+#: Sources kept in memory for the caller searches (bytes).
+_MAX_CACHED_BYTES = 96 * 1024 * 1024
+#: Python's extension module suffixes (importlib.machinery.EXTENSION_SUFFIXES) differ by
+#: platform and interpreter; all start with a dot.
+_EXTENSION_SUFFIX_HINT = "an extension-module suffix (importlib.machinery.EXTENSION_SUFFIXES)"
 
 #: Substrings one of which every detected call contains; a source without any is skipped
 #: before parsing, which keeps the common case (no dynamic loading) cheap.
@@ -346,15 +387,23 @@ def _children(node: ast.AST) -> list[ast.AST]:
     return out
 
 
+_Pos = tuple[int, int]
+
+
 @dataclass(slots=True)
 class _Binding:
-    kind: str  # assign | iter | param | import | aug | elem | elems | opaque
+    kind: str  # assign | iter | param | import | def | aug | elem | elems | opaque
     node: ast.AST | None
     scope: _Scope
     path: tuple[int, ...] = ()
     qual: str | None = None
     #: for ``iter`` bindings: the loop (``for`` statement or comprehension) binding the name.
     loop: ast.AST | None = None
+    #: the span of the statement that binds (a parameter: its function's first position),
+    #: and whether that statement is directly in the body of the scope it binds in.
+    start: _Pos = (0, 0)
+    end: _Pos = (0, 0)
+    top: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -364,12 +413,15 @@ class _Scope:
     kind: str  # module | function | class | comprehension
     bindings: dict[str, list[_Binding]] = field(default_factory=dict)
     globals_: set[str] = field(default_factory=set)
+    #: ids of the statements directly in this scope's body.
+    top_ids: frozenset[int] = frozenset()
 
     def bind(self, name: str, b: _Binding) -> None:
         target = self
         if name in self.globals_:
             while target.parent is not None:
                 target = target.parent
+            b.top = False  # bound from a function body: runs whenever it is called
         lst = target.bindings.setdefault(name, [])
         if len(lst) < 256:
             lst.append(b)
@@ -391,10 +443,43 @@ class _Scope:
         return None
 
 
+def _top_ids(node: ast.AST) -> frozenset[int]:
+    body = getattr(node, "body", None)
+    return frozenset(id(s) for s in body) if isinstance(body, list) else frozenset()
+
+
+def _pos(node: ast.AST) -> _Pos:
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+
+
+def _end(node: ast.AST) -> _Pos:
+    return getattr(node, "end_lineno", None) or 0, getattr(node, "end_col_offset", None) or 0
+
+
 @dataclass(slots=True)
 class _Call:
     node: ast.Call
     scope: _Scope
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Caller:
+    """One call of a function, with what evaluating its arguments needs: the module
+    (analysis) and scope it is in, and how many leading parameters it does not pass
+    (1 for ``self`` in a method called through an attribute)."""
+
+    an: _Analysis
+    node: ast.Call
+    scope: _Scope
+    offset: int
+    func: str
+
+
+#: A context: functions entered with their parameters bound to one call's arguments
+#: (``(id(function), call)``), outermost first.
+_Frame = tuple[int, _Caller]
+_Ctx = tuple[_Frame, ...]
+_FuncRef = tuple["_Analysis", "ast.FunctionDef | ast.AsyncFunctionDef"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +495,7 @@ class _Budget(Exception):
 
 
 _FuncNode = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+_DefNode = ast.FunctionDef | ast.AsyncFunctionDef
 _CompNode = ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
 #: Node types that bind, call or open a scope; every other node is only descended into.
 _SPECIAL_NODES: frozenset[type[ast.AST]] = frozenset({
@@ -419,13 +505,419 @@ _SPECIAL_NODES: frozenset[type[ast.AST]] = frozenset({
     ast.AsyncWith, ast.ExceptHandler, ast.Return, ast.Yield, ast.YieldFrom, ast.Call,
     ast.Attribute, ast.Subscript,
 })
+#: Binding kinds that take effect when their statement completes.
+_SEQUENTIAL = frozenset({"assign", "aug", "import", "def"})
 
+
+# --------------------------------------------------------------------------- the modules
+
+class PythonModules:
+    """The tree around the sources being analysed, so that :func:`detect_python` can
+    follow values into the other modules of a package.
+
+    ``read(path)`` returns a file's bytes (``None`` when it cannot be read);
+    ``listdir(path)`` the entries of a directory as ``(name, is_directory)`` pairs (none
+    when there is no such directory).  Paths are in the namespace of the ``file`` arguments
+    given to :func:`detect_python` (their directories, ``__init__.py`` files and siblings).
+    The instance caches what it lists, reads and parses: use one per scanned tree, and
+    call :func:`detect_python` with it from one thread at a time.
+    """
+
+    def __init__(self, read: Callable[[str], bytes | None],
+                 listdir: Callable[[str], Iterable[tuple[str, bool]]]) -> None:
+        self._read = read
+        self._listdir = listdir
+        self._program = _Program(self)
+
+    @classmethod
+    def host(cls) -> PythonModules:
+        """The modules of this machine's file system (paths as the OS takes them)."""
+
+        def read(path: str) -> bytes | None:
+            try:
+                with open(path or ".", "rb") as f:
+                    return f.read(MAX_SOURCE_BYTES + 1)
+            except (OSError, ValueError):
+                return None
+
+        def listdir(path: str) -> list[tuple[str, bool]]:
+            try:
+                with os.scandir(path or ".") as it:
+                    return [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            except (OSError, ValueError):
+                return []
+
+        return cls(read, listdir)
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            return self._read(path)
+        except Exception:  # a reader's failure is a file we cannot see
+            return None
+
+    def listdir(self, path: str) -> dict[str, bool]:
+        try:
+            return {name: bool(is_dir) for name, is_dir in self._listdir(path)}
+        except Exception:  # as above
+            return {}
+
+
+def _digest(source: str | bytes) -> int:
+    raw = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
+    return hash((len(raw), raw))
+
+
+def _parse(source: str | bytes, file: str, prog: _Program) -> _Analysis | None:
+    """Parse and collect one module; None when it is not valid Python."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _Analysis(ast.parse(source, filename=file), file, prog)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    finally:
+        if paused:
+            gc.enable()
+
+
+class _Program:
+    """What one analysis run shares across modules: the evaluation state of the file being
+    analysed (reset for every file) and, with :class:`PythonModules`, the modules read
+    and parsed, import resolution and call-site indexes (kept for the whole tree)."""
+
+    def __init__(self, modules: PythonModules | None) -> None:
+        self.modules = modules
+        # Static caches (valid as long as the tree does not change).
+        self.analyses: dict[str, _Analysis | None] = {}
+        self.entries_cache: dict[str, dict[str, bool]] = {}
+        self.raw_cache: dict[str, bytes | None] = {}
+        self.raw_bytes = 0
+        self.roots: dict[str, str | None] = {}
+        self.resolved: dict[tuple[str, str], list[_FuncRef]] = {}
+        self.callers_cache: dict[int, list[_Caller]] = {}
+        self.caller_objs: dict[tuple[int, int], _Caller] = {}
+        self.package_files_cache: dict[str, list[str]] = {}
+        self.begin()
+
+    def begin(self) -> None:
+        """Start the analysis of one file."""
+        self.steps = 0
+        self.max_steps = _MAX_STEPS if self.modules is None else 4 * _MAX_STEPS
+        self.memo: dict[object, tuple[_Alts, dict[int, _FuncRef]]] = {}
+        self.func_memo: dict[object, tuple[_Alts, dict[int, _FuncRef]]] = {}
+        self.in_progress: set[object] = set()
+        self.consumed: set[int] = set()
+        self.touched: dict[int, _FuncRef] = {}
+        self.loads = 0
+        self.load_bytes = 0
+        self.search_bytes = 0
+        self.limited = False
+        self.problems: list[str] = []
+
+    def limit(self, what: str) -> None:
+        if not self.limited:
+            self.limited = True
+            self.problems.append(f"{what}: values from other modules may be missing")
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise _Budget
+
+    # ------------------------------------------------------------------ calls
+
+    def caller(self, an: _Analysis, node: ast.Call, scope: _Scope, offset: int,
+               func: str) -> _Caller:
+        key = (id(node), offset)
+        c = self.caller_objs.get(key)
+        if c is None:
+            c = self.caller_objs[key] = _Caller(an, node, scope, offset, func)
+        return c
+
+    def callee_defs(self, an: _Analysis, fn: ast.expr, scope: _Scope,
+                    q: str | None) -> list[_FuncRef]:
+        """The functions (every definition) a call's callee names: local ones, or with
+        the modules, one defined or re-exported in another module of the tree."""
+        if isinstance(fn, ast.Name):
+            local = an.local_defs(fn, scope)
+            if local:
+                return [(an, f) for f in local]
+        if q is None or self.modules is None:
+            return []
+        return self.resolve(an, q)
+
+    def callers(self, an: _Analysis, func: _DefNode) -> list[_Caller]:
+        """The calls of ``func``: in its module, and with the modules, in the other modules
+        of its top-level package that import it."""
+        cached = self.callers_cache.get(id(func))
+        if cached is not None:
+            return cached
+        out: list[_Caller] = []
+        is_method = id(func) in an.methods
+        for call in an.calls_by_name.get(func.name, []):
+            node = call.node
+            via_attr = isinstance(node.func, ast.Attribute)
+            if via_attr and not is_method:
+                continue
+            if not via_attr and all(f is not func for f in an.local_defs(node.func,
+                                                                         call.scope)):
+                continue
+            out.append(self.caller(an, node, call.scope, 1 if via_attr else 0, func.name))
+            if len(out) >= _MAX_CALLERS:
+                break
+        if self.modules is not None and id(func) in an.module_defs and len(out) < _MAX_CALLERS:
+            out.extend(self._cross_callers(an, func, _MAX_CALLERS - len(out)))
+        if not self.limited:
+            self.callers_cache[id(func)] = out
+        return out
+
+    def _cross_callers(self, an: _Analysis, func: _DefNode, room: int) -> list[_Caller]:
+        mod = self.module_name(an.file)
+        root = self.root_of(an.file)
+        if mod is None or root is None:
+            return []
+        top = posixpath.join(root, mod.split(".", 1)[0])
+        if not self.entries(top):
+            return []  # a top-level module, not a package: no siblings to search
+        word = re.compile(rb"\b" + re.escape(func.name.encode()) + rb"\b")
+        out: list[_Caller] = []
+        for path in self.package_files(top):
+            if path == an.file:
+                continue
+            if self.search_bytes >= _MAX_SEARCH_BYTES_PER_FILE:
+                self.limit("search for calls in other modules stopped")
+                break
+            raw = self.raw(path)
+            if raw is None:
+                continue
+            self.search_bytes += len(raw)
+            if not word.search(raw):
+                continue
+            other = self.analysis(path)
+            if other is None:
+                continue
+            for call in other.calls_by_name.get(func.name, []):
+                fn = call.node.func
+                defs = self.callee_defs(other, fn, call.scope, other.qual(fn, call.scope))
+                if any(f is func for _, f in defs):
+                    out.append(self.caller(other, call.node, call.scope, 0, func.name))
+                    if len(out) >= room:
+                        return out
+        return out
+
+    # ------------------------------------------------------------------ modules
+
+    def entries(self, path: str) -> dict[str, bool]:
+        got = self.entries_cache.get(path)
+        if got is None:
+            got = self.modules.listdir(path) if self.modules is not None else {}
+            self.entries_cache[path] = got
+        return got
+
+    def raw(self, path: str) -> bytes | None:
+        if path in self.raw_cache:
+            return self.raw_cache[path]
+        data = self.modules.read(path) if self.modules is not None else None
+        if data is not None and self.raw_bytes + len(data) <= _MAX_CACHED_BYTES:
+            self.raw_cache[path] = data
+            self.raw_bytes += len(data)
+        return data
+
+    def cached(self, file: str, source: str | bytes) -> _Analysis | None:
+        """The analysis of a file already parsed as another file's module, if its source
+        is the one given (the same nodes, so that calls found from it still match)."""
+        an = self.analyses.get(file)
+        if an is None or an.digest != _digest(source):
+            return None
+        return an
+
+    def adopt(self, file: str, an: _Analysis) -> None:
+        """The file being analysed is one of the modules too."""
+        if self.modules is None:
+            return
+        if self.analyses.get(file) is not None:
+            # Another source under the same path: what was found from the old one is stale.
+            self.resolved.clear()
+            self.callers_cache.clear()
+        if len(self.analyses) < _MAX_MODULES:
+            self.analyses[file] = an
+
+    def analysis(self, path: str) -> _Analysis | None:
+        if path in self.analyses:
+            return self.analyses[path]
+        if len(self.analyses) >= _MAX_MODULES or self.loads >= _MAX_LOADS_PER_FILE or \
+                self.load_bytes >= _MAX_LOAD_BYTES_PER_FILE:
+            self.limit(f"other modules not parsed after {self.loads}")
+            return None
+        self.loads += 1
+        raw = self.raw(path)
+        self.load_bytes += len(raw) if raw is not None else 0
+        an = None
+        if raw is not None and len(raw) <= MAX_SOURCE_BYTES:
+            an = _parse(raw, path, self)
+            if an is not None:
+                an.digest = _digest(raw)
+        self.analyses[path] = an
+        return an
+
+    def package_files(self, top: str) -> list[str]:
+        """The ``.py`` files of a package directory, sorted (bounded)."""
+        cached = self.package_files_cache.get(top)
+        if cached is not None:
+            return cached
+        out: list[str] = []
+        stack = [(top, 0)]
+        while stack and len(out) < _MAX_PACKAGE_FILES:
+            d, depth = stack.pop()
+            ents = self.entries(d)
+            for name in sorted(ents):
+                if ents[name]:
+                    if depth < _MAX_PACKAGE_DEPTH and name != "__pycache__" \
+                            and not name.startswith("."):
+                        stack.append((posixpath.join(d, name), depth + 1))
+                elif name.endswith(".py"):
+                    out.append(posixpath.join(d, name))
+        out.sort()
+        self.package_files_cache[top] = out
+        return out
+
+    def root_of(self, file: str) -> str | None:
+        """The directory imports of ``file`` are relative to: the enclosing site-packages,
+        else the parent of its outermost package (directories with ``__init__.py``)."""
+        if file in self.roots:
+            return self.roots[file]
+        parts = file.split("/")
+        root: str | None = None
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i] in _SITE_DIRS:
+                root = "/".join(parts[:i + 1])
+                break
+        if root is None and self.modules is not None:
+            d = posixpath.dirname(file)
+            for _ in range(64):
+                if self.entries(d).get("__init__.py") is not False:
+                    break
+                up = posixpath.dirname(d)
+                if up == d:
+                    break
+                d = up
+            root = d
+        self.roots[file] = root
+        return root
+
+    def module_name(self, file: str) -> str | None:
+        root = self.root_of(file)
+        if root is None or not file.endswith(".py"):
+            return None
+        if root:
+            if not file.startswith(root.rstrip("/") + "/"):
+                return None
+            rel = file[len(root.rstrip("/")) + 1:]
+        else:
+            rel = file
+        parts = rel[:-3].split("/")
+        if parts[-1] == "__init__":
+            parts.pop()
+        if not parts or not all(p.isidentifier() for p in parts):
+            return None
+        return ".".join(parts)
+
+    def absolute(self, qual: str, an: _Analysis) -> str | None:
+        """A dotted name as an absolute one (relative imports resolved against ``an``)."""
+        if not qual.startswith("."):
+            return qual
+        level = len(qual) - len(qual.lstrip("."))
+        rest = qual[level:]
+        mod = self.module_name(an.file)
+        if mod is None:
+            return None
+        pkg = mod.split(".")
+        if not an.file.endswith("/__init__.py") and an.file != "__init__.py":
+            pkg = pkg[:-1]
+        if level - 1 > len(pkg):
+            return None
+        pkg = pkg[:len(pkg) - (level - 1)]
+        return ".".join([*pkg, rest] if rest else pkg) or None
+
+    def module_path(self, root: str, parts: list[str]) -> str | None:
+        d = posixpath.join(root, *parts[:-1]) if len(parts) > 1 else root
+        ents = self.entries(d)
+        if ents.get(parts[-1] + ".py") is False:
+            return posixpath.join(d, parts[-1] + ".py")
+        if ents.get(parts[-1]):
+            pkg = posixpath.join(d, parts[-1])
+            if self.entries(pkg).get("__init__.py") is False:
+                return posixpath.join(pkg, "__init__.py")
+        return None
+
+    def resolve(self, an: _Analysis, qual: str) -> list[_FuncRef]:
+        """The function definitions an imported dotted name refers to, in the tree."""
+        absq = self.absolute(qual, an)
+        root = self.root_of(an.file)
+        if absq is None or root is None or "." not in absq or \
+                absq.split(".", 1)[0] in _MODELLED:
+            return []
+        return self._resolve(root, absq, 0, frozenset())
+
+    def _resolve(self, root: str, absq: str, depth: int,
+                 seen: frozenset[tuple[str, str]]) -> list[_FuncRef]:
+        key = (root, absq)
+        if key in self.resolved:
+            return self.resolved[key]
+        parts = absq.split(".")
+        if depth > 4 or key in seen or len(parts) < 2 or not all(parts):
+            return []
+        out: list[_FuncRef] = []
+        path = self.module_path(root, parts[:-1])
+        mod = self.analysis(path) if path is not None else None
+        if mod is not None:
+            out = self._lookup(mod, root, parts[-1], depth, seen | {key})
+        if depth == 0 and not self.limited:
+            self.resolved[key] = out
+        return out
+
+    def _lookup(self, mod: _Analysis, root: str, name: str, depth: int,
+                seen: frozenset[tuple[str, str]]) -> list[_FuncRef]:
+        out: list[_FuncRef] = []
+
+        def follow(q: str | None, where: _Analysis) -> None:
+            a = self.absolute(q, where) if q else None
+            if a is not None:
+                out.extend(self._resolve(root, a, depth + 1, seen))
+
+        bindings = mod.module.bindings.get(name)
+        for b in bindings or ():
+            if b.kind == "def" and isinstance(b.node, _DefNode):
+                out.append((mod, b.node))
+            elif b.kind == "import":
+                follow(b.qual, mod)
+            elif b.kind == "assign" and not b.path and isinstance(b.node, ast.Name
+                                                                   | ast.Attribute):
+                follow(mod.qual(b.node, b.scope), mod)
+        if bindings is None:
+            for star in sorted(mod.star_modules):
+                follow(star + name if star.endswith(".") else f"{star}.{name}", mod)
+        return out[:_MAX_ALTS]
+
+    def where(self, file: str, site_file: str, line: int) -> str:
+        """A call's place for evidence: the line in the site's file, else the path below
+        the import root."""
+        if file == site_file:
+            return f"line {line}"
+        root = self.root_of(file)
+        if root and file.startswith(root.rstrip("/") + "/"):
+            file = file[len(root.rstrip("/")) + 1:]
+        return f"{file}:{line}"
+
+
+# --------------------------------------------------------------------------- one module
 
 class _Analysis:
-    def __init__(self, tree: ast.Module, file: str) -> None:
+    def __init__(self, tree: ast.Module, file: str, prog: _Program) -> None:
         self.file = file
+        self.prog = prog
         self.problems: list[str] = []
-        self.module = _Scope(tree, None, "module")
+        self.module = _Scope(tree, None, "module", top_ids=_top_ids(tree))
         self.scope_of: dict[int, _Scope] = {}
         self.calls: list[_Call] = []
         self.attrs: list[tuple[ast.Attribute | ast.Subscript, _Scope]] = []
@@ -434,16 +926,40 @@ class _Analysis:
         self.func_scope: dict[int, _Scope] = {}
         self.generators: set[int] = set()
         self.methods: set[int] = set()
+        self.module_defs: set[int] = set()
         self.defaults: dict[int, dict[str, tuple[ast.expr, _Scope]]] = {}
         self.self_attrs: dict[str, list[tuple[ast.expr, _Scope]]] = {}
         self.star_modules: set[str] = set()
         self.cffi_imported = False
-        self.memo: dict[tuple[int, str, int], _Alts] = {}
-        self.in_progress: set[tuple[int, str, int]] = set()
-        self.func_memo: dict[int, _Alts] = {}
-        self.steps = 0
-        self.consumed: set[int] = set()
+        self._arms: list[list[tuple[_Pos, _Pos]]] | None = None
+        self._arm_of: dict[int, dict[int, int]] = {}
+        self.digest = 0
         self._collect(tree)
+
+    def alternatives(self, a: ast.AST, b: ast.AST) -> bool:
+        """Whether two nodes are in different arms of one branch (``if``/``else``, a
+        ``try`` body and its handlers, ``x if c else y``, ``x or y``): at most one runs,
+        or the second only when the first failed."""
+        pa, pb = self._arm_path(a), self._arm_path(b)
+        return any(pb.get(k, i) != i for k, i in pa.items())
+
+    def _arm_path(self, node: ast.AST) -> dict[int, int]:
+        """For each branch containing ``node``: which of its arms."""
+        got = self._arm_of.get(id(node))
+        if got is not None:
+            return got
+        if self._arms is None:
+            self._arms = _branch_arms(self.module.node)
+        out: dict[int, int] = {}
+        span = _span(node)
+        if span is not None:
+            for k, arms in enumerate(self._arms):
+                for i, (start, end) in enumerate(arms):
+                    if start <= span[0] and span[1] <= end:
+                        out[k] = i
+                        break
+        self._arm_of[id(node)] = out
+        return out
 
     # ------------------------------------------------------------------ collection
 
@@ -478,17 +994,26 @@ class _Analysis:
                 f: _FuncNode | None = func) -> None:
             kids.extend((n, s, f) for n in nodes if n is not None)
 
+        def binding(kind: str, value: ast.AST | None, *, qual: str | None = None,
+                    stmt: ast.AST = node) -> _Binding:
+            return _Binding(kind, value, scope, qual=qual, start=_pos(stmt), end=_end(stmt),
+                            top=id(stmt) in scope.top_ids)
+
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
             parent = scope
             while parent.kind == "class" and parent.parent is not None:
                 parent = parent.parent
-            inner = _Scope(node, parent if scope.kind == "class" else scope, "function")
+            inner = _Scope(node, parent if scope.kind == "class" else scope, "function",
+                           top_ids=_top_ids(node) if not isinstance(node, ast.Lambda)
+                           else frozenset())
             self.func_scope[id(node)] = inner
             self.returns.setdefault(id(node), [])
             if not isinstance(node, ast.Lambda):
-                scope.bind(node.name, _Binding("def", node, scope))
+                scope.bind(node.name, binding("def", node))
                 if scope.kind == "class":
                     self.methods.add(id(node))
+                elif scope.kind == "module":
+                    self.module_defs.add(id(node))
                 add(node.decorator_list)
                 add(node.body, inner, node)
             else:
@@ -504,16 +1029,19 @@ class _Analysis:
                 if kd is not None:
                     defaults[arg.arg] = (kd, scope)
             self.defaults[id(node)] = defaults
+            entry = _pos(node)
             for arg in [*positional, *a.kwonlyargs]:
-                inner.bind(arg.arg, _Binding("param", node, inner, qual=arg.arg))
+                inner.bind(arg.arg, _Binding("param", node, inner, qual=arg.arg, start=entry,
+                                             end=entry))
             for star in (a.vararg, a.kwarg):
                 if star is not None:
-                    inner.bind(star.arg, _Binding("opaque", None, inner))
+                    inner.bind(star.arg, _Binding("opaque", None, inner, start=entry,
+                                                  end=entry))
             add([*a.defaults, *(d for d in a.kw_defaults if d is not None)])
             return kids
         if isinstance(node, ast.ClassDef):
-            inner = _Scope(node, scope, "class")
-            scope.bind(node.name, _Binding("opaque", None, scope))
+            inner = _Scope(node, scope, "class", top_ids=_top_ids(node))
+            scope.bind(node.name, binding("opaque", None))
             add([*node.bases, *node.keywords, *node.decorator_list])
             add(node.body, inner)
             return kids
@@ -522,7 +1050,7 @@ class _Analysis:
             self.scope_of[id(node)] = inner
             for i, gen in enumerate(node.generators):
                 self._bind_target(gen.target, inner, "iter", gen.iter,
-                                  scope if i == 0 else inner, loop=node)
+                                  scope if i == 0 else inner, loop=node, stmt=node)
                 add([gen.iter], scope if i == 0 else inner)
                 add(gen.ifs, inner)
             if isinstance(node, ast.DictComp):
@@ -537,10 +1065,10 @@ class _Analysis:
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
-                    scope.bind(alias.asname, _Binding("import", None, scope, qual=alias.name))
+                    scope.bind(alias.asname, binding("import", None, qual=alias.name))
                 else:
                     top = alias.name.split(".", 1)[0]
-                    scope.bind(top, _Binding("import", None, scope, qual=top))
+                    scope.bind(top, binding("import", None, qual=top))
                 if alias.name.split(".", 1)[0] == "cffi":
                     self.cffi_imported = True
         elif isinstance(node, ast.ImportFrom):
@@ -553,27 +1081,29 @@ class _Analysis:
                     continue
                 qual = f"{base}.{alias.name}" if base and not base.endswith(".") else \
                     base + alias.name
-                scope.bind(alias.asname or alias.name, _Binding("import", None, scope,
-                                                                qual=qual))
+                scope.bind(alias.asname or alias.name, binding("import", None, qual=qual))
         elif isinstance(node, ast.Assign):
             for t in node.targets:
-                self._bind_target(t, scope, "assign", node.value, scope)
+                self._bind_target(t, scope, "assign", node.value, scope, stmt=node)
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            self._bind_target(node.target, scope, "assign", node.value, scope)
+            self._bind_target(node.target, scope, "assign", node.value, scope, stmt=node)
         elif isinstance(node, ast.AugAssign):
             if isinstance(node.target, ast.Name):
-                scope.bind(node.target.id, _Binding("aug", node, scope))
+                scope.bind(node.target.id, binding("aug", node))
         elif isinstance(node, ast.NamedExpr):
-            self._bind_target(node.target, scope, "assign", node.value, scope)
+            self._bind_target(node.target, scope, "assign", node.value, scope, stmt=node)
         elif isinstance(node, ast.For | ast.AsyncFor):
-            self._bind_target(node.target, scope, "iter", node.iter, scope, loop=node)
+            self._bind_target(node.target, scope, "iter", node.iter, scope, loop=node,
+                              stmt=node)
         elif isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:
                 if item.optional_vars is not None:
-                    self._bind_target(item.optional_vars, scope, "opaque", None, scope)
+                    self._bind_target(item.optional_vars, scope, "opaque", None, scope,
+                                      stmt=node)
         elif isinstance(node, ast.ExceptHandler):
             if node.name:
-                scope.bind(node.name, _Binding("opaque", None, scope))
+                scope.bind(node.name, _Binding("opaque", None, scope, start=_pos(node),
+                                               end=_pos(node)))
         elif isinstance(node, ast.Return | ast.Yield | ast.YieldFrom):
             if func is not None and node.value is not None:
                 self.returns[id(func)].append(
@@ -592,7 +1122,8 @@ class _Analysis:
             if (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name)
                     and fn.attr in ("append", "insert", "extend") and node.args):
                 kind = "elems" if fn.attr == "extend" else "elem"
-                scope.bind(fn.value.id, _Binding(kind, node.args[-1], scope))
+                scope.bind(fn.value.id, _Binding(kind, node.args[-1], scope, start=_pos(node),
+                                                 end=_end(node)))
         elif isinstance(node, ast.Attribute | ast.Subscript):
             self.attrs.append((node, scope))
 
@@ -608,20 +1139,23 @@ class _Analysis:
 
     def _bind_target(self, target: ast.AST, scope: _Scope, kind: str, value: ast.expr | None,
                      value_scope: _Scope, *, path: tuple[int, ...] = (),
-                     loop: ast.AST | None = None) -> None:
+                     loop: ast.AST | None = None, stmt: ast.AST) -> None:
         if isinstance(target, ast.Name):
-            scope.bind(target.id, _Binding(kind, value, value_scope, path, loop=loop))
+            scope.bind(target.id, _Binding(kind, value, value_scope, path, loop=loop,
+                                           start=_pos(stmt), end=_end(stmt),
+                                           top=id(stmt) in scope.top_ids))
         elif isinstance(target, ast.Tuple | ast.List):
             starred = False
             for i, elt in enumerate(target.elts):
                 if isinstance(elt, ast.Starred):
                     starred = True
-                    self._bind_target(elt.value, scope, "opaque", None, value_scope)
+                    self._bind_target(elt.value, scope, "opaque", None, value_scope,
+                                      stmt=stmt)
                 elif starred:
-                    self._bind_target(elt, scope, "opaque", None, value_scope)
+                    self._bind_target(elt, scope, "opaque", None, value_scope, stmt=stmt)
                 else:
                     self._bind_target(elt, scope, kind, value, value_scope, path=(*path, i),
-                                      loop=loop)
+                                      loop=loop, stmt=stmt)
 
     # ------------------------------------------------------------------ qualified names
 
@@ -652,24 +1186,45 @@ class _Analysis:
                 return self.qual(b.node, b.scope, depth + 1)
         return None
 
-    def local_def(self, expr: ast.expr, scope: _Scope) -> _FuncNode | None:
+    def local_defs(self, expr: ast.expr, scope: _Scope) -> list[_DefNode]:
+        """Every definition of the function a name refers to in this module (a function
+        defined in both branches of a ``try``/``except`` or an ``if`` has two)."""
         if isinstance(expr, ast.Name):
             found = scope.lookup(expr.id)
             if found is not None:
-                for b in found[1]:
-                    if b.kind == "def" and isinstance(b.node,
-                                                      ast.FunctionDef | ast.AsyncFunctionDef):
-                        return b.node
-        return None
+                return [b.node for b in found[1]
+                        if b.kind == "def" and isinstance(b.node, _DefNode)]
+        return []
+
+    def local_def(self, expr: ast.expr, scope: _Scope) -> _DefNode | None:
+        defs = self.local_defs(expr, scope)
+        return defs[0] if defs else None
+
+    def find_library_alias(self, name: str, scope: _Scope) -> bool:
+        """Whether a name bound to several things (a parameter defaulting to
+        ``ctypes.util.find_library``, an assignment of it) is ``find_library``."""
+        found = scope.lookup(name)
+        if found is None:
+            return False
+        for b in found[1]:
+            value: tuple[ast.expr, _Scope] | None = None
+            if b.kind == "param" and isinstance(b.node, _DefNode) and b.qual is not None:
+                value = self.defaults.get(id(b.node), {}).get(b.qual)
+            elif b.kind == "assign" and not b.path and isinstance(b.node, ast.expr):
+                value = (b.node, b.scope)
+            if value is not None and isinstance(value[0], ast.Name | ast.Attribute):
+                q = self.qual(value[0], value[1])
+                if q is not None and q != name and q.rsplit(".", 1)[-1] == "find_library":
+                    return True
+        return False
 
     # ------------------------------------------------------------------ evaluation
 
-    def ev(self, expr: ast.AST | None, scope: _Scope, depth: int, hops: int) -> _Alts:
+    def ev(self, expr: ast.AST | None, scope: _Scope, depth: int, hops: int,
+           ctx: _Ctx) -> _Alts:
         if expr is None:
             return ()
-        self.steps += 1
-        if self.steps > _MAX_STEPS:
-            raise _Budget
+        self.prog.step()
         if depth > _MAX_DEPTH:
             return _UNK
         d = depth + 1
@@ -685,24 +1240,24 @@ class _Analysis:
                 return ()
             return _UNK
         if isinstance(expr, ast.JoinedStr):
-            return _concat(*(self.ev(v, scope, d, hops) for v in expr.values))
+            return _concat(*(self.ev(v, scope, d, hops, ctx) for v in expr.values))
         if isinstance(expr, ast.FormattedValue):
-            return self.ev(expr.value, scope, d, hops) or _UNK
+            return self.ev(expr.value, scope, d, hops, ctx) or _UNK
         if isinstance(expr, ast.Name):
-            return self.ev_name(expr.id, scope, d, hops, expr)
+            return self.ev_name(expr.id, scope, d, hops, ctx, use=expr)
         if isinstance(expr, ast.BinOp):
-            return self.ev_binop(expr, scope, d, hops)
+            return self.ev_binop(expr, scope, d, hops, ctx)
         if isinstance(expr, ast.IfExp):
-            return _cap([*self.ev(expr.body, scope, d, hops),
-                         *self.ev(expr.orelse, scope, d, hops)])
+            return _cap([*self.ev(expr.body, scope, d, hops, ctx),
+                         *self.ev(expr.orelse, scope, d, hops, ctx)])
         if isinstance(expr, ast.BoolOp):
             operands = expr.values if isinstance(expr.op, ast.Or) else expr.values[-1:]
             out: list[_AV] = []
             for operand in operands:
-                out.extend(self.ev(operand, scope, d, hops))
+                out.extend(self.ev(operand, scope, d, hops, ctx))
             return _cap(out)
         if isinstance(expr, ast.Tuple | ast.List | ast.Set):
-            return (self.ev_seq(expr.elts, scope, d, hops),)
+            return (self.ev_seq(expr.elts, scope, d, hops, ctx),)
         if isinstance(expr, ast.Dict):
             keys: list[str | None] = []
             items: list[_Alts] = []
@@ -711,44 +1266,46 @@ class _Analysis:
                     continue
                 keys.append(key.value if isinstance(key, ast.Constant)
                             and isinstance(key.value, str) else None)
-                items.append(self.ev(val, scope, d, hops))
+                items.append(self.ev(val, scope, d, hops, ctx))
             return (_Seq(tuple(items), tuple(keys)),)
         if isinstance(expr, _CompNode):
             inner = self.scope_of.get(id(expr), scope)
             elt = expr.key if isinstance(expr, ast.DictComp) else expr.elt
-            return (_Seq((self.ev(elt, inner, d, hops),)),)
+            return (_Seq((self.ev(elt, inner, d, hops, ctx),)),)
         if isinstance(expr, ast.Attribute):
-            return self.ev_attribute(expr, scope, d, hops)
+            return self.ev_attribute(expr, scope, d, hops, ctx)
         if isinstance(expr, ast.Subscript):
-            return self.ev_subscript(expr, scope, d, hops)
+            return self.ev_subscript(expr, scope, d, hops, ctx)
         if isinstance(expr, ast.Call):
-            return self.ev_call(expr, scope, d, hops)
+            return self.ev_call(expr, scope, d, hops, ctx)
         if isinstance(expr, ast.NamedExpr):
-            return self.ev(expr.value, scope, d, hops)
+            return self.ev(expr.value, scope, d, hops, ctx)
         if isinstance(expr, ast.Await | ast.Starred):
-            return self.ev(expr.value, scope, d, hops)
+            return self.ev(expr.value, scope, d, hops, ctx)
         return _UNK
 
-    def ev_seq(self, elts: Sequence[ast.expr], scope: _Scope, d: int, hops: int) -> _Seq:
+    def ev_seq(self, elts: Sequence[ast.expr], scope: _Scope, d: int, hops: int,
+               ctx: _Ctx) -> _Seq:
         items: list[_Alts] = []
         for e in elts:
             if isinstance(e, ast.Starred):
-                for a in self.ev(e.value, scope, d, hops):
+                for a in self.ev(e.value, scope, d, hops, ctx):
                     if isinstance(a, _Seq) and a.keys is None:
                         items.extend(a.items)
                     else:
                         items.append((_Unk(a.hints if not isinstance(a, _Seq) else ()),))
             else:
-                items.append(self.ev(e, scope, d, hops))
+                items.append(self.ev(e, scope, d, hops, ctx))
             if len(items) >= _MAX_ALTS:
                 break
         return _Seq(tuple(items))
 
-    def ev_binop(self, expr: ast.BinOp, scope: _Scope, d: int, hops: int) -> _Alts:
-        left = self.ev(expr.left, scope, d, hops)
+    def ev_binop(self, expr: ast.BinOp, scope: _Scope, d: int, hops: int,
+                 ctx: _Ctx) -> _Alts:
+        left = self.ev(expr.left, scope, d, hops, ctx)
         if isinstance(expr.op, ast.Mod):
             out: list[_AV] = []
-            right = self.ev(expr.right, scope, d, hops)
+            right = self.ev(expr.right, scope, d, hops, ctx)
             is_tuple = isinstance(expr.right, ast.Tuple)
             for fmt in left:
                 if isinstance(fmt, _Str):
@@ -756,7 +1313,7 @@ class _Analysis:
                 else:
                     out.append(_Unk())
             return _cap(out)
-        right = self.ev(expr.right, scope, d, hops)
+        right = self.ev(expr.right, scope, d, hops, ctx)
         if isinstance(expr.op, ast.Add):
             seqs = [a for a in left if isinstance(a, _Seq)]
             if seqs:
@@ -767,7 +1324,7 @@ class _Analysis:
             return _path_join(left, right)
         return _UNK
 
-    def ev_name(self, name: str, scope: _Scope, d: int, hops: int,
+    def ev_name(self, name: str, scope: _Scope, d: int, hops: int, ctx: _Ctx, *,
                 use: ast.AST | None = None) -> _Alts:
         found = scope.lookup(name)
         if found is None:
@@ -778,36 +1335,45 @@ class _Analysis:
         loop = _innermost_loop(bindings, use)
         if loop is not None:
             bindings = [b for b in bindings if b.loop is loop]
-        key = (id(def_scope), name, id(loop) if loop is not None else 0)
-        if key in self.memo:
-            return self.memo[key]
-        if key in self.in_progress:
+        elif use is not None and def_scope is scope and len(bindings) > 1:
+            bindings = _reaching(bindings, scope, use)
+        key = (id(def_scope), name, tuple(id(b) for b in bindings), ctx)
+        prog = self.prog
+        hit = prog.memo.get(key)
+        if hit is not None:
+            prog.touched.update(hit[1])
+            return hit[0]
+        if key in prog.in_progress:
             return ()
-        self.in_progress.add(key)
+        prog.in_progress.add(key)
+        saved, prog.touched = prog.touched, {}
         try:
-            result = self._ev_bindings(name, bindings, d, hops)
+            result = self._ev_bindings(bindings, d, hops, ctx)
         finally:
-            self.in_progress.discard(key)
+            prog.in_progress.discard(key)
+            touched, prog.touched = prog.touched, saved
+            saved.update(touched)
         if hops == 0:
-            self.memo[key] = result
+            prog.memo[key] = (result, touched)
         return result
 
-    def _ev_bindings(self, name: str, bindings: list[_Binding], d: int, hops: int) -> _Alts:
+    def _ev_bindings(self, bindings: list[_Binding], d: int, hops: int,
+                     ctx: _Ctx) -> _Alts:
         base: list[_AV] = []
         extra: list[_AV] = []
         augs: list[_Binding] = []
         for b in bindings:
             if b.kind == "assign":
-                base.extend(_select(self.ev(b.node, b.scope, d, hops), b.path))
+                base.extend(_select(self.ev(b.node, b.scope, d, hops, ctx), b.path))
             elif b.kind == "iter":
-                elems = _elements(self.ev(b.node, b.scope, d, hops))
+                elems = _elements(self.ev(b.node, b.scope, d, hops, ctx))
                 base.extend(_select(elems, b.path) if b.path else elems)
             elif b.kind == "param":
-                base.extend(self.ev_param(b, d, hops))
+                base.extend(self.ev_param(b, d, hops, ctx))
             elif b.kind == "elem":
-                extra.append(_Seq((self.ev(b.node, b.scope, d, hops),)))
+                extra.append(_Seq((self.ev(b.node, b.scope, d, hops, ctx),)))
             elif b.kind == "elems":
-                extra.extend(self.ev(b.node, b.scope, d, hops))
+                extra.extend(self.ev(b.node, b.scope, d, hops, ctx))
             elif b.kind == "aug":
                 augs.append(b)
             else:
@@ -823,7 +1389,7 @@ class _Analysis:
         for b in augs:
             assert isinstance(b.node, ast.AugAssign)
             if isinstance(b.node.op, ast.Add):
-                rhs = self.ev(b.node.value, b.scope, d, hops)
+                rhs = self.ev(b.node.value, b.scope, d, hops, ctx)
                 for a in list(base):
                     if isinstance(a, _Seq):
                         for r in rhs:
@@ -833,42 +1399,40 @@ class _Analysis:
                         base.extend(_concat((a,), rhs))
         return _cap(base)
 
-    def ev_param(self, b: _Binding, d: int, hops: int) -> _Alts:
+    def ev_param(self, b: _Binding, d: int, hops: int, ctx: _Ctx) -> _Alts:
+        """A parameter: the argument of the call its function was entered from (the
+        context), or else every call's argument (and its default)."""
         func = b.node
         pname = b.qual
         assert isinstance(func, _FuncNode)
         assert pname is not None
-        out: list[_AV] = []
         default = self.defaults.get(id(func), {}).get(pname)
+        for i in range(len(ctx) - 1, -1, -1):
+            if ctx[i][0] != id(func) or isinstance(func, ast.Lambda):
+                continue
+            caller = ctx[i][1]
+            arg = _argument(func, pname, caller)
+            if arg is not None:
+                return _cap([_mark_indirect(a) for a in
+                             caller.an.ev(arg, caller.scope, d, hops, ctx[:i])])
+            if default is not None:
+                return self.ev(default[0], default[1], d, hops, ctx[:i])
+            return (_Unk((f"parameter {pname!r} of {func.name}()",)),)
+        out: list[_AV] = []
         if default is not None:
-            out.extend(self.ev(default[0], default[1], d, hops))
-        if isinstance(func, ast.Lambda) or hops >= _MAX_HOPS:
+            out.extend(self.ev(default[0], default[1], d, hops, ctx))
+        if isinstance(func, ast.Lambda):
             return _cap(out) if out else (_Unk((f"parameter {pname!r}",)),)
-        positional = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
-        index = positional.index(pname) if pname in positional else None
-        is_method = id(func) in self.methods
+        self.prog.touched[id(func)] = (self, func)
+        if hops >= _MAX_HOPS:
+            return _cap(out) if out else (_Unk((f"parameter {pname!r}",)),)
         found_call = False
-        for call in self.calls_by_name.get(func.name, []):
-            node = call.node
-            via_attr = isinstance(node.func, ast.Attribute)
-            if via_attr and not is_method:
-                continue
-            if not via_attr and self.local_def(node.func, call.scope) is not func:
-                continue
-            i = index
-            if i is not None and is_method and via_attr:
-                i -= 1
-            arg: ast.expr | None = None
-            for kw in node.keywords:
-                if kw.arg == pname:
-                    arg = kw.value
-            if (arg is None and i is not None and 0 <= i < len(node.args)
-                    and not any(isinstance(a, ast.Starred) for a in node.args[:i + 1])):
-                arg = node.args[i]
+        for caller in self.prog.callers(self, func):
+            arg = _argument(func, pname, caller)
             if arg is None:
                 continue
             found_call = True
-            for a in self.ev(arg, call.scope, d, hops + 1):
+            for a in caller.an.ev(arg, caller.scope, d, hops + 1, ctx):
                 out.append(_mark_indirect(a))
         if not out:
             hint = f"parameter {pname!r} of {func.name}()" + ("" if found_call else
@@ -876,7 +1440,8 @@ class _Analysis:
             return (_Unk((hint,)),)
         return _cap(out)
 
-    def ev_attribute(self, expr: ast.Attribute, scope: _Scope, d: int, hops: int) -> _Alts:
+    def ev_attribute(self, expr: ast.Attribute, scope: _Scope, d: int, hops: int,
+                     ctx: _Ctx) -> _Alts:
         if expr.attr == "__file__":
             q = self.module_file_of(expr, scope)
             if q is not None:
@@ -887,30 +1452,32 @@ class _Analysis:
         if expr.attr == "parent" and self.module_file_of(expr.value, scope) is not None:
             return (_s(self.module_dir(self.module_file_of(expr.value, scope) or "")),)
         if expr.attr == "parent":
-            return _cap([_dirname(a) for a in self.ev(expr.value, scope, d, hops)])
+            return _cap([_dirname(a) for a in self.ev(expr.value, scope, d, hops, ctx)])
         if expr.attr == "name":
-            return _cap([_basename(a) for a in self.ev(expr.value, scope, d, hops)])
+            return _cap([_basename(a) for a in self.ev(expr.value, scope, d, hops, ctx)])
         if isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls"):
             out: list[_AV] = []
             for value, s in self.self_attrs.get(expr.attr, [])[:16]:
-                out.extend(self.ev(value, s, d, hops))
+                out.extend(self.ev(value, s, d, hops, ctx))
             return _cap(out) if out else _UNK
         q = self.qual(expr, scope)
         if q in ("os.sep", "os.path.sep", "posixpath.sep"):
             return (_s("/"),)
         if q in ("os.curdir", "os.path.curdir"):
             return (_s("."),)
+        if q is not None and q.endswith("machinery.EXTENSION_SUFFIXES"):
+            return (_Seq(((_Str((".", None), hints=(_EXTENSION_SUFFIX_HINT,)),),)),)
         return _UNK
 
-    def ev_subscript(self, expr: ast.Subscript, scope: _Scope, d: int, hops: int) -> _Alts:
+    def ev_subscript(self, expr: ast.Subscript, scope: _Scope, d: int, hops: int,
+                     ctx: _Ctx) -> _Alts:
         q = self.qual(expr.value, scope)
         if q == "os.environ":
-            return (_Unk((self.env_hint(expr.slice, scope, d, hops),)),)
-        base = self.ev(expr.value, scope, d, hops)
+            return (_Unk((self.env_hint(expr.slice, scope, d, hops, ctx),)),)
+        base = self.ev(expr.value, scope, d, hops, ctx)
         sl = expr.slice
-        if isinstance(sl, ast.Constant) and isinstance(sl.value, int) and \
-                not isinstance(sl.value, bool):
-            idx = sl.value
+        idx = _int_const(sl)
+        if idx is not None:
             out: list[_AV] = []
             for a in base:
                 if isinstance(a, _Seq) and a.keys is None and -len(a.items) <= idx < len(a.items):
@@ -919,12 +1486,14 @@ class _Analysis:
                     out.append(_Unk())
             return _cap(out)
         if isinstance(sl, ast.Slice):
-            return _UNK
+            return _slice(base, sl)
         key = sl.value if isinstance(sl, ast.Constant) and isinstance(sl.value, str) else None
         return _dict_get(base, key)
 
-    def env_hint(self, key_expr: ast.expr | None, scope: _Scope, d: int, hops: int) -> str:
-        keys = [a for a in self.ev(key_expr, scope, d, hops) if isinstance(a, _Str) and a.known]
+    def env_hint(self, key_expr: ast.expr | None, scope: _Scope, d: int, hops: int,
+                 ctx: _Ctx) -> str:
+        keys = [a for a in self.ev(key_expr, scope, d, hops, ctx)
+                if isinstance(a, _Str) and a.known]
         if len(keys) == 1:
             return f"overridable by ${keys[0].text()}"
         return "overridable by an environment variable"
@@ -967,7 +1536,8 @@ class _Analysis:
                     break
         return posixpath.join(base or ".", *rest, "__init__.py")
 
-    def ev_call(self, expr: ast.Call, scope: _Scope, d: int, hops: int) -> _Alts:
+    def ev_call(self, expr: ast.Call, scope: _Scope, d: int, hops: int,
+                ctx: _Ctx) -> _Alts:
         fn = expr.func
         q = self.qual(fn, scope)
         args = expr.args
@@ -978,79 +1548,107 @@ class _Analysis:
                     return kw.value
             return args[i] if i < len(args) and not isinstance(args[i], ast.Starred) else None
 
+        defs = self.prog.callee_defs(self, fn, scope, q)
+        if defs:
+            caller = self.prog.caller(self, expr, scope, 0, defs[0][1].name)
+            out: list[_AV] = []
+            for an, fdef in defs:
+                out.extend(an.ev_function(fdef, d, ctx, caller))
+            return _cap(out) or _UNK
+        if q is None and isinstance(fn, ast.Name) and self.find_library_alias(fn.id, scope):
+            q = "find_library"
         if q is not None:
             last = q.rsplit(".", 1)[-1]
-            if last == "find_library" and self.local_def(fn, scope) is None:
-                self.consumed.add(id(expr))
-                return _cap([_as_stem(a) for a in self.ev(arg(0, "name"), scope, d, hops)])
+            if last == "find_library":
+                self.prog.consumed.add(id(expr))
+                return _cap([_as_stem(a) for a in self.ev(arg(0, "name"), scope, d, hops, ctx)])
             if q in ("os.path.join", "posixpath.join", "ntpath.join", "path.join") or (
                     q.endswith(".path.join") and q.startswith("os")):
-                return _path_join(*(self.ev(a, scope, d, hops) for a in args))
+                return _path_join(*(self.ev_join_operand(a, scope, d, hops, ctx)
+                                    for a in args))
             if q in ("os.path.dirname", "posixpath.dirname", "path.dirname"):
                 target = arg(0, "p")
                 mod = self.module_file_of(target, scope) if target is not None else None
                 if mod is not None:  # dirname(pkg.__file__): the package directory
                     return (_s(self.module_dir(mod)),)
-                return _cap([_dirname(a) for a in self.ev(target, scope, d, hops)])
+                return _cap([_dirname(a) for a in self.ev(target, scope, d, hops, ctx)])
             if q in ("os.path.basename", "posixpath.basename", "path.basename"):
-                return _cap([_basename(a) for a in self.ev(arg(0, "p"), scope, d, hops)])
+                return _cap([_basename(a) for a in self.ev(arg(0, "p"), scope, d, hops, ctx)])
+            if q in ("os.path.split", "posixpath.split", "path.split"):
+                return _cap([_Seq(((_dirname(a),), (_basename(a),)))
+                             for a in self.ev(arg(0, "p"), scope, d, hops, ctx)])
             if q in _IDENTITY_CALLS:
-                return self.ev(arg(0, "path"), scope, d, hops) or _UNK
+                return self.ev(arg(0, "path"), scope, d, hops, ctx) or _UNK
+            if q in ("list", "tuple") and len(args) == 1:
+                return _cap([a if isinstance(a, _Seq) else _Unk(_hints_of((a,)))
+                             for a in self.ev(args[0], scope, d, hops, ctx)]) or _UNK
             if (last in _PATH_CLASSES and (q.startswith("pathlib.") or q == last)
                     and len(args) == 1 and self.module_file_of(args[0], scope) is not None):
                 # Path(pkg.__file__): keep the module marker for a following .parent
-                return self.ev(args[0], scope, d, hops)
+                return self.ev(args[0], scope, d, hops, ctx)
             if last in _PATH_CLASSES and (q.startswith("pathlib.") or q == last):
                 if not args:
                     return (_s("."),)
-                return _path_join(*(self.ev(a, scope, d, hops) for a in args))
+                return _path_join(*(self.ev(a, scope, d, hops, ctx) for a in args))
             if q in ("os.environ.get", "os.getenv", "os.environ.setdefault", "environ.get",
                      "getenv"):
-                return self.ev_env(expr, scope, d, hops)
+                return self.ev_env(expr, scope, d, hops, ctx)
             if q in ("glob.glob", "glob.iglob", "glob"):
-                pats = [_as_path_part(a) for a in self.ev(arg(0, "pathname"), scope, d, hops)]
+                pats = [_as_path_part(a)
+                        for a in self.ev(arg(0, "pathname"), scope, d, hops, ctx)]
                 return (_Seq((_cap(pats),)),)
             if q in ("importlib.resources.files", "importlib_resources.files",
                      "resources.files") and args:
-                names = self.ev(args[0], scope, d, hops)
+                names = self.ev(args[0], scope, d, hops, ctx)
                 return _cap([_s(self.module_dir(a.text()))
                              if isinstance(a, _Str) and a.known else _Unk() for a in names])
-        fdef = self.local_def(fn, scope)
-        if fdef is not None:
-            return self.ev_function(fdef, d)
         if isinstance(fn, ast.Attribute):
-            return self.ev_method(expr, fn, scope, d, hops)
+            return self.ev_method(expr, scope, d, hops, ctx)
         return _UNK
 
-    def ev_env(self, expr: ast.Call, scope: _Scope, d: int, hops: int) -> _Alts:
+    def ev_join_operand(self, a: ast.expr, scope: _Scope, d: int, hops: int,
+                        ctx: _Ctx) -> _Alts:
+        """An argument of ``os.path.join``; ``*parts`` joins the parts of a sequence."""
+        if not isinstance(a, ast.Starred):
+            return self.ev(a, scope, d, hops, ctx)
+        out: list[_AV] = []
+        for v in self.ev(a.value, scope, d, hops, ctx):
+            if isinstance(v, _Seq) and v.keys is None and len(v.items) <= 32:
+                out.extend(_path_join(*v.items) if v.items else (_s(""),))
+            else:
+                out.append(_Unk(_hints_of((v,))))
+        return _cap(out)
+
+    def ev_env(self, expr: ast.Call, scope: _Scope, d: int, hops: int, ctx: _Ctx) -> _Alts:
         key = expr.args[0] if expr.args else None
-        hint = self.env_hint(key, scope, d, hops)
+        hint = self.env_hint(key, scope, d, hops, ctx)
         default: ast.expr | None = expr.args[1] if len(expr.args) > 1 else None
         for kw in expr.keywords:
             if kw.arg in ("default", "value"):
                 default = kw.value
         out: list[_AV] = [_Unk((hint,))]
-        for a in self.ev(default, scope, d, hops):
+        for a in self.ev(default, scope, d, hops, ctx):
             if isinstance(a, _Str):
                 out.append(_Str(a.parts, a.stem, _merge_hints(a.hints, (hint,)), a.indirect))
             else:
                 out.append(a)
         return _cap(out)
 
-    def ev_method(self, expr: ast.Call, fn: ast.Attribute, scope: _Scope, d: int,
-                  hops: int) -> _Alts:
-        recv = self.ev(fn.value, scope, d, hops)
+    def ev_method(self, expr: ast.Call, scope: _Scope, d: int, hops: int, ctx: _Ctx) -> _Alts:
+        fn = expr.func
+        assert isinstance(fn, ast.Attribute)
+        recv = self.ev(fn.value, scope, d, hops, ctx)
         m = fn.attr
         if m in _IDENTITY_METHODS:
             return recv or _UNK
         if m == "joinpath":
-            return _path_join(recv, *(self.ev(a, scope, d, hops) for a in expr.args))
+            return _path_join(recv, *(self.ev(a, scope, d, hops, ctx) for a in expr.args))
         if m == "with_name" and expr.args:
             return _path_join(_cap([_dirname(a) for a in recv]),
-                              self.ev(expr.args[0], scope, d, hops))
+                              self.ev(expr.args[0], scope, d, hops, ctx))
         if m == "format":
-            positional = [self.ev(a, scope, d, hops) for a in expr.args]
-            named = {kw.arg: self.ev(kw.value, scope, d, hops)
+            positional = [self.ev(a, scope, d, hops, ctx) for a in expr.args]
+            named = {kw.arg: self.ev(kw.value, scope, d, hops, ctx)
                      for kw in expr.keywords if kw.arg is not None}
             out: list[_AV] = []
             for a in recv:
@@ -1065,38 +1663,181 @@ class _Analysis:
                 else None
             out = list(_dict_get(recv, k))
             if len(expr.args) > 1:
-                out.extend(self.ev(expr.args[1], scope, d, hops))
+                out.extend(self.ev(expr.args[1], scope, d, hops, ctx))
             return _cap(out)
         if m == "values":
             return (_Seq((_values(recv),)),)
         if m == "keys":
             return (_Seq((_elements(recv),)),)
+        if m in _STR_METHODS:
+            consts = [c.value for c in expr.args if isinstance(c, ast.Constant)]
+            if len(consts) == len(expr.args) and not expr.keywords:
+                return _str_method(recv, m, consts)
+        if m == "join" and len(expr.args) == 1 and not expr.keywords:
+            return _str_join(recv, self.ev(expr.args[0], scope, d, hops, ctx))
         return (_Unk(_hints_of(recv)),)
 
-    def ev_function(self, fdef: _FuncNode, d: int) -> _Alts:
-        """The values a call of a local function can produce (its returns, or a sequence
-        of its yields for a generator).  Parameters are bound context-insensitively."""
-        key = id(fdef)
-        if key in self.func_memo:
-            return self.func_memo[key]
-        self.func_memo[key] = ()  # cycle guard
-        inner = self.func_scope[key]
-        rets = self.returns.get(key, [])
-        generator = key in self.generators
+    def ev_function(self, fdef: _DefNode, d: int, ctx: _Ctx, caller: _Caller) -> _Alts:
+        """The values a call of a function can produce (its returns, or a sequence of its
+        yields for a generator), with its parameters bound to the call's arguments while
+        the context has room for one more frame."""
+        fctx: _Ctx = (*ctx, (id(fdef), caller)) if len(ctx) < _MAX_FRAMES else ctx
+        key = (id(fdef), fctx)
+        prog = self.prog
+        hit = prog.func_memo.get(key)
+        if hit is not None:
+            prog.touched.update(hit[1])
+            return hit[0]
+        prog.func_memo[key] = ((), {})  # cycle guard
+        inner = self.func_scope[id(fdef)]
+        rets = self.returns.get(id(fdef), [])
+        generator = id(fdef) in self.generators
         out: list[_AV] = []
         items: list[_Alts] = []
-        for value, is_yield, is_from in rets:
-            vals = self.ev(value, inner, d, 0)
-            if generator and is_yield:
-                if is_from:
-                    items.extend(it for a in vals if isinstance(a, _Seq) for it in a.items)
-                elif vals:
-                    items.append(vals)
-            elif not generator:
-                out.extend(vals)
+        saved, prog.touched = prog.touched, {}
+        try:
+            for value, is_yield, is_from in rets:
+                vals = self.ev(value, inner, d, 0, fctx)
+                if generator and is_yield:
+                    if is_from:
+                        items.extend(it for a in vals if isinstance(a, _Seq) for it in a.items)
+                    elif vals:
+                        items.append(vals)
+                elif not generator:
+                    out.extend(vals)
+        finally:
+            touched, prog.touched = prog.touched, saved
+            saved.update(touched)
         result = (_Seq(tuple(items)),) if generator else (_cap(out) or _UNK)
-        self.func_memo[key] = result
+        prog.func_memo[key] = (result, touched)
         return result
+
+
+_STR_METHODS = frozenset({"split", "rsplit", "replace", "lower", "upper", "rstrip", "lstrip"})
+
+
+def _str_method(recv: _Alts, m: str, args: Sequence[object]) -> _Alts:
+    """``str`` methods of known strings (``name.split('.')``); unknown otherwise."""
+    out: list[_AV] = []
+    for a in recv:
+        if not isinstance(a, _Str) or a.stem or not a.known:
+            out.append(_Unk(_hints_of((a,))))
+            continue
+        text = a.text()
+        try:
+            if m in ("split", "rsplit"):
+                if not all(x is None or isinstance(x, str | int) for x in args) or \
+                        (args and args[0] == ""):
+                    raise ValueError
+                sep = args[0] if args and isinstance(args[0], str) else None
+                n = args[1] if len(args) > 1 and isinstance(args[1], int) else -1
+                pieces = text.split(sep, n) if m == "split" else text.rsplit(sep, n)
+                out.append(_Seq(tuple((_Str((p,), hints=a.hints, indirect=a.indirect),)
+                                      for p in pieces[:_MAX_ALTS])))
+                continue
+            if m == "replace":
+                if len(args) < 2 or not isinstance(args[0], str) or \
+                        not isinstance(args[1], str):
+                    raise ValueError
+                text = text.replace(args[0], args[1])
+            elif m in ("lower", "upper"):
+                text = text.lower() if m == "lower" else text.upper()
+            else:
+                chars = args[0] if args and isinstance(args[0], str) else None
+                text = text.rstrip(chars) if m == "rstrip" else text.lstrip(chars)
+        except (ValueError, TypeError):
+            out.append(_Unk(a.hints))
+            continue
+        out.append(_Str((text,), hints=a.hints, indirect=a.indirect))
+    return _cap(out) or _UNK
+
+
+def _str_join(recv: _Alts, arg: _Alts) -> _Alts:
+    """``sep.join(seq)`` for a known separator and a sequence of known length."""
+    out: list[_AV] = []
+    for sep in recv:
+        for seq in arg:
+            if not (isinstance(sep, _Str) and sep.known and not sep.stem) or \
+                    not (isinstance(seq, _Seq) and seq.keys is None and len(seq.items) <= 32):
+                out.append(_Unk())
+                continue
+            pieces: list[_Alts] = []
+            for i, item in enumerate(seq.items):
+                if i:
+                    pieces.append((sep,))
+                pieces.append(item)
+            out.extend(_concat(*pieces) if pieces else (_s(""),))
+    return _cap(out) or _UNK
+
+
+def _int_const(node: ast.expr) -> int | None:
+    """An integer literal, negative ones included (``-1`` is a unary minus in the tree)."""
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        sign, node = -1, node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and \
+            not isinstance(node.value, bool):
+        return sign * node.value
+    return None
+
+
+def _slice(base: _Alts, sl: ast.Slice) -> _Alts:
+    """``x[a:b]`` with constant bounds, of a tuple/list or a known string."""
+    bounds: list[int | None] = []
+    for bound in (sl.lower, sl.upper):
+        value = _int_const(bound) if bound is not None else None
+        if bound is not None and value is None:
+            return _UNK
+        bounds.append(value)
+    if sl.step is not None:
+        return _UNK
+    lo, hi = bounds
+    out: list[_AV] = []
+    for a in base:
+        if isinstance(a, _Seq) and a.keys is None:
+            out.append(_Seq(a.items[lo:hi]))
+        elif isinstance(a, _Str) and a.known and not a.stem:
+            out.append(_Str((a.text()[lo:hi],), hints=a.hints, indirect=a.indirect))
+        else:
+            out.append(_Unk(_hints_of((a,))))
+    return _cap(out)
+
+
+def _argument(func: _DefNode, pname: str, caller: _Caller) -> ast.expr | None:
+    """The argument a call passes for a parameter (None: not passed, or not knowable)."""
+    node = caller.node
+    for kw in node.keywords:
+        if kw.arg == pname:
+            return kw.value
+    positional = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
+    if pname not in positional:
+        return None
+    i = positional.index(pname) - caller.offset
+    if 0 <= i < len(node.args) and not any(isinstance(a, ast.Starred)
+                                           for a in node.args[:i + 1]):
+        return node.args[i]
+    return None
+
+
+def _reaching(bindings: list[_Binding], scope: _Scope, use: ast.AST) -> list[_Binding]:
+    """The bindings of a name that can reach a use in the same scope, as far as straight-line
+    code tells: a statement directly in the scope's body runs once, in order, so one that
+    ends after the use cannot reach it, and the last such assignment before the use hides
+    every binding made before it in that scope."""
+    at = _pos(use)
+    if at == (0, 0):
+        return bindings
+    cand = [b for b in bindings
+            if not (b.top and b.scope is scope and b.kind in _SEQUENTIAL and b.end > at)]
+    killer: _Binding | None = None
+    for b in cand:
+        if b.top and b.scope is scope and b.kind == "assign" and b.end <= at and (
+                killer is None or b.start > killer.start):
+            killer = b
+    if killer is not None:
+        start = killer.start
+        cand = [b for b in cand if b.start >= start or b.scope is not scope]
+    return cand or bindings
 
 
 def _span(node: ast.AST) -> tuple[tuple[int, int], tuple[int, int]] | None:
@@ -1128,6 +1869,32 @@ def _innermost_loop(bindings: list[_Binding], use: ast.AST | None) -> ast.AST | 
     return best
 
 
+def _branch_arms(tree: ast.AST) -> list[list[tuple[_Pos, _Pos]]]:
+    """The spans of the arms of every branch in a module (see ``_Analysis.alternatives``)."""
+
+    def block(nodes: Sequence[ast.AST]) -> tuple[_Pos, _Pos] | None:
+        first, last = _span(nodes[0]) if nodes else None, _span(nodes[-1]) if nodes else None
+        return (first[0], last[1]) if first is not None and last is not None else None
+
+    out: list[list[tuple[_Pos, _Pos]]] = []
+    for node in ast.walk(tree):
+        groups: list[Sequence[ast.AST]] = []
+        if isinstance(node, ast.If | ast.IfExp):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
+            groups = [body, orelse]
+        elif isinstance(node, ast.Try | ast.TryStar):
+            groups = [[*node.body, *node.orelse], *([h] for h in node.handlers)]
+        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            groups = [[v] for v in node.values]
+        arms = [a for a in (block(g) for g in groups) if a is not None]
+        if len(arms) > 1:
+            out.append(arms)
+        if len(out) >= 20_000:
+            break
+    return out
+
+
 def _mark_indirect(a: _AV) -> _AV:
     if isinstance(a, _Str):
         return _Str(a.parts, a.stem, a.hints, True)
@@ -1140,10 +1907,37 @@ def _as_stem(a: _AV) -> _AV:
     return _Unk(a.hints if not isinstance(a, _Seq) else ())
 
 
+def _is_find_library(an: _Analysis, fn: ast.expr, scope: _Scope) -> str | None:
+    """The qualified name when a callee is ``find_library`` (not a function of the tree)."""
+    q = an.qual(fn, scope)
+    if q is None:
+        if isinstance(fn, ast.Name) and an.find_library_alias(fn.id, scope):
+            return "find_library"
+        return None
+    if q.rsplit(".", 1)[-1] != "find_library" or an.prog.callee_defs(an, fn, scope, q):
+        return None
+    return q
+
+
 # --------------------------------------------------------------------------- loader matching
 
 def _match_loader(an: _Analysis, call: _Call) -> tuple[_Loader, list[ast.expr | None]] | None:
-    """Which loader API a call is, and the argument expressions that name the library."""
+    """Which loader API a call is, and the argument expressions that name the library.
+
+    A call of a function of the tree (found through the modules) is not a loader here,
+    even when its name says so: the loader is inside it, where this call is one context.
+    """
+    m = _match_loader_name(an, call)
+    if m is None or an.prog.modules is None:
+        return m
+    fn = call.node.func
+    if an.prog.callee_defs(an, fn, call.scope, an.qual(fn, call.scope)):
+        return None
+    return m
+
+
+def _match_loader_name(an: _Analysis, call: _Call,
+                       ) -> tuple[_Loader, list[ast.expr | None]] | None:
     node, scope = call.node, call.scope
     fn = node.func
 
@@ -1250,6 +2044,7 @@ def _is_cffi(an: _Analysis, expr: ast.expr, scope: _Scope) -> bool:
     return "ffi" in name.lower() or an.cffi_imported
 
 
+
 # --------------------------------------------------------------------------- site assembly
 
 def _flatten(alts: _Alts, depth: int = 0) -> Iterator[_Str | _Unk]:
@@ -1276,6 +2071,23 @@ def _useful(text: str) -> bool:
     return any(c.isalpha() for c in text.replace("*", "").strip("./\\"))
 
 
+def _normalize(text: str) -> str:
+    """``a/b/../c`` as ``a/c`` (``..`` after a computed part is kept); a leading ``./``
+    is kept, as the resolver reads such names relative to the site's directory."""
+    if "/." not in text:
+        return text
+    lead = "/" if text.startswith("/") else "./" if text.startswith("./") else ""
+    out: list[str] = []
+    for seg in text.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == ".." and out and out[-1] != ".." and "*" not in out[-1]:
+            out.pop()
+            continue
+        out.append(seg)
+    return lead + "/".join(out) if out else (lead or ".")
+
+
 def _sites_from(file: str, line: int | None, loader: _Loader, alts: _Alts,
                 extra_hints: tuple[str, ...] = ()) -> list[LoadSite]:
     """Group a loader's candidate names into sites: exact names, stems, and patterns."""
@@ -1289,8 +2101,8 @@ def _sites_from(file: str, line: int | None, loader: _Loader, alts: _Alts,
             any_unknown = True
             unknown_hints.extend(a.hints)
             continue
-        text = a.text()
-        if not _useful(text):
+        text = _normalize(a.text())
+        if not _useful(text) or (a.stem and "/" in text):  # find_library takes no path
             any_unknown = True
             unknown_hints.extend(a.hints)
             continue
@@ -1324,24 +2136,137 @@ def _sites_from(file: str, line: int | None, loader: _Loader, alts: _Alts,
     return sites
 
 
+_Evaluate = Callable[[_Ctx], _Alts]
+
+
+def _contexts(an: _Analysis, evaluate: _Evaluate) -> tuple[_Alts, list[tuple[_Ctx, _Alts]]]:
+    """Evaluate a site's names once with every parameter merged over all its calls, then,
+    while a parameter of a function not yet bound was used, once per call of that
+    function (outermost caller first in the context), a few levels up.  Returns the merged
+    values and the values per context."""
+    prog = an.prog
+    leaves: list[tuple[_Ctx, _Alts]] = []
+    first_step = prog.steps
+
+    def go(ctx: _Ctx, level: int) -> _Alts:
+        saved, prog.touched = prog.touched, {}
+        try:
+            alts = evaluate(ctx)
+        finally:
+            touched, prog.touched = prog.touched, saved
+        pick: _FuncRef | None = None
+        if level < _MAX_SPLIT and len(leaves) < _MAX_CONTEXTS:
+            bound = {f for f, _ in ctx}
+            pick = next((ref for fid, ref in touched.items() if fid not in bound), None)
+        callers = prog.callers(*pick) if pick is not None else []
+        if pick is None or not callers:
+            leaves.append((ctx, alts))
+            return alts
+        for c in callers:
+            if len(leaves) >= _MAX_CONTEXTS or prog.steps - first_step > _MAX_SPLIT_STEPS:
+                leaves.append((ctx, alts))  # the other calls: merged
+                break
+            go(((id(pick[1]), c), *ctx), level + 1)
+        return alts
+
+    return go((), 0), leaves
+
+
+def _evidence(an: _Analysis, ctx: _Ctx) -> tuple[str, ...]:
+    if not ctx:
+        return ()
+    c = ctx[0][1]
+    return (f"library name from the call of {c.func}() at "
+            f"{an.prog.where(c.an.file, an.file, c.node.lineno)}",)
+
+
+def _alternative_groups(leaves: list[tuple[_Ctx, _Alts]]) -> list[list[tuple[_Ctx, _Alts]]]:
+    """Contexts that differ by one call only, where the two calls are in different arms of
+    one branch (a fallback in an ``except``, the ``else`` of an ``if``), are one load
+    trying several names; the others are separate loads."""
+    parent = list(range(len(leaves)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_length: dict[int, list[int]] = {}
+    for i, (ctx, _) in enumerate(leaves):
+        if ctx:
+            by_length.setdefault(len(ctx), []).append(i)
+    for members in by_length.values():
+        for x, i in enumerate(members):
+            ci = leaves[i][0]
+            for j in members[x + 1:]:
+                cj = leaves[j][0]
+                diff = [k for k in range(len(ci)) if ci[k] != cj[k]]
+                if len(diff) != 1 or find(i) == find(j):
+                    continue
+                a, b = ci[diff[0]][1], cj[diff[0]][1]
+                if a.an is b.an and a.an.alternatives(a.node, b.node):
+                    parent[find(j)] = find(i)
+    groups: dict[int, list[tuple[_Ctx, _Alts]]] = {}
+    for i, leaf in enumerate(leaves):
+        groups.setdefault(find(i), []).append(leaf)
+    return list(groups.values())
+
+
+def _site_list(an: _Analysis, line: int, loader: _Loader, merged: _Alts,
+               leaves: list[tuple[_Ctx, _Alts]], *, extra: tuple[str, ...] = (),
+               ) -> list[LoadSite]:
+    """The sites of one loader call: one per distinct set of names over its contexts (the
+    program loads one library per call of the wrappers around it, or per group of calls
+    that are fallbacks of each other), each with the calls that supply its names; a
+    nameless site only when no context gives a name."""
+    if len(leaves) == 1 and not leaves[0][0]:
+        return _sites_from(an.file, line, loader, leaves[0][1], extra)
+    Key = tuple[str, tuple[str, ...], bool, Confidence]
+    sites: dict[Key, LoadSite] = {}
+    evidence: dict[Key, list[str]] = {}
+    for group in _alternative_groups(leaves):
+        why = [h for ctx, _ in group for h in _evidence(an, ctx)]
+        alts = _cap([a for _, vals in group for a in vals]) if len(group) > 1 else group[0][1]
+        for s in _sites_from(an.file, line, loader, alts, extra):
+            if not s.names:
+                continue
+            key = (s.api, s.names, s.stem, s.confidence)
+            if key in sites:
+                sites[key] = replace(sites[key], hints=_merge_hints(sites[key].hints, s.hints))
+            else:
+                sites[key] = s
+            evidence.setdefault(key, []).extend(why)
+    if not sites:
+        return _sites_from(an.file, line, loader, merged, extra)
+    out: list[LoadSite] = []
+    for key, s in sites.items():
+        calls = list(dict.fromkeys(evidence[key]))
+        if len(calls) > _MAX_EVIDENCE:
+            calls = [*calls[:_MAX_EVIDENCE], f"and {len(calls) - _MAX_EVIDENCE} more calls"]
+        out.append(replace(s, hints=_merge_hints(calls, s.hints)))
+    return out
+
+
 def _gi_names(an: _Analysis, loader_args: list[ast.expr | None], scope: _Scope,
-              single: bool) -> _Alts:
+              single: bool, ctx: _Ctx) -> _Alts:
     if single:
         out: list[_AV] = []
-        for a in an.ev(loader_args[0], scope, 0, 0):
+        for a in an.ev(loader_args[0], scope, 0, 0, ctx):
             if isinstance(a, _Seq) and a.keys is not None:
                 for k, vals in zip(a.keys, a.items, strict=True):
                     if k is not None:
                         out.extend(_concat((_s(k + "-"),), vals))
         return _cap(out)
-    ns = an.ev(loader_args[0], scope, 0, 0)
-    ver = an.ev(loader_args[1], scope, 0, 0) if len(loader_args) > 1 else _UNK
+    ns = an.ev(loader_args[0], scope, 0, 0, ctx)
+    ver = an.ev(loader_args[1], scope, 0, 0, ctx) if len(loader_args) > 1 else _UNK
     return _concat(ns, (_s("-"),), ver)
 
 
-def _numpy_names(an: _Analysis, loader_args: list[ast.expr | None], scope: _Scope) -> _Alts:
-    names = an.ev(loader_args[0], scope, 0, 0)
-    where = an.ev(loader_args[1], scope, 0, 0) if len(loader_args) > 1 else (_s("."),)
+def _numpy_names(an: _Analysis, loader_args: list[ast.expr | None], scope: _Scope,
+                 ctx: _Ctx) -> _Alts:
+    names = an.ev(loader_args[0], scope, 0, 0, ctx)
+    where = an.ev(loader_args[1], scope, 0, 0, ctx) if len(loader_args) > 1 else (_s("."),)
     # numpy takes the directory of a loader_path that is not a directory (often __file__).
     where = _cap([_dirname(w) if isinstance(w, _Str) and (
         not w.known or "." in posixpath.basename(w.text())) else w for w in where])
@@ -1354,11 +2279,46 @@ def _numpy_names(an: _Analysis, loader_args: list[ast.expr | None], scope: _Scop
     return _path_join(where, tuple(fixed))
 
 
-def detect_python(source: str | bytes, file: str) -> tuple[list[LoadSite], list[str]]:
+def _wrapper_names(an: _Analysis, loader_args: list[ast.expr | None], scope: _Scope,
+                   ctx: _Ctx) -> _Alts:
+    vals: list[_AV] = []
+    for a in loader_args:
+        vals.extend(v for v in _flatten(an.ev(a, scope, 0, 0, ctx))
+                    if isinstance(v, _Str) and v.known and _LIBFILE.search(v.text()))
+    return _cap(vals)
+
+
+def _evaluator(an: _Analysis, call: _Call, loader: _Loader,
+               loader_args: list[ast.expr | None]) -> tuple[_Evaluate, tuple[str, ...]]:
+    """How to evaluate a loader call's names in a context, and the hints it always has."""
+    scope = call.scope
+    if loader.api == "gi.require_version":
+        single = len(loader_args) == 1
+        return (lambda ctx: _gi_names(an, loader_args, scope, single, ctx),
+                ("GObject introspection typelib; the typelib names the shared library",))
+    if loader.api == _WRAPPER_API:
+        return (lambda ctx: _wrapper_names(an, loader_args, scope, ctx),
+                (f"arguments of {ast.unparse(call.node.func)}(), a loader wrapper "
+                 "imported from another module",))
+    if loader.api == "numpy.ctypeslib.load_library":
+        return (lambda ctx: _numpy_names(an, loader_args, scope, ctx),
+                ("numpy adds the platform's library suffix to a name without one",))
+    first = loader_args[0]
+    return (lambda ctx: an.ev(first, scope, 0, 0, ctx)), ()
+
+
+def _expression(an: _Analysis, expr: ast.expr, scope: _Scope) -> _Evaluate:
+    return lambda ctx: an.ev(expr, scope, 0, 0, ctx)
+
+
+def detect_python(source: str | bytes, file: str, *,
+                  modules: PythonModules | None = None) -> tuple[list[LoadSite], list[str]]:
     """Find the places in one Python source file that load a library at run time.
 
-    Returns the load sites (ordered by line) and the problems met (unparsable source,
-    analysis limits reached).  Never raises for bad input.
+    With ``modules`` (the tree the file is in), values are followed into the other
+    modules of its package: imported functions, and the calls of the file's functions
+    made from other modules.  Returns the load sites (ordered by line) and the problems
+    met (unparsable source, analysis limits reached).  Never raises for bad input.
     """
     problems: list[str] = []
     size = len(source)
@@ -1368,20 +2328,27 @@ def detect_python(source: str | bytes, file: str) -> tuple[list[LoadSite], list[
     probe = source if isinstance(source, str) else source.decode("latin-1")
     if not _TRIGGERS.search(probe):
         return [], []
-    # A large tree is millions of new objects: the cyclic collector would run over and over
-    # while it is built (it more than halves the time of a big file), and none is garbage.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        tree = ast.parse(source, filename=file)
-        an = _Analysis(tree, file)
-    except (SyntaxError, ValueError) as e:
-        return [], [f"{file}: not valid Python: {e}"]
-    except (RecursionError, MemoryError) as e:
-        return [], [f"{file}: too deeply nested to parse ({type(e).__name__})"]
-    finally:
-        if paused:
-            gc.enable()
+    prog = modules._program if modules is not None else _Program(None)
+    prog.begin()
+    an = prog.cached(file, source)
+    if an is None:
+        # A large tree is millions of new objects: the cyclic collector would run over and
+        # over while it is built (it more than halves the time of a big file), and none is
+        # garbage.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            tree = ast.parse(source, filename=file)
+            an = _Analysis(tree, file, prog)
+        except (SyntaxError, ValueError) as e:
+            return [], [f"{file}: not valid Python: {e}"]
+        except (RecursionError, MemoryError) as e:
+            return [], [f"{file}: too deeply nested to parse ({type(e).__name__})"]
+        finally:
+            if paused:
+                gc.enable()
+        an.digest = _digest(source)
+        prog.adopt(file, an)
     problems.extend(f"{file}: {p}" for p in an.problems)
     found: list[tuple[int, int, int, LoadSite]] = []
     budget_hit = False
@@ -1398,63 +2365,46 @@ def detect_python(source: str | bytes, file: str) -> tuple[list[LoadSite], list[
             if m is None:
                 continue
             loader, loader_args = m
-            if loader.api == "gi.require_version":
-                alts = _gi_names(an, loader_args, call.scope, len(loader_args) == 1)
-                extra: tuple[str, ...] = ("GObject introspection typelib; the typelib names "
-                                          "the shared library",)
-            elif loader.api == _WRAPPER_API:
-                vals: list[_AV] = []
-                for a in loader_args:
-                    vals.extend(v for v in _flatten(an.ev(a, call.scope, 0, 0))
-                                if isinstance(v, _Str) and v.known and _LIBFILE.search(v.text()))
-                if not vals:
-                    continue
-                alts = _cap(vals)
-                extra = (f"arguments of {ast.unparse(call.node.func)}(), a loader wrapper "
-                         "imported from another module",)
-            elif loader.api == "numpy.ctypeslib.load_library":
-                alts = _numpy_names(an, loader_args, call.scope)
-                extra = ("numpy adds the platform's library suffix to a name without one",)
-            else:
-                alts = an.ev(loader_args[0], call.scope, 0, 0)
-                extra = ()
             first = loader_args[0]
             if isinstance(first, ast.Constant) and first.value is None:
                 continue  # CDLL(None), ffi.dlopen(None): the program itself
-            emit(call.node, _sites_from(file, call.node.lineno, loader, alts, extra))
+            evaluate, extra = _evaluator(an, call, loader, loader_args)
+            merged, leaves = _contexts(an, evaluate)
+            sites = _site_list(an, call.node.lineno, loader, merged, leaves, extra=extra)
+            if loader.api == _WRAPPER_API:
+                sites = [s for s in sites if s.names]
+            emit(call.node, sites)
         for node, scope in an.attrs:
+            recv = _loader_instance(an, node.value, scope)
+            if recv is None:
+                continue
+            loader = _Loader(f"ctypes.{recv[0]}", recv[1])
             if isinstance(node, ast.Attribute):
                 if node.attr in _LOADER_ATTRS_NOT_LIBS or node.attr.startswith("__"):
                     continue
-                recv = _loader_instance(an, node.value, scope)
-                if recv is None:
-                    continue
-                loader = _Loader(f"ctypes.{recv[0]}", recv[1])
                 emit(node, _sites_from(file, node.lineno, loader, (_s(node.attr),)))
             else:
-                recv = _loader_instance(an, node.value, scope)
-                if recv is None:
-                    continue
-                loader = _Loader(f"ctypes.{recv[0]}", recv[1])
-                emit(node, _sites_from(file, node.lineno, loader,
-                                       an.ev(node.slice, scope, 0, 0)))
+                merged, leaves = _contexts(an, _expression(an, node.slice, scope))
+                emit(node, _site_list(an, node.lineno, loader, merged, leaves))
         for call in an.calls:
             cnode = call.node
-            q = an.qual(cnode.func, call.scope)
-            if (q is None or q.rsplit(".", 1)[-1] != "find_library"
-                    or id(cnode) in an.consumed or an.local_def(cnode.func, call.scope)):
+            if id(cnode) in prog.consumed:
+                continue
+            q = _is_find_library(an, cnode.func, call.scope)
+            if q is None:
                 continue
             conf = Confidence.HIGH if q == "ctypes.util.find_library" else Confidence.MEDIUM
             loader = _Loader("ctypes.util.find_library", conf)
-            alts = an.ev(cnode, call.scope, 0, 0)
-            emit(cnode, _sites_from(file, cnode.lineno, loader, alts))
+            merged, leaves = _contexts(an, _expression(an, cnode, call.scope))
+            emit(cnode, _site_list(an, cnode.lineno, loader, merged, leaves))
     except _Budget:
         budget_hit = True
     except RecursionError:
         problems.append(f"{file}: analysis stopped: expression nesting too deep")
     if budget_hit:
-        problems.append(f"{file}: analysis stopped after {_MAX_STEPS} evaluation steps; "
+        problems.append(f"{file}: analysis stopped after {prog.max_steps} evaluation steps; "
                         "load sites may be missing")
+    problems.extend(f"{file}: {p}" for p in prog.problems)
     found.sort(key=lambda t: (t[0], t[1], t[2]))
     seen: set[LoadSite] = set()
     out: list[LoadSite] = []
