@@ -499,6 +499,7 @@ class _Analysis:
         self.modules = shared.modules
         self.members = shared.members
         self.values = shared.values
+        self._openers: dict[int, int] | None = None
 
     # --------------------------------------------------------------- helpers
 
@@ -668,32 +669,39 @@ class _Analysis:
                                      or self.is_p(j + 1, "=>")):
             return
         start = self.chain_start(dot)
-        if start is None:
-            return
-        self.values.setdefault(self.t[j][1], []).append((self.t[start:dot], 0, "of"))
+        bound = self.values.setdefault(self.t[j][1], [])
+        if start is not None and dot - start <= 2048 and len(bound) < 16:
+            bound.append((self.t[start:dot], 0, "of"))
+
+    def opener(self, close: int) -> int | None:
+        """Index of the bracket that the one at ``close`` closes (one pass over the tokens,
+        on first use)."""
+        if self._openers is None:
+            self._openers = {}
+            stack: list[int] = []
+            pairs = {")": "(", "]": "[", "}": "{"}
+            for k, tok in enumerate(self.t):
+                if tok[0] != "punct":
+                    continue
+                if tok[1] in ("(", "[", "{"):
+                    stack.append(k)
+                elif tok[1] in pairs and stack and self.t[stack[-1]][1] == pairs[tok[1]]:
+                    self._openers[k] = stack.pop()
+        return self._openers.get(close)
 
     def chain_start(self, dot: int) -> int | None:
         """Start of the member chain ending before ``dot`` (``a.b[c](d)`` in
-        ``a.b[c](d).forEach``), or ``None`` when it is not one."""
+        ``a.b[c](d).forEach``), or ``None`` when it is not one (or is over 16 links)."""
         j = dot - 1
-        for _ in range(64):
+        for _ in range(8):
             tok = self.at(j)
             if tok is None:
                 return None
             if tok[0] == "punct" and tok[1] in (")", "]"):
-                depth = 0
-                floor = max(-1, j - 4096)
-                while j > floor:
-                    t = self.t[j]
-                    if t[0] == "punct" and t[1] in (")", "]", "}"):
-                        depth += 1
-                    elif t[0] == "punct" and t[1] in ("(", "[", "{"):
-                        depth -= 1
-                        if depth == 0:
-                            break
-                    j -= 1
-                if j <= floor:
+                k = self.opener(j)
+                if k is None:
                     return None
+                j = k
                 if not (self.is_id(j - 1) or self.is_p(j - 1, ")") or self.is_p(j - 1, "]")):
                     return j  # an array literal, or an expression in parentheses
                 j -= 1

@@ -423,6 +423,7 @@ class _Analysis:
         self.values: dict[str, list[tuple[int, bool]]] = {}
         self.steps = 0
         self.in_progress: set[str] = set()
+        self._openers: dict[int, int] | None = None
         for i, tok in enumerate(toks):
             if tok.kind in ("id", "const", "ivar") and (
                     self.is_p(i + 1, "=") or self.is_p(i + 1, "||=")) and \
@@ -452,28 +453,35 @@ class _Analysis:
         if start is not None:
             self.bind(self.t[j + 2].value, start, element=True)
 
+    def opener(self, close: int) -> int | None:
+        """Index of the bracket that the one at ``close`` closes (one pass, on first use)."""
+        if self._openers is None:
+            self._openers = {}
+            stack: list[int] = []
+            pairs = {")": "(", "]": "[", "}": "{"}
+            for k, tok in enumerate(self.t):
+                if tok.kind != "punct":
+                    continue
+                if tok.value in ("(", "[", "{"):
+                    stack.append(k)
+                elif tok.value in pairs and stack and \
+                        self.t[stack[-1]].value == pairs[tok.value]:
+                    self._openers[k] = stack.pop()
+        return self._openers.get(close)
+
     def chain_start(self, dot: int) -> int | None:
         """Start of the receiver chain ending before ``dot`` (``A::B.libs(x)`` in
-        ``A::B.libs(x).each``), or ``None``."""
+        ``A::B.libs(x).each``), or ``None`` (not one, or over 8 links)."""
         j = dot - 1
-        for _ in range(64):
+        for _ in range(8):
             tok = self.at(j)
             if tok is None:
                 return None
             if tok.kind == "punct" and tok.value in (")", "]"):
-                depth = 0
-                floor = max(-1, j - 4096)
-                while j > floor:
-                    t = self.t[j]
-                    if t.kind == "punct" and t.value in (")", "]", "}"):
-                        depth += 1
-                    elif t.kind == "punct" and t.value in ("(", "[", "{"):
-                        depth -= 1
-                        if depth == 0:
-                            break
-                    j -= 1
-                if j <= floor:
+                k = self.opener(j)
+                if k is None:
                     return None
+                j = k
                 prev = self.at(j - 1)
                 if prev is None or self.t[j].space_before or not (
                         prev.kind in ("id", "const") or (prev.kind == "punct"
@@ -909,9 +917,13 @@ def _array_sum(ops: Sequence[Sequence[_V]]) -> _V:
 
 def _braces(pattern: str) -> list[str]:
     """Ruby's glob brace expansion (``{a,b}``, nested), bounded."""
+    if len(pattern) > 4096:
+        return [re.sub(r"[{}]", "*", pattern)]
     out: list[str] = []
     todo = [pattern]
-    while todo and len(out) < _MAX_GLOB_EXPANSIONS:
+    for _ in range(16 * _MAX_GLOB_EXPANSIONS):
+        if not todo or len(out) >= _MAX_GLOB_EXPANSIONS:
+            break
         p = todo.pop(0)
         m = re.search(r"\{([^{}]*)\}", p)
         if m is None:
