@@ -350,6 +350,14 @@ def test_loop_and_callback_variables_are_bound_to_elements() -> None:
                    7: ("/app/x.node", "/app/y.node")}
 
 
+def test_appended_names() -> None:
+    src = ("let name = `@w/watcher-${process.platform}-${process.arch}`;\n"
+           "if (family === MUSL) { name += '-musl'; } else { name += '-glibc'; }\n"
+           "binding = require(name);\n")
+    assert [s.names for s in sites_of(src)] == [
+        ("@w/watcher-*-*", "@w/watcher-*-*-musl", "@w/watcher-*-*-glibc")]
+
+
 def test_partial_evaluation_keeps_the_known_parts() -> None:
     src = ("const parts = [process.platform, 'x64'];\n"
            "require(`./m.${parts.join('-')}.node`);\n"
@@ -363,6 +371,7 @@ def test_partial_evaluation_keeps_the_known_parts() -> None:
 
 @pytest.mark.parametrize("src", [
     "for (x of x) require(x + '.node')",
+    "x += x; x += x + x; require(x + '.node')",
     "a.forEach(a => a.forEach(a => require(a)))",
     "for (const p of " + "[" * 200 + "'a.node'" + "]" * 200 + ") require(p)",
     ")]}.forEach(x => require(x))",

@@ -480,8 +480,8 @@ class _Shared:
         #: local name -> (module, member) for destructured or aliased members.
         self.members: dict[str, tuple[str, str]] = {}
         #: local name -> (token list, index, how) of each expression bound to it: ``=``
-        #: (its value), ``of`` (an element of it: ``for (x of e)``, ``e.forEach(x => ...)``)
-        #: or ``in`` (a key of it: ``for (x in e)``).
+        #: (its value), ``+=`` (appended to it), ``of`` (an element of it: ``for (x of e)``,
+        #: ``e.forEach(x => ...)``) or ``in`` (a key of it: ``for (x in e)``).
         self.values: dict[str, list[tuple[list[_Tok], int, str]]] = {}
         self.steps = 0
         self.in_progress: set[str] = set()
@@ -598,9 +598,9 @@ class _Analysis:
                 self._for_loop(i + 1)
             elif v in _ELEMENT_METHODS and self.is_p(i - 1, ".") and self.is_p(i + 1, "("):
                 self._callback(i - 1, i + 2)
-            elif (self.is_p(i + 1, "=") and not self.is_p(i - 1, ".")
-                  and not self.is_id(i - 1)):
-                self.values.setdefault(v, []).append((self.t, i + 2, "="))
+            elif ((self.is_p(i + 1, "=") or self.is_p(i + 1, "+="))
+                  and not self.is_p(i - 1, ".") and not self.is_id(i - 1)):
+                self.values.setdefault(v, []).append((self.t, i + 2, t[i + 1][1]))
 
     def _declaration(self, i: int) -> None:
         while True:
@@ -1043,11 +1043,19 @@ class _Analysis:
             self.sh.in_progress.add(name)
             try:
                 out: list[_V] = []
+                appended: list[tuple[_V, ...]] = []
                 for toks, start, how in self.values[name][:16]:
                     view = self if toks is self.t else _Analysis(toks, self.sh)
                     vals, _ = view.ev(start, d)
-                    out.extend(vals if how == "=" else
-                               _elements(vals) if how == "of" else _keys(vals))
+                    if how == "+=":
+                        appended.append(vals)
+                    else:
+                        out.extend(vals if how == "=" else
+                                   _elements(vals) if how == "of" else _keys(vals))
+                # `x += y`: the value before (any assigned one) followed by y, once.
+                base = tuple(out) or _UNK
+                for vals in appended:
+                    out.extend(_concat(base, vals))
             finally:
                 self.sh.in_progress.discard(name)
             result = _uniq(out) or _UNK
