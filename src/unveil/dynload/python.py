@@ -594,7 +594,7 @@ class _Program:
         self.raw_bytes = 0
         self.roots: dict[str, str | None] = {}
         self.resolved: dict[tuple[str, str], list[_FuncRef]] = {}
-        self.callers_cache: dict[int, list[_Caller]] = {}
+        self.callers_cache: dict[int, tuple[list[_Caller], bool]] = {}
         self.caller_objs: dict[tuple[int, int], _Caller] = {}
         self.package_files_cache: dict[str, list[str]] = {}
         self.begin()
@@ -613,6 +613,10 @@ class _Program:
         self.search_bytes = 0
         self.limited = False
         self.problems: list[str] = []
+
+    def note(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
 
     def limit(self, what: str) -> None:
         if not self.limited:
@@ -651,7 +655,9 @@ class _Program:
         of its top-level package that import it."""
         cached = self.callers_cache.get(id(func))
         if cached is not None:
-            return cached
+            if cached[1]:
+                self.note(f"only the first {_MAX_CALLERS} calls of {func.name}() followed")
+            return cached[0]
         out: list[_Caller] = []
         is_method = id(func) in an.methods
         for call in an.calls_by_name.get(func.name, []):
@@ -667,11 +673,16 @@ class _Program:
                 break
         if self.modules is not None and id(func) in an.module_defs and len(out) < _MAX_CALLERS:
             out.extend(self._cross_callers(an, func, _MAX_CALLERS - len(out)))
+        full = len(out) >= _MAX_CALLERS
+        if full:
+            self.note(f"only the first {_MAX_CALLERS} calls of {func.name}() followed")
         if not self.limited:
-            self.callers_cache[id(func)] = out
+            self.callers_cache[id(func)] = (out, full)
         return out
 
     def _cross_callers(self, an: _Analysis, func: _DefNode, room: int) -> list[_Caller]:
+        """Calls of a module-level function from the other modules of its top-level
+        package, under its own name or a name it is imported as (``import f as g``)."""
         mod = self.module_name(an.file)
         root = self.root_of(an.file)
         if mod is None or root is None:
@@ -679,30 +690,44 @@ class _Program:
         top = posixpath.join(root, mod.split(".", 1)[0])
         if not self.entries(top):
             return []  # a top-level module, not a package: no siblings to search
-        word = re.compile(rb"\b" + re.escape(func.name.encode()) + rb"\b")
+        names = [func.name]
         out: list[_Caller] = []
-        for path in self.package_files(top):
-            if path == an.file:
-                continue
-            if self.search_bytes >= _MAX_SEARCH_BYTES_PER_FILE:
-                self.limit("search for calls in other modules stopped")
-                break
-            raw = self.raw(path)
-            if raw is None:
-                continue
-            self.search_bytes += len(raw)
-            if not word.search(raw):
-                continue
-            other = self.analysis(path)
-            if other is None:
-                continue
-            for call in other.calls_by_name.get(func.name, []):
-                fn = call.node.func
-                defs = self.callee_defs(other, fn, call.scope, other.qual(fn, call.scope))
-                if any(f is func for _, f in defs):
-                    out.append(self.caller(other, call.node, call.scope, 0, func.name))
-                    if len(out) >= room:
-                        return out
+        seen: set[int] = set()
+        for name in names:  # grows with the aliases found, up to 8 names
+            word = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+            for path in self.package_files(top):
+                if path == an.file:
+                    continue
+                if self.search_bytes >= _MAX_SEARCH_BYTES_PER_FILE:
+                    self.limit("search for calls in other modules stopped")
+                    return out
+                raw = self.raw(path)
+                if raw is None:
+                    continue
+                self.search_bytes += len(raw)
+                if not word.search(raw):
+                    continue
+                other = self.analysis(path)
+                if other is None:
+                    continue
+                for call in other.calls_by_name.get(name, []):
+                    fn = call.node.func
+                    if id(call.node) in seen:
+                        continue
+                    defs = self.callee_defs(other, fn, call.scope, other.qual(fn, call.scope))
+                    if any(f is func for _, f in defs):
+                        seen.add(id(call.node))
+                        out.append(self.caller(other, call.node, call.scope, 0, name))
+                        if len(out) >= room:
+                            return out
+                for alias, bindings in other.module.bindings.items():
+                    if alias in names or len(names) >= 8:
+                        continue
+                    if any(b.kind == "import" and b.qual is not None
+                           and b.qual.rsplit(".", 1)[-1] == name
+                           and any(f is func for _, f in self.resolve(other, b.qual))
+                           for b in bindings):
+                        names.append(alias)
         return out
 
     # ------------------------------------------------------------------ modules
@@ -2139,7 +2164,8 @@ def _sites_from(file: str, line: int | None, loader: _Loader, alts: _Alts,
 _Evaluate = Callable[[_Ctx], _Alts]
 
 
-def _contexts(an: _Analysis, evaluate: _Evaluate) -> tuple[_Alts, list[tuple[_Ctx, _Alts]]]:
+def _contexts(an: _Analysis, evaluate: _Evaluate, line: int,
+              ) -> tuple[_Alts, list[tuple[_Ctx, _Alts]]]:
     """Evaluate a site's names once with every parameter merged over all its calls, then,
     while a parameter of a function not yet bound was used, once per call of that
     function (outermost caller first in the context), a few levels up.  Returns the merged
@@ -2165,6 +2191,8 @@ def _contexts(an: _Analysis, evaluate: _Evaluate) -> tuple[_Alts, list[tuple[_Ct
         for c in callers:
             if len(leaves) >= _MAX_CONTEXTS or prog.steps - first_step > _MAX_SPLIT_STEPS:
                 leaves.append((ctx, alts))  # the other calls: merged
+                prog.note(f"line {line}: calls beyond the first {len(leaves) - 1} merged "
+                          "into one load")
                 break
             go(((id(pick[1]), c), *ctx), level + 1)
         return alts
@@ -2369,7 +2397,7 @@ def detect_python(source: str | bytes, file: str, *,
             if isinstance(first, ast.Constant) and first.value is None:
                 continue  # CDLL(None), ffi.dlopen(None): the program itself
             evaluate, extra = _evaluator(an, call, loader, loader_args)
-            merged, leaves = _contexts(an, evaluate)
+            merged, leaves = _contexts(an, evaluate, call.node.lineno)
             sites = _site_list(an, call.node.lineno, loader, merged, leaves, extra=extra)
             if loader.api == _WRAPPER_API:
                 sites = [s for s in sites if s.names]
@@ -2384,7 +2412,7 @@ def detect_python(source: str | bytes, file: str, *,
                     continue
                 emit(node, _sites_from(file, node.lineno, loader, (_s(node.attr),)))
             else:
-                merged, leaves = _contexts(an, _expression(an, node.slice, scope))
+                merged, leaves = _contexts(an, _expression(an, node.slice, scope), node.lineno)
                 emit(node, _site_list(an, node.lineno, loader, merged, leaves))
         for call in an.calls:
             cnode = call.node
@@ -2395,7 +2423,7 @@ def detect_python(source: str | bytes, file: str, *,
                 continue
             conf = Confidence.HIGH if q == "ctypes.util.find_library" else Confidence.MEDIUM
             loader = _Loader("ctypes.util.find_library", conf)
-            merged, leaves = _contexts(an, _expression(an, cnode, call.scope))
+            merged, leaves = _contexts(an, _expression(an, cnode, call.scope), cnode.lineno)
             emit(cnode, _site_list(an, cnode.lineno, loader, merged, leaves))
     except _Budget:
         budget_hit = True
