@@ -294,6 +294,15 @@ def test_sharp_like_loop_over_template_paths(tmp_path: Path) -> None:
     assert (11, "/p/node_modules/@img/sharp-linux-x64/lib/sharp-linux-x64.node") in got
 
 
+def test_pattern_paths_match_only_addons_for_this_platform(tmp_path: Path) -> None:
+    tree(tmp_path, {
+        "m/index.js": "require(`./prebuilds/${process.platform}-${process.arch}/m.node`)",
+        "m/prebuilds/darwin-x64/m.node": b"\xcf\xfa\xed\xfe" + bytes(16),
+        "m/prebuilds/linux-arm64/m.node": elf_head(183),
+        "m/prebuilds/linux-x64/m.node": elf_head()})
+    assert found(tmp_path, "m/index.js") == ["/m/prebuilds/linux-x64/m.node"]
+
+
 def test_extensionless_require_into_a_build_directory(tmp_path: Path) -> None:
     tree(tmp_path, {"m/index.js": "module.exports = require('./build/Release/binding');\n",
                     "m/build/Release/binding.node": elf_head()})

@@ -594,10 +594,10 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
     requester = f"{site.file}:{site.line}" if site.line else site.file
     if other_platform(name):
         return None
-    if site.api == "require" and not (name.startswith("/") and (
-            name.endswith(".node") or "*" in name)):
-        # A package name, or a path without the .node extension: Node's resolution, and
-        # an edge only when it ends at a native addon for this platform.
+    if site.api == "require" and not (name.startswith("/") and name.endswith(".node")
+                                      and "*" not in name):
+        # A package name, a pattern, or a path without the .node extension: Node's
+        # resolution, and an edge only when it ends at a native addon for this platform.
         target = name
         if name.startswith(("./", "../")):
             target = posixpath.normpath(posixpath.join(site_dir, name))
