@@ -67,6 +67,29 @@ def test_partial_evaluation(src: str, names: list[str]) -> None:
     assert got[src.count("\n") + 1] == names
 
 
+def test_splats_interpolations_and_platform_constants() -> None:
+    src = ("module X\n  extend FFI::Library\n  LIBS = %w[libfoo.so.1 libbar.so.2]\n"
+           "  ffi_lib *LIBS\n"
+           "  ffi_lib FFI.map_library_name('sodium'), FFI.map_library_name('libz.so.1')\n"
+           "  ffi_lib \"/opt/lib/libq.#{RbConfig::CONFIG['DLEXT']}\"\n"
+           "  ffi_lib \"libw.#{FFI::Platform::LIBSUFFIX}\"\n"
+           "  ffi_lib \"#{LIBS.first}\"\n"
+           "  v = 'libv'\n  ffi_lib \"#{v + '.so.1'}\"\n"
+           "  ffi_lib \"#{RbConfig::CONFIG['libdir']}/libr.so.1\"\n"
+           "end\n")
+    sites = rb(src)
+    got = by_line(src)
+    assert got[4] == ["libfoo.so.1", "libbar.so.2"]
+    assert len([s for s in sites if s.line == 4]) == 2  # each argument is loaded
+    assert got[5] == ["libsodium.so", "libz.so.1"]
+    assert got[6] == ["/opt/lib/libq.so"]
+    assert got[7] == ["libw.so"]
+    assert got[8] == ["libfoo.so.1", "libbar.so.2"]
+    assert got[10] == ["libv.so.1"]
+    assert got[11] == ["*/libr.so.1"]
+    assert not any(s.stem for s in sites)
+
+
 def test_loop_and_block_variables_are_elements() -> None:
     src = ("module L\n  extend FFI::Library\n"
            "  NAMES = %w[liba.so.1 libb.so.2]\n"
@@ -93,6 +116,9 @@ def test_loop_and_block_variables_are_elements() -> None:
     "ffi_lib Dir[",
     "ffi_lib Array(",
     ".each { |",
+    'a = "#{a}#{a}"\nffi_lib "#{a}"',
+    'ffi_lib "#{"#{"#{"#{x}"}"}"}"',
+    "ffi_lib *" * 100,
 ])
 def test_hostile_expressions_terminate(src: str) -> None:
     sites, _ = detect_ruby(src, "/g.rb")

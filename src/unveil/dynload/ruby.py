@@ -414,16 +414,20 @@ class _Found:
 
 
 class _Analysis:
-    def __init__(self, toks: list[_Tok], file: str) -> None:
+    def __init__(self, toks: list[_Tok], file: str, parent: _Analysis | None = None) -> None:
         self.t = toks
         self.file = file
         self.dir = posixpath.dirname(file) or "."
         #: name -> (index of an expression, whether the name is bound to one of its
         #: elements: ``for x in e``, ``e.each do |x|``) for each binding.
         self.values: dict[str, list[tuple[int, bool]]] = {}
-        self.steps = 0
+        self.steps: int = parent.steps if parent is not None else 0
         self.in_progress: set[str] = set()
         self._openers: dict[int, int] | None = None
+        #: the file's analysis, for an interpolation's (names are looked up there)
+        self.parent = parent
+        if parent is not None:
+            return
         for i, tok in enumerate(toks):
             if tok.kind in ("id", "const", "ivar") and (
                     self.is_p(i + 1, "=") or self.is_p(i + 1, "||=")) and \
@@ -592,8 +596,13 @@ class _Analysis:
             if self.is_k(j, "nl"):
                 j += 1
                 continue
-            vals, k = self.ev(j, d)
-            out.append(vals)
+            if self.is_p(j, "*") and not self.is_p(j + 1, ","):  # a splat: its elements
+                vals, k = self.ev(j + 1, d)
+                for v in vals:
+                    out.extend(v.items if isinstance(v, _Arr) else [(v,)])
+            else:
+                vals, k = self.ev(j, d)
+                out.append(vals)
             if k <= j:
                 k = self.expr_end(j, stop_nl=not paren)
             if self.is_p(k, ","):
@@ -688,7 +697,8 @@ class _Analysis:
         return _UNK, i + 1
 
     def ev_source(self, src: str, d: int) -> tuple[_V, ...]:
-        """An interpolation ``#{...}``: a literal, a constant or a variable."""
+        """An interpolation ``#{...}``: a literal, a constant or a variable directly, any
+        other expression through its own tokens (names are the file's)."""
         src = src.strip()
         if re.fullmatch(r"\d+", src):
             return (_Str((src,)),)
@@ -699,10 +709,22 @@ class _Analysis:
             name = src.rsplit("::", 1)[-1]
             if name == "__dir__":
                 return (_Str((self.dir,)),)
-            return self.lookup(name, d)
-        return _UNK
+            if "::" not in src and not src.startswith("@") and src[0].islower():
+                return self.lookup(name, d)
+        if not src or len(src) > 4096 or d > _MAX_DEPTH:
+            return _UNK
+        try:
+            toks = _Lexer(src).run()
+        except _Limit:
+            return _UNK
+        sub = _Analysis(toks, self.file, parent=self)
+        vals, _ = sub.ev(0, d + 1)
+        self.steps = max(self.steps, sub.steps)
+        return vals
 
     def lookup(self, name: str, d: int) -> tuple[_V, ...]:
+        if self.parent is not None:
+            return self.parent.lookup(name, d)
         if name not in self.values or name in self.in_progress:
             return _UNK
         self.in_progress.add(name)
@@ -726,6 +748,23 @@ class _Analysis:
             return (_Str(("c",), (_LIBC_HINT,), stem=True),), j
         if last == "ENV":
             return self.ev_env(j, d)
+        if last in _PLATFORM_CONSTANTS and names[0] in ("FFI", "Platform"):
+            return self.postfix_tail((_Str((_PLATFORM_CONSTANTS[last],)),), j, d)
+        if names[-2:] == ["RbConfig", "CONFIG"] or names == ["CONFIG"]:
+            if not self.is_p(j, "["):
+                return _UNK, j
+            key, _ = self.ev(j + 1, d)
+            k = self.skip_balanced(j)
+            known = {_text(x) for x in key if isinstance(x, _Str) and None not in x.parts}
+            vals = tuple(_Str((_RBCONFIG[x],)) for x in sorted(known) if x in _RBCONFIG)
+            return self.postfix_tail(vals or _UNK, k, d)
+        if names[-1] == "FFI" and self.is_p(j, ".") and self.is_k(j + 1, "id",
+                                                                 "map_library_name"):
+            ops, k = self.args(j + 2, d) if self.is_p(j + 2, "(") or (
+                self.at(j + 2) is not None and self.t[j + 2].space_before
+                and not self.is_k(j + 2, "nl")) else ([], j + 2)
+            mapped = tuple(_map_library_name(v) for v in (ops[0] if ops else _UNK))
+            return self.postfix_tail(_uniq(mapped), k, d)
         if names == ["Array"] and self.is_p(j, "(") and not self.t[j].space_before:
             ops, k = self.args(j, d)
             return self.postfix_tail(_to_array(ops[0] if ops else ()), k, d)
@@ -869,6 +908,32 @@ class _Analysis:
             if not args:
                 continue  # Handle.new with no name: the process itself
             yield _Found(tok.pos, api, args[0], conf)
+
+
+#: ``FFI::Platform`` constants on Linux.
+_PLATFORM_CONSTANTS = {"LIBSUFFIX": "so", "LIBPREFIX": "lib"}
+#: ``RbConfig::CONFIG`` entries that are the same on every Linux Ruby.
+_RBCONFIG = {"DLEXT": "so", "SOEXT": "so", "LIBEXT": "a"}
+_SO_NAME = re.compile(r"\.so($|\.[0-9]+)")
+
+
+def _map_library_name(v: _V) -> _V:
+    """ruby-ffi's ``FFI.map_library_name`` on Linux: ``c`` is the C library; a bare file
+    name gets the ``lib`` prefix and the ``.so`` suffix when it lacks them."""
+    if not isinstance(v, _Str):
+        return v
+    text = _text(v)
+    if text == "c":
+        return _Str(("c",), (*v.hints, _LIBC_HINT), stem=True)
+    if "/" in text:
+        return _Str(v.parts, v.hints, False, v.glob)
+    parts = list(v.parts)
+    if not text.startswith("lib"):
+        parts.insert(0, "lib")
+    if not _SO_NAME.search(text):
+        parts.append(".so")
+    merged = _cat2(_Str(("",)), _Str(tuple(parts)))
+    return _Str(merged.parts, v.hints, False)
 
 
 #: Methods whose block's first parameter is an element of the receiver.
