@@ -345,6 +345,15 @@ def test_requires_that_may_load_an_addon(src: str, names: tuple[str, ...]) -> No
     assert all(s.api == "require" and s.line == src.count("\n") + 1 for s in sites)
 
 
+def test_require_functions_made_by_create_require() -> None:
+    src = ("import { createRequire } from 'node:module';\n"
+           "const load = createRequire(import.meta.url);\n"
+           "const r2 = module.createRequire(__filename);\n"
+           "load('./build/Release/a.node');\nr2('@x/y-linux-x64');\nother('./b.node');\n")
+    assert [(s.line, s.names) for s in sites_of(src)] == [
+        (4, ("/app/build/Release/a.node",)), (5, ("@x/y-linux-x64",))]
+
+
 def test_loop_and_callback_variables_are_bound_to_elements() -> None:
     src = ("const files = ['a.node', 'b.node'];\n"
            "for (const f of files) require('./' + f);\n"

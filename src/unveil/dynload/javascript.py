@@ -486,6 +486,8 @@ class _Shared:
         self.steps = 0
         self.in_progress: set[str] = set()
         self.memo: dict[str, tuple[_V, ...]] = {}
+        #: names of require functions: ``require`` and ``createRequire(...)`` results.
+        self.requires: set[str] = {"require"}
 
 
 class _Analysis:
@@ -574,7 +576,7 @@ class _Analysis:
 
     def require_at(self, i: int) -> tuple[str, int] | None:
         """``require('m')`` or ``await import('m')`` at ``i``: the module and the end."""
-        if self.is_id(i, "require") and self.is_p(i + 1, "("):
+        if self.is_id(i) and self.t[i][1] in self.sh.requires and self.is_p(i + 1, "("):
             mod = self.const_str(i + 2)
             if mod is not None and self.is_p(i + 3, ")"):
                 return mod, i + 4
@@ -611,6 +613,9 @@ class _Analysis:
                 name = tok[1]
                 if self.is_p(i + 1, "="):
                     start = i + 2
+                    k = start + 2 if self.is_id(start) and self.is_p(start + 1, ".") else start
+                    if self.is_id(k, "createRequire") and self.is_p(k + 1, "("):
+                        self.sh.requires.add(name)
                     req = self.require_at(start)
                     alias = self.member_alias(start)
                     if alias is not None:
@@ -1112,7 +1117,7 @@ class _Analysis:
             if mod is not None and _module_kind(mod) in ("bindings", "node-gyp-build"):
                 yield self.addon(i + 1, _module_kind(mod) or "")
         # require('bindings')( ... ) / require('node-gyp-build')( ... ) / require('x.node')
-        if v == "require" and not prev_dot:
+        if v in self.sh.requires and not prev_dot:
             req = self.require_at(i)
             if req is not None:
                 kind = _module_kind(req[0])
