@@ -60,9 +60,13 @@ def component_from_owner(owner: Owner) -> Component:
     if owner.distro:
         qualifiers["distro"] = owner.distro
     ns = owner.distro.split("-")[0] if owner.distro else None
-    purl = PackageURL(type={"dpkg": "deb", "apk": "apk", "conda": "conda"}[owner.manager],
+    version = owner.version
+    if owner.manager == "rpm" and version and ":" in version:
+        qualifiers["epoch"], _, version = version.partition(":")  # purl-spec: a qualifier
+    purl = PackageURL(type={"dpkg": "deb", "apk": "apk", "rpm": "rpm",
+                            "conda": "conda"}[owner.manager],
                       namespace=ns if owner.manager != "conda" else None, name=owner.name,
-                      version=owner.version, qualifiers=qualifiers or None).to_string()
+                      version=version, qualifiers=qualifiers or None).to_string()
     detail = f"owned by {owner.manager} package {owner.name} {owner.version or ''}".strip()
     if owner.source and owner.source != owner.name:
         detail += f" (source package {owner.source})"
