@@ -277,11 +277,19 @@ class _TargetScan:
 
         return keep_regions(blob) if self.t.contains(path) else []
 
-    def _identify(self, blob: Blob, path: str, b: Binary) -> tuple[Component, ...]:
+    def _identify(self, blob: Blob, path: str,
+                  b: Binary) -> tuple[tuple[Component, ...], tuple[str, ...]]:
         # Only the target's own files: system libraries are identified by their owner.
+        if not self.t.contains(path):
+            return (), ()
         from unveil.identify import identify_binary
+        from unveil.identify.buildinfo import buildinfo_components
 
-        return identify_binary(blob, path, b) if self.t.contains(path) else ()
+        comps = identify_binary(blob, path, b)
+        # Go modules and Rust crates compiled in, from the toolchains' own records.
+        built, warnings = buildinfo_components(blob, b)
+        names = {c.name for c in comps}
+        return (*comps, *(c for c in built if c.name not in names)), warnings
 
     def loader_for(self, b: Binary) -> Loader:
         """The loader of the binary's platform: dyld for Mach-O, Windows for PE, and for ELF

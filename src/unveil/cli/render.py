@@ -64,15 +64,24 @@ def _edge_text(e: Edge, verbose: bool, container: str | None) -> str:
     return f"{name} → {where}"
 
 
+#: Embedded components named per binary in the tree without ``-v``.
+EMBEDDED_SHOWN = 8
+
+
 def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
     label = escape(b.location.path)
     ident = ""
     if b.components:
         c = b.components[0]
         ident = f" [magenta]{escape(c.name)} {escape(c.version or '(version unknown)')}[/]"
-        if len(b.components) > 1:
-            ident += " [dim]+ embedded: " + escape(", ".join(
-                f"{x.name} {x.version or ''}".strip() for x in b.components[1:])) + "[/]"
+        embedded = b.components[1:]
+        if embedded:
+            # A Go or Rust executable embeds hundreds of modules: name a few unless -v.
+            shown = embedded if verbose else embedded[:EMBEDDED_SHOWN]
+            text = ", ".join(f"{x.name} {x.version or ''}".strip() for x in shown)
+            if len(shown) < len(embedded):
+                text += f" and {len(embedded) - len(shown)} more (-v or --format json)"
+            ident += " [dim]+ embedded: " + escape(text) + "[/]"
     node = parent.add(f"[bold]{label}[/] [dim]{b.role.value}[/]{ident}")
     groups: dict[EdgeClass, list[Edge]] = defaultdict(list)
     for e in b.edges:

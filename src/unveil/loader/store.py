@@ -34,7 +34,8 @@ class StoredFile:
 
 #: Called with the still-open bytes of a parsed binary, so that identification reads them
 #: in the same pass (re-opening a deflated wheel member would inflate it again).
-Identify = Callable[[Blob, str, Binary], tuple[Component, ...]]
+#: Returns the components and what was malformed in the metadata read for them.
+Identify = Callable[[Blob, str, Binary], tuple[tuple[Component, ...], tuple[str, ...]]]
 Strings = Callable[[Blob, str, Binary], tuple[str, ...]]
 #: Called before parsing with the blob and its path: the ranges identification will read
 #: after the parser (:meth:`Blob.keep`), so that a deflated member is inflated once.
@@ -77,7 +78,10 @@ class BinaryStore:
                 return StoredFile(head, None, str(e), e.offset)
             except SourceError as e:
                 return StoredFile(head, None, str(e), unreadable=True)
-            comps = self.identify(blob, real_path, binary) if self.identify else ()
+            comps: tuple[Component, ...] = ()
+            if self.identify is not None:
+                comps, more = self.identify(blob, real_path, binary)
+                warnings = (*warnings, *more)
             names = (self.strings(blob, real_path, binary)
                      if self.strings and binary.imports_dlopen else ())
             return StoredFile(head, binary, warnings=warnings, components=comps,

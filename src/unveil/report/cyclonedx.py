@@ -90,9 +90,13 @@ def _binary_component(b: ScannedBinary, ref: str) -> CdxComponent:
     tool = vendoring_tool(member)
     if tool:
         props.append(Property(name="unveil:vendoring-tool", value=tool))
-    for extra in b.components[1:]:
-        props.append(Property(name="unveil:embedded", value=f"{extra.name}@{extra.version}"
-                              if extra.version else extra.name))
+    # What is compiled in (a statically linked library found by its banner, Go modules,
+    # Rust crates) is a component of the binary: nested, as CycloneDX models assemblies.
+    embedded = [CdxComponent(
+        name=x.name, version=x.version, bom_ref=f"{ref}#{i}:{x.name}",
+        type=ComponentType.LIBRARY, purl=_purl(x.purl), cpe=x.cpes[0] if x.cpes else None,
+        properties=[Property(name="unveil:link", value="static")],
+        evidence=_evidence(x, [member])) for i, x in enumerate(b.components[1:], 1)]
     hashes = [HashType(alg=HashAlgorithm.SHA_256, content=b.sha256)] if b.sha256 else None
     name = ident.name if ident else member.rsplit("/", 1)[-1]
     return CdxComponent(
@@ -100,7 +104,8 @@ def _binary_component(b: ScannedBinary, ref: str) -> CdxComponent:
         type=ComponentType.LIBRARY if ident else ComponentType.FILE,
         purl=_purl(ident.purl) if ident else None,
         cpe=ident.cpes[0] if ident and ident.cpes else None,
-        hashes=hashes, properties=props, evidence=_evidence(ident, [member]))
+        hashes=hashes, properties=props, evidence=_evidence(ident, [member]),
+        components=embedded or None)
 
 
 def _external_component(e: Edge, ref: str, external: bool) -> CdxComponent:
