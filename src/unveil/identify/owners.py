@@ -1,9 +1,10 @@
-"""Which package manager of the scanned root owns a file: dpkg, apk, conda (and rpm,
-reported as unsupported unless its database is readable as text, which it is not).
+"""Which package manager of the scanned root owns a file: dpkg, apk, rpm, conda.
 
-Read from the root's own databases — never by running ``dpkg -S``.  On merged-/usr Debian
-a file found at ``/usr/lib/...`` may be registered under ``/lib/...`` (and the other way
-round): both spellings are tried, and so is the path through symlinked directories.
+Read from the root's own databases — never by running ``dpkg -S`` or ``rpm -qf``; rpm's
+binary databases (sqlite, Berkeley DB, ndb) are decoded by :mod:`unveil.identify.rpmdb`.
+On merged-/usr systems a file found at ``/usr/lib/...`` may be registered under
+``/lib/...`` (and the other way round): both spellings are tried, and so is the path
+through symlinked directories.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from unveil.errors import UnveilError
+from unveil.identify.rpmdb import read_database
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
 __all__ = ["Owner", "PackageIndex"]
@@ -23,11 +25,11 @@ MAX_DB = 256 << 20
 
 @dataclass(frozen=True, slots=True)
 class Owner:
-    manager: str            # "dpkg", "apk", "conda"
+    manager: str            # "dpkg", "apk", "rpm", "conda"
     name: str
-    version: str | None
+    version: str | None     # rpm: "[epoch:]version-release"
     arch: str | None = None
-    source: str | None = None  # source package (dpkg "Source:")
+    source: str | None = None  # source package (dpkg "Source:", rpm source rpm's name)
     distro: str | None = None  # e.g. "debian-12"
 
 
@@ -90,6 +92,7 @@ class PackageIndex:
     def _load(self) -> None:
         self._load_dpkg()
         self._load_apk()
+        self._load_rpm()
         self._load_conda()
 
     def _distro(self) -> str | None:
@@ -184,6 +187,23 @@ class PackageIndex:
                     path = f"/{folder}/{value}" if folder else f"/{value}"
                     self._files.setdefault(path, Owner("apk", name, version, arch,
                                                        origin, distro))
+
+    def _load_rpm(self) -> None:
+        db = read_database(self.fs)
+        if db is None:
+            return
+        self.managers.append("rpm")
+        self.problems.extend(db.problems)
+        distro = self._distro()
+        assert self._files is not None
+        # Headers come in installation order; a path in two packages (shared directories,
+        # multilib twins) keeps the first claim, and what dpkg/apk registered stays.
+        files: dict[str, Owner] = {}
+        for h in reversed(db.headers):
+            o = Owner("rpm", h.name, h.evr, h.arch, h.source_name, distro)
+            files.update(dict.fromkeys(h.files, o))
+        files.update(self._files)
+        self._files = files
 
     def _load_conda(self) -> None:
         # conda environments keep conda-meta/ at their prefix; look at the root's top.
