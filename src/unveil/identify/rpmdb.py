@@ -155,11 +155,12 @@ class _Store:
         if w is None:
             return None
         off, count = w
-        parts = self.data[off:].split(b"\0", count)
+        raw = self.data[off:]
+        parts = raw.split(b"\0", count)
         if len(parts) <= count:
             raise RpmdbError(f"tag {tag}: {count} strings run past the data store")
-        del parts[count]
-        return [_text(p) for p in parts]
+        # One decode for all: a NUL byte is never part of a UTF-8 sequence.
+        return _text(raw[:len(raw) - len(parts[-1]) - 1]).split("\0")
 
     def int32s(self, tag: int) -> tuple[int, ...] | None:
         w = self._where(tag, (T_INT32,))
@@ -201,7 +202,7 @@ def parse_header(blob: bytes) -> RpmHeader:
         if dirnames is None or dirindexes is None or len(dirindexes) != len(basenames):
             raise RpmdbError(f"{name}: file base names without matching directories")
         nd = len(dirnames)
-        if any(not 0 <= i < nd for i in dirindexes):
+        if dirindexes and (min(dirindexes) < 0 or max(dirindexes) >= nd):
             raise RpmdbError(f"{name}: directory index outside the {nd} directories")
         files = [dirnames[i] + b for i, b in zip(dirindexes, basenames, strict=True)]
     else:
