@@ -192,21 +192,30 @@ def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBi
     """Libraries of one project shipped side by side (libssl beside libcrypto, libparquet
     beside libarrow) are one release: when exactly one version of a project is seen in a
     directory, the files of that project there without a version of their own get it, with
-    evidence saying where it came from."""
-    versions: dict[tuple[str, str], dict[str, str]] = {}
+    evidence saying where it came from.  Another copy of the same library (re-vendored
+    ``libgfortran-<hash>-<hash>.so.5`` beside ``libgfortran-<hash>.so.5``) is another build,
+    not the same release, and lends nothing."""
+    from unveil.identify.banners import dehash
+
+    versions: dict[tuple[str, str], dict[str, list[str]]] = {}
     for b in binaries:
         if b.components and b.components[0].version:
             c = b.components[0]
             d = posixpath.dirname(b.location.path)
-            versions.setdefault((d, c.name), {})[c.version or ""] = b.location.path
+            versions.setdefault((d, c.name), {}).setdefault(c.version or "", []).append(
+                b.location.path)
     out = []
     for b in binaries:
         if b.components and not b.components[0].version:
             c = b.components[0]
-            seen = versions.get((posixpath.dirname(b.location.path), c.name), {})
+            own = dehash(posixpath.basename(b.location.path))
+            seen = {v: [p for p in paths if dehash(posixpath.basename(p)) != own]
+                    for v, paths in versions.get(
+                        (posixpath.dirname(b.location.path), c.name), {}).items()}
+            seen = {v: paths for v, paths in seen.items() if paths}
             if len(seen) == 1:
-                (version, source), = seen.items()
-                ev = Evidence("sibling", f"{posixpath.basename(source)} beside it is "
+                (version, sources), = seen.items()
+                ev = Evidence("sibling", f"{posixpath.basename(sources[0])} beside it is "
                               f"{c.name} {version}", 0.6, "version")
                 c = replace(c, version=version, evidence=(*c.evidence, ev))
                 b = replace(b, components=(c, *b.components[1:]))

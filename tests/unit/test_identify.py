@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+import unveil
 from tests.conftest import Builder
+from unveil.cli.host import detect_host
 from unveil.formats.blob import BytesBlob
 from unveil.identify.banners import (
     FILENAME_CONFIDENCE,
@@ -653,3 +655,21 @@ def test_debian_index_names_the_package() -> None:
     assert c.name == "libcairo2"
     assert c.version is None  # the index says who ships it, not which version is wanted
     assert "bookworm" in index_source()
+
+
+def test_sibling_versions_cross_libraries_of_one_release_not_copies(build: Builder) -> None:
+    """libcrypto beside a libssl that says OpenSSL 3.0.13 is 3.0.13 (one release); a second,
+    re-vendored copy of a library beside the first is another build and gets nothing."""
+    banner = 'const char v[] = "OpenSSL 3.0.13 30 Jan 2024";\nconst char *f(void) { return v; }\n'
+    build.lib("pkg.libs/libssl-0a1b2c3d.so.3", soname="libssl-0a1b2c3d.so.3", code=banner)
+    build.lib("pkg.libs/libcrypto-1a2b3c4d.so.3", soname="libcrypto-1a2b3c4d.so.3")
+    zlib = ('const char v[] = " deflate 1.3.1 Copyright 1995-2024 Jean-loup Gailly and Mark '
+            'Adler ";\nconst char *f(void) { return v; }\n')
+    build.lib("pkg.libs/libz-2a2b3c4d.so.1", soname="libz-2a2b3c4d.so.1", code=zlib)
+    build.lib("pkg.libs/libz-3a3b3c4d-4a4b4c4d.so.1", soname="libz-3a3b3c4d-4a4b4c4d.so.1")
+    result = unveil.scan(str(build.root), detect_host())
+    got = {b.location.path.rsplit("/", 1)[-1]: (b.components[0].name, b.components[0].version)
+           for t in result.targets for b in t.binaries if b.components}
+    assert got["libcrypto-1a2b3c4d.so.3"] == ("openssl", "3.0.13")
+    assert got["libz-2a2b3c4d.so.1"] == ("zlib", "1.3.1")
+    assert got["libz-3a3b3c4d-4a4b4c4d.so.1"] == ("zlib", None)
