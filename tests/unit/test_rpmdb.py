@@ -104,8 +104,11 @@ meta
 }
 
 
-def _run(args: list[str]) -> str:
-    p = subprocess.run(args, capture_output=True, check=False, env={**os.environ, "LC_ALL": "C"})
+def _run(args: list[str], home: Path | None = None) -> str:
+    env = {**os.environ, "LC_ALL": "C"}
+    if home is not None:
+        env["HOME"] = str(home)  # rpmbuild opens a database at ~/.rpmdb on Debian
+    p = subprocess.run(args, capture_output=True, check=False, env=env)
     assert p.returncode == 0, (args, p.stderr.decode(errors="replace"))
     return p.stdout.decode("utf-8", "surrogateescape")
 
@@ -122,7 +125,7 @@ def rpms(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     for name, spec in SPECS.items():
         f = top / f"{name}.spec"
         f.write_text(spec)
-        _run(["rpmbuild", "--define", f"_topdir {top}", "--quiet", "-bb", str(f)])
+        _run(["rpmbuild", "--define", f"_topdir {top}", "--quiet", "-bb", str(f)], home=top)
     order = ["libdemo-1", "python3-demo-libs-", "demo-empty-"]
     found = sorted((top / "RPMS").rglob("*.rpm"))
     for prefix in order:
