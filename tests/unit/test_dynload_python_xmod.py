@@ -495,3 +495,26 @@ def test_deep_wrapper_chains_are_bounded(tmp_path: Path, depth: int) -> None:
         assert [s.names for s in sites] == [("libdeep.so.1",)]
     else:
         assert len(sites) == 1  # too many wrappers up: the site, with what is known
+
+
+def test_calls_in_the_package_tests_do_not_name_its_loads(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "site-packages/pkg/__init__.py": "",
+        "site-packages/pkg/core.py": "import ctypes\ndef load(n):\n    return ctypes.CDLL(n)\n",
+        "site-packages/pkg/use.py": "from .core import load\nload('libreal.so.1')\n",
+        "site-packages/pkg/tests/__init__.py": "",
+        "site-packages/pkg/tests/test_core.py": "from pkg.core import load\n"
+                                                "load('libc.so.6')\n",
+        "site-packages/pkg/tests/helpers.py": '''
+            import ctypes
+            from pkg.tests import fake
+            def open_fake(n):
+                return ctypes.CDLL(n)
+        ''',
+        "site-packages/pkg/tests/fake.py": "from .helpers import open_fake\n"
+                                           "open_fake('libfake.so.0')\n",
+    })
+    assert [s.names for s in detect(root, "site-packages/pkg/core.py")] == [("libreal.so.1",)]
+    # A loader in the tests takes the tests' calls.
+    assert [s.names for s in detect(root, "site-packages/pkg/tests/helpers.py")] == [
+        ("libfake.so.0",)]

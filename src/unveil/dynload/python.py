@@ -33,7 +33,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from unveil.errors import UnveilError
 from unveil.model import Confidence, LoadSite
+from unveil.sources.fs import FileSystem, Kind
 
 __all__ = ["MAX_SOURCE_BYTES", "PythonModules", "detect_python"]
 
@@ -549,6 +551,29 @@ class PythonModules:
 
         return cls(read, listdir)
 
+    @classmethod
+    def of(cls, fs: FileSystem) -> PythonModules:
+        """The modules of a scanned tree (paths are the tree's loader paths)."""
+
+        def read(path: str) -> bytes | None:
+            try:
+                real = fs.resolve(path)
+                return fs.head(real, MAX_SOURCE_BYTES + 1) if real is not None else None
+            except UnveilError:  # SymlinkLoop included
+                return None
+
+        def listdir(path: str) -> list[tuple[str, bool]]:
+            try:
+                real = fs.resolve(path)
+            except UnveilError:
+                return []
+            if real is None:
+                return []
+            return [(name, kind is Kind.DIR) for name, kind in fs.listdir(real).items()
+                    if kind in (Kind.DIR, Kind.FILE)]
+
+        return cls(read, listdir)
+
     def read(self, path: str) -> bytes | None:
         try:
             return self._read(path)
@@ -560,6 +585,13 @@ class PythonModules:
             return {name: bool(is_dir) for name, is_dir in self._listdir(path)}
         except Exception:  # as above
             return {}
+
+
+_TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_tests?\.py$")
+
+
+def _in_tests(path: str) -> bool:
+    return _TEST_PATH.search(path) is not None
 
 
 def _digest(source: str | bytes) -> int:
@@ -693,10 +725,15 @@ class _Program:
         names = [func.name]
         out: list[_Caller] = []
         seen: set[int] = set()
+        # A package's tests call its loaders with made-up names (and test failures):
+        # their calls count only for a loader that is itself in the tests.
+        skip = len(root.rstrip("/")) + 1 if root else 0
+        with_tests = _in_tests(an.file[skip:])
         for name in names:  # grows with the aliases found, up to 8 names
-            word = re.compile(rb"\b" + re.escape(name.encode()) + rb"\b")
+            needle = name.encode()
+            word = re.compile(rb"\b" + re.escape(needle) + rb"\b")
             for path in self.package_files(top):
-                if path == an.file:
+                if path == an.file or (not with_tests and _in_tests(path[skip:])):
                     continue
                 if self.search_bytes >= _MAX_SEARCH_BYTES_PER_FILE:
                     self.limit("search for calls in other modules stopped")
@@ -705,7 +742,7 @@ class _Program:
                 if raw is None:
                     continue
                 self.search_bytes += len(raw)
-                if not word.search(raw):
+                if needle not in raw or not word.search(raw):
                     continue
                 other = self.analysis(path)
                 if other is None:
