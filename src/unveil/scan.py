@@ -188,6 +188,31 @@ def _merge_components(first: list[Component] | tuple[Component, ...],
     return tuple(out)
 
 
+def _with_version(purl: str | None, version: str) -> str | None:
+    """A versionless purl given ``version`` (a purl that names one is left alone)."""
+    from packageurl import PackageURL
+
+    if not purl:
+        return purl
+    try:
+        p = PackageURL.from_string(purl)
+    except ValueError:
+        return purl
+    if p.version:
+        return purl
+    return PackageURL(p.type, p.namespace, p.name, version, p.qualifiers, p.subpath).to_string()
+
+
+def _cpes(project: str, version: str) -> tuple[str, ...]:
+    from unveil.identify.rules import default_rules
+
+    try:
+        cpe = default_rules().by_project(project).cpe_for(version)
+    except KeyError:
+        return ()
+    return (cpe,) if cpe else ()
+
+
 def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBinary]:
     """Libraries of one project shipped side by side (libssl beside libcrypto, libparquet
     beside libarrow) are one release: when exactly one version of a project is seen in a
@@ -217,7 +242,9 @@ def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBi
                 (version, sources), = seen.items()
                 ev = Evidence("sibling", f"{posixpath.basename(sources[0])} beside it is "
                               f"{c.name} {version}", 0.6, "version")
-                c = replace(c, version=version, evidence=(*c.evidence, ev))
+                c = replace(c, version=version, evidence=(*c.evidence, ev),
+                            purl=_with_version(c.purl, version),
+                            cpes=c.cpes or _cpes(c.name, version))
                 b = replace(b, components=(c, *b.components[1:]))
         out.append(b)
     return out

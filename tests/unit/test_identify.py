@@ -547,7 +547,8 @@ def _wheel(dist: str, version: str) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps",
-             "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "-d", str(dest),
+             "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+             "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "-d", str(dest),
              f"{dist}=={version}"], capture_output=True, text=True, timeout=900, check=False)
         found = sorted(dest.glob(f"{stem}-{version}-*.whl"))
         if proc.returncode != 0 or not found:
@@ -671,5 +672,9 @@ def test_sibling_versions_cross_libraries_of_one_release_not_copies(build: Build
     got = {b.location.path.rsplit("/", 1)[-1]: (b.components[0].name, b.components[0].version)
            for t in result.targets for b in t.binaries if b.components}
     assert got["libcrypto-1a2b3c4d.so.3"] == ("openssl", "3.0.13")
+    crypto = next(b.components[0] for t in result.targets for b in t.binaries
+                  if b.location.path.endswith("libcrypto-1a2b3c4d.so.3"))
+    assert crypto.purl == "pkg:generic/openssl@3.0.13"
+    assert crypto.cpes == ("cpe:2.3:a:openssl:openssl:3.0.13:*:*:*:*:*:*:*",)
     assert got["libz-2a2b3c4d.so.1"] == ("zlib", "1.3.1")
     assert got["libz-3a3b3c4d-4a4b4c4d.so.1"] == ("zlib", None)
