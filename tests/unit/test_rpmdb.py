@@ -478,9 +478,9 @@ def test_hostile_header_blobs(real_blob: bytes) -> None:
         _patch(real_blob, 1118, count=1, off=dl - 2),
         _patch(real_blob, 1003, count=dl),                    # epoch ints past the end
     ]
-    for b in bad:
+    for blob in bad:
         with pytest.raises(RpmdbError):
-            parse_header(b)
+            parse_header(blob)
     # Directory indexes pointing past the directory names:
     dirindexes = next(e for e in _entries(real_blob) if e[0] == 1116)
     b = bytearray(real_blob)
