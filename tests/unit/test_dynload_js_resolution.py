@@ -176,7 +176,7 @@ def test_require_that_ends_in_javascript_is_no_load(tmp_path: Path) -> None:
 
 
 def test_require_walks_up_node_modules_and_takes_the_nearest(tmp_path: Path) -> None:
-    pkg = {"name": "n-linux-x64", "main": "n.node"}
+    pkg: dict[str, object] = {"name": "n-linux-x64", "main": "n.node"}
     tree(tmp_path, {
         "w/node_modules/dep/lib/index.js": "require('n-linux-x64');\n",
         "w/node_modules/n-linux-x64/package.json": pkg,
