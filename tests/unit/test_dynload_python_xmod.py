@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from unveil.dynload.python import PythonModules, detect_python
 from unveil.model import Confidence, LoadSite
@@ -518,3 +520,55 @@ def test_calls_in_the_package_tests_do_not_name_its_loads(tmp_path: Path) -> Non
     # A loader in the tests takes the tests' calls.
     assert [s.names for s in detect(root, "site-packages/pkg/tests/helpers.py")] == [
         ("libfake.so.0",)]
+
+
+def test_calls_returned_by_one_function_are_one_load(tmp_path: Path) -> None:
+    # The optimised build first, the portable one when it is missing: whichever loads,
+    # the function has returned.
+    root = write(tmp_path, {
+        "site-packages/pkg/__init__.py": "",
+        "site-packages/pkg/core.py": "import ctypes\ndef load(n):\n    return ctypes.CDLL(n)\n",
+        "site-packages/pkg/ec.py": '''
+            from .core import load
+            def ec_lib(fast):
+                if fast:
+                    try:
+                        return load('libec_fast.so.1'), True
+                    except OSError:
+                        pass
+                return load('libec.so.1'), False
+            _other = load('libother.so.1')
+        ''',
+    })
+    assert [s.names for s in detect(root, "site-packages/pkg/core.py")] == [
+        ("libec_fast.so.1", "libec.so.1"), ("libother.so.1",)]
+
+
+_PIECES = ["from .core import load\n", "from . import core\n", "import pkg.core as c\n",
+           "load(", "core.load(", "c.load(", "'libx.so.1'", "n", ")", "\n", "def load(n):\n",
+           "    return load(n)\n", "from .other import *\n", "x = load\n", "x(", "*a", ", ",
+           "name=", "if n:\n    ", "try:\n    ", "except OSError:\n    pass\n", "lambda n: ",
+           "\x00", "\\", '"""']
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join),
+       st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_arbitrary_neighbour_modules_never_raise(caller: str, other: str) -> None:
+    files = {
+        "/t/pkg/__init__.py": b"",
+        "/t/pkg/core.py": b"import ctypes\ndef load(n):\n    return ctypes.CDLL(n)\n",
+        "/t/pkg/user.py": caller.encode(),
+        "/t/pkg/other.py": other.encode(),
+    }
+
+    def listdir(path: str) -> list[tuple[str, bool]]:
+        prefix = path.rstrip("/") + "/"
+        return list({p[len(prefix):].split("/", 1)[0]: "/" in p[len(prefix):]
+                     for p in files if p.startswith(prefix)}.items())
+
+    mods = PythonModules(files.get, listdir)
+    for path in ("/t/pkg/core.py", "/t/pkg/user.py", "/t/pkg/other.py"):
+        sites, problems = detect_python(files[path], path, modules=mods)
+        assert all(isinstance(s, LoadSite) for s in sites)
+        assert all(isinstance(p, str) for p in problems)

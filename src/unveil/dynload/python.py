@@ -995,6 +995,7 @@ class _Analysis:
         self.cffi_imported = False
         self._arms: list[list[tuple[_Pos, _Pos]]] | None = None
         self._arm_of: dict[int, dict[int, int]] = {}
+        self._returned: dict[int, int] | None = None
         self.digest = 0
         self._collect(tree)
 
@@ -1003,7 +1004,13 @@ class _Analysis:
         ``try`` body and its handlers, ``x if c else y``, ``x or y``): at most one runs,
         or the second only when the first failed."""
         pa, pb = self._arm_path(a), self._arm_path(b)
-        return any(pb.get(k, i) != i for k, i in pa.items())
+        if any(pb.get(k, i) != i for k, i in pa.items()):
+            return True
+        # Both returned by one function: once one succeeds the function has returned.
+        if self._returned is None:
+            self._returned = _returned_calls(self.module.node)
+        fa, fb = self._returned.get(id(a)), self._returned.get(id(b))
+        return fa is not None and fa == fb
 
     def _arm_path(self, node: ast.AST) -> dict[int, int]:
         """For each branch containing ``node``: which of its arms."""
@@ -1953,6 +1960,29 @@ def _branch_arms(tree: ast.AST) -> list[list[tuple[_Pos, _Pos]]]:
         if len(arms) > 1:
             out.append(arms)
         if len(out) >= 20_000:
+            break
+    return out
+
+
+def _returned_calls(tree: ast.AST) -> dict[int, int]:
+    """The calls whose value a function returns (``return load(x)``, ``return load(x),
+    True``): id of the call -> id of the function."""
+    out: dict[int, int] = {}
+    for func in ast.walk(tree):
+        if not isinstance(func, _DefNode):
+            continue
+        stack: list[ast.AST] = list(func.body)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _FuncNode | ast.ClassDef):
+                continue  # their returns are theirs
+            if isinstance(node, ast.Return) and node.value is not None:
+                for sub in ast.walk(node.value):
+                    if isinstance(sub, ast.Call):
+                        out[id(sub)] = id(func)
+                continue
+            stack.extend(ast.iter_child_nodes(node))
+        if len(out) >= 100_000:
             break
     return out
 
