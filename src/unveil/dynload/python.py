@@ -14,7 +14,9 @@ modules too: imported functions are evaluated where they are defined, and a load
 library name is a parameter takes the arguments of every call of its function in the same
 top-level package, through a few levels of wrappers.  Each such chain of calls is a
 *context*: the site is reported once per context, with the call that supplied the name as
-evidence, as the program would load one library per call.
+evidence, as the program loads one library per call; calls that are fallbacks of each other
+(the arms of an ``if`` or a ``try``, two ``return`` values of one function) stay one site
+whose names are tried in order.
 
 Everything is bounded: the source size, the nodes walked, the depth of any one evaluation,
 the number of evaluation steps per file, the alternatives per value, the hops through
