@@ -303,6 +303,19 @@ def test_pattern_paths_match_only_addons_for_this_platform(tmp_path: Path) -> No
     assert found(tmp_path, "m/index.js") == ["/m/prebuilds/linux-x64/m.node"]
 
 
+def test_an_absent_alternative_is_not_missing(tmp_path: Path) -> None:
+    src = ("const one = require('./build/Release/one.node');\n"
+           "for (const p of ['./a.node', './b.node']) try { require(p) } catch (e) {}\n")
+    tree(tmp_path, {"m/index.js": src})
+    fs = HostFS(str(tmp_path))
+    loader = GlibcLoader(fs, GlibcPlatform(), BinaryStore(fs), cache=None)
+    sites, _ = detect_javascript(src, "/m/index.js")
+    outcomes = {s.line: [r.outcome if r else None for r in (
+        resolve_name(s, n, loader, fs, site_dir="/m", caller=None) for n in s.names)]
+        for s in sites}
+    assert outcomes == {1: [Outcome.NOT_FOUND], 2: [None, None]}
+
+
 def test_extensionless_require_into_a_build_directory(tmp_path: Path) -> None:
     tree(tmp_path, {"m/index.js": "module.exports = require('./build/Release/binding');\n",
                     "m/build/Release/binding.node": elf_head()})

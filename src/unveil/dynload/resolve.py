@@ -646,8 +646,11 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         # loads here; the next name is.
         path = name if name.startswith("/") else posixpath.normpath(
             posixpath.join(site_dir, name))
-        if _kind(fs, path) is not None and not _addon_here(fs, path, node_host(loader)):
+        kind = _kind(fs, path)
+        if kind is not None and not _addon_here(fs, path, node_host(loader)):
             return None
+        if kind is None and site.api == "require" and len(site.names) > 1:
+            return None  # one of several alternatives the code tries: absent is no error
     if "/" in name:
         path = name if name.startswith("/") else posixpath.normpath(
             posixpath.join(site_dir, name))
