@@ -184,6 +184,12 @@ def _as_path_part(a: _AV) -> _Str:
     return _Str((None,), hints=hints, indirect=ind)
 
 
+#: A string value longer than this (parts, characters) names no library: its end becomes
+#: unknown (a path is at most 4096 bytes; hostile code doubles strings in a loop).
+_MAX_PARTS = 32
+_MAX_CHARS = 4096
+
+
 def _concat_two(x: _Str, y: _Str) -> _Str:
     parts: list[str | None] = list(x.parts)
     for p in y.parts:
@@ -193,8 +199,27 @@ def _concat_two(x: _Str, y: _Str) -> _Str:
             continue
         else:
             parts.append(p)
+        if len(parts) > _MAX_PARTS:
+            break
+    if len(parts) > _MAX_PARTS or sum(len(p) for p in parts if p) > _MAX_CHARS:
+        parts = _clip(parts)
     return _Str(tuple(parts), hints=_merge_hints(x.hints, y.hints),
                 indirect=x.indirect or y.indirect)
+
+
+def _clip(parts: list[str | None]) -> list[str | None]:
+    out: list[str | None] = []
+    room = _MAX_CHARS
+    for p in parts[:_MAX_PARTS - 1]:
+        if p is not None:
+            if len(p) > room:
+                out.append(p[:room])
+                break
+            room -= len(p)
+        out.append(p)
+    if out and out[-1] is None:
+        return out
+    return [*out, None]
 
 
 def _concat(*operands: _Alts) -> _Alts:
