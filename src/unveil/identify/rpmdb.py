@@ -2,7 +2,7 @@
 
 Three on-disk formats hold the same thing — one *header blob* per installed package:
 
-* **sqlite** (``rpmdb.sqlite``: Fedora ≥ 33, RHEL/Alma/Rocky ≥ 9, openSUSE since 2022):
+* **sqlite** (``rpmdb.sqlite``: Fedora ≥ 33, RHEL/Alma/Rocky ≥ 9):
   table ``Packages(hnum, blob)``, opened with the standard library's :mod:`sqlite3`
   read-only and immutable; a database that is not a file of this machine (inside an
   archive) or that has a write-ahead log to apply is first copied into a private temporary
@@ -10,7 +10,7 @@ Three on-disk formats hold the same thing — one *header blob* per installed pa
 * **Berkeley DB** (``Packages``: CentOS 7 — the manylinux2014 image —, RHEL ≤ 8): a hash
   database, whose pages we walk ourselves bucket by bucket, following overflow pages for the
   blobs; the key is the header number in the database's byte order.
-* **ndb** (``Packages.db``: SUSE before sqlite): slot pages, then blobs framed by a head,
+* **ndb** (``Packages.db``: openSUSE, SLES): slot pages, then blobs framed by a head,
   a tail and an Adler-32 checksum.
 
 The header blob is rpm's header without its 8-byte magic: the number of index entries and
@@ -502,7 +502,7 @@ def read_database(fs: FileSystem) -> RpmDatabase | None:
                     problem(f"header {key}: {e}")
     except _TooMany:
         problems.append(f"rpm database {path}: too many errors, the rest is not read")
-    except (RpmdbError, UnveilError, OSError) as e:
+    except (UnveilError, OSError, struct.error, ValueError) as e:
         rest = (f"the {len(headers)} packages read before are kept, others are unknown"
                 if headers else "which package owns a file is unknown")
         problems.append(f"rpm database {path} ({_NAMES[backend]}): {e}; {rest}")
