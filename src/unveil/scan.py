@@ -13,6 +13,7 @@ import multiprocessing
 import posixpath
 import re
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ from unveil.model import (
     Component,
     Confidence,
     Declaration,
+    Distribution,
     DynamicLoad,
     Edge,
     EdgeClass,
@@ -186,6 +188,40 @@ def _merge_components(first: list[Component] | tuple[Component, ...],
                             source=x.source or c.source, conflicts=conflicts,
                             evidence=(*x.evidence, *c.evidence))
     return tuple(out)
+
+
+#: Evidence methods that identify the file itself (a banner alone may be an embedded copy).
+_OWN_IDENTITY = frozenset({"filename", "sbom", "package-note", "dpkg", "apk", "conda", "rpm",
+                           "symbol-version", "build-info", "go-buildinfo", "cargo-auditable",
+                           "version-symbol"})
+
+
+def _first_party(binaries: list[ScannedBinary],
+                 distributions: Iterable[Distribution]) -> list[ScannedBinary]:
+    """A binary of a distribution that no known upstream project claims and that no repair
+    tool vendored (torch/lib/libc10.so, an extension module) is taken for the distribution's
+    own code: a guess, labelled so, put first (``components[0]`` is the file itself) and
+    without a purl (the distribution has one).  What its bytes embed stays after it."""
+    from unveil.identify.vendoring import vendoring_tool
+
+    versions = {d.name: d.version for d in distributions}
+    out = []
+    for b in binaries:
+        own = b.components and any(e.method in _OWN_IDENTITY
+                                   for e in b.components[0].evidence)
+        name = b.distribution
+        if own or name is None or name not in versions or vendoring_tool(b.location.path):
+            out.append(b)
+            continue
+        version = versions[name]
+        detail = (f"{posixpath.basename(b.location.path)} is in {name} {version or ''}'s own "
+                  "files, not in a repair tool's vendoring directory, and no known upstream "
+                  "project names it: taken for the distribution's own code (a guess)")
+        c = Component(name, version, None, (), (Evidence("distribution", detail, 0.5, "name"),
+                                                 Evidence("distribution", detail, 0.5,
+                                                          "version")))
+        out.append(replace(b, components=(c, *b.components)))
+    return out
 
 
 def _with_version(purl: str | None, version: str) -> str | None:
@@ -427,6 +463,7 @@ class _TargetScan:
                                           ProblemKind.LOADER))
         if cfg.identify:
             binaries = self._with_shipped_sboms(binaries)
+            binaries = _first_party(binaries, t.distributions)
         binaries = _propagate_sibling_versions(binaries)
         dynamic = self._dynamic_loads(found) if cfg.dynload else ()
         target_result = TargetResult(t.spec, t.kind,

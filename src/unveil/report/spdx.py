@@ -346,7 +346,10 @@ def to_spdx(result: ScanResult, version: str, *, sha1: Mapping[str, str] | None 
             element[str(b.location)] = sid
             top = tops[owner].spdx_id
             out.relate(top, RelationshipType.CONTAINS, sid)
-            if b.components:
+            # The distribution's own code (scan's first-party guess) is the distribution
+            # package already: it CONTAINS the file, no second package of that name.
+            if b.components and not any(e.method == "distribution"
+                                        for e in b.components[0].evidence):
                 lib = out.component(b.components[0])
                 out.relate(lib, RelationshipType.CONTAINS, sid)
                 out.relate(top, RelationshipType.CONTAINS, lib)
