@@ -461,6 +461,11 @@ class _TargetScan:
                 t.problems.append(Problem(str(self.fs.describe(path)),
                                           f"ld.so would stop: {fatal_of[path]}",
                                           ProblemKind.LOADER))
+        if self._packages is not None:
+            # A package database that could not be read: which package owns a file is unknown.
+            root = str(self.fs.describe("/"))
+            t.problems.extend(Problem(root, p, ProblemKind.SOURCE)
+                              for p in self._packages.problems)
         if cfg.identify:
             binaries = self._with_shipped_sboms(binaries)
             binaries = _first_party(binaries, t.distributions)

@@ -218,7 +218,7 @@ def test_symlink_loops_do_not_hang(build: Builder, tmp_path: Path) -> None:
     assert t.fs.resolve(f"{root}/abs") is None
     start = time.monotonic()
     result = _run(t)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 60  # a hang guard, not a speed check
     assert _edges(result, "/bin/app")["liba.so.1"] is EdgeClass.BUNDLED
 
 

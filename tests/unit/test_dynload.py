@@ -533,7 +533,7 @@ def test_python_work_is_bounded() -> None:
     src += "def f500(x):\n    return ctypes.CDLL(x)\nf0('libdeep.so')\n"
     start = time.monotonic()
     sites, _ = detect_python(src, "big.py")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 60  # a hang guard (2**300 strings uncapped), not speed
     assert sites
 
 
@@ -690,7 +690,7 @@ def test_javascript_minified_5mb_is_bounded() -> None:
     assert FULL_LEX_CHARS < len(src) <= MAX_SOURCE_CHARS
     start = time.monotonic()
     sites, problems = detect_javascript(src, "dist/bundle.min.js")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 60  # a hang guard (2**300 strings uncapped), not speed
     assert names(sites) == ["libx.so.1"]
     assert len(problems) == 1
     assert "large file" in problems[0]

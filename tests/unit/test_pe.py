@@ -432,7 +432,7 @@ def test_descriptor_pointing_at_itself_terminates(table: str) -> None:
         img.poke(at + 12, "I", at)
     t = time.monotonic()
     f, syms = _parse(img.data)
-    assert time.monotonic() - t < 2
+    assert time.monotonic() - t < 60  # a hang guard, not a speed check
     assert f.binary().needed == ("KERNEL32.dll", "python311.dll", "USER32.dll", "SHELL32.dll")
     assert len(syms) < 100
 
@@ -441,7 +441,7 @@ def test_thunk_array_cap() -> None:
     img = make_pe(32, imports=(("ORD.dll", range(1, MAX_THUNKS + 10)),), delay=())
     t = time.monotonic()
     f, syms = _parse(img.data)
-    assert time.monotonic() - t < 5
+    assert time.monotonic() - t < 60  # a hang guard, not a speed check
     assert len(_imports(syms)["ORD.dll"]) == MAX_THUNKS
     assert any(f"more than {MAX_THUNKS} entries" in w for w in f.warnings)
 
@@ -451,7 +451,7 @@ def test_descriptor_cap() -> None:
                   exports=(), forwarders={}, export_name=None)
     t = time.monotonic()
     b, warnings = parse_pe(BytesBlob(bytes(img.data)))
-    assert time.monotonic() - t < 5
+    assert time.monotonic() - t < 60  # a hang guard, not a speed check
     assert len(b.needed) == MAX_DESCRIPTORS
     assert any("more than" in w for w in warnings)
 
@@ -470,7 +470,7 @@ def test_export_name_count_beyond_section() -> None:
     img.poke(img.rvas["exports"] + 24, "I", 0xFFFFFFFF)  # NumberOfNames
     t = time.monotonic()
     f, _syms = _parse(img.data)
-    assert time.monotonic() - t < 2
+    assert time.monotonic() - t < 60  # a hang guard, not a speed check
     assert f.warnings
 
 
