@@ -293,9 +293,14 @@ _ANNOBIN = re.compile(rb"running gcc (\d+\.\d+\.\d+)[^\x00\n]{0,40}")
 _DIRS = rb"(?:libstdc\+\+-v3|libgcc|libgfortran|libquadmath|libgomp|libatomic|libitm)"
 _TREE = re.compile(rb"/gcc-(\d+\.\d+\.\d+)/(?:[^/\x00\n]{1,64}/){0,3}?" + _DIRS + rb"/"
                    rb"[^\x00\n]{0,60}")
-_DEBUGLINK = re.compile(rb"(?<![\w+.-])(lib[\w+]+\.(?:so|dylib)[.\d]*)-(\d+\.\d+\.\d+)-"
+# No look-behind before "lib": it would turn off the regex engine's literal-prefix search
+# (0.08 s per MiB instead of 1 ms); the character before the match is checked by hand.
+_DEBUGLINK = re.compile(rb"(lib[\w+]+\.(?:so|dylib)[.\d]*)-(\d+\.\d+\.\d+)-"
                         rb"([\w.+~]{1,40}?)\.(?:x86_64|aarch64|ppc64le|ppc64|s390x|i686|armv7hl|"
                         rb"riscv64|loongarch64)\.debug\x00")
+
+_NAME_BYTES = frozenset(bytes([c]) for c in
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.-")
 
 #: How far each kind of build information is trusted.
 _KINDS = {
@@ -344,6 +349,8 @@ def build_claims(blob: Blob, rt: Runtime) -> list[Claim]:
                 f"compiled in the gcc-{m.group(1).decode()} source tree "
                 f"('{_text(m.group(0))[:100]}')")
         for m in _DEBUGLINK.finditer(data):
+            if m.start() and data[m.start() - 1:m.start()] in _NAME_BYTES:
+                continue  # inside a longer name
             name = m.group(1).decode().lower()
             if not any(fnmatch.fnmatchcase(name, g.lower()) for g in rt.files):
                 continue
