@@ -1,0 +1,70 @@
+"""What identification and dynamic-loading detection add to a scan's time.
+
+Usage: ``python bench/costs.py [-n RUNS] [TARGET ...]`` — scans each target through the API
+(``unveil.scan``, in this process, warm: the first run is discarded) four ways, best of N:
+
+* ``bare``: ``identify=False, dynload=False`` (what ``bench/compare.py`` sets beside other
+  tools);
+* ``+identify``: identification only (banners, build info, package databases, SBOMs);
+* ``+dynload``: dynamic-loading detection only (sources of every language, dlopen names in
+  binaries);
+* ``default``: both, as ``unveil scan`` runs.
+
+and prints a Markdown table with each share (``+identify`` / ``bare`` - 1, ...).  Without
+targets it uses the cached wheels of ``bench/corpus.py`` (scipy, pyarrow, torch, opencv for
+Linux and Windows) and the real-wheel virtual environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import unveil
+from unveil.cli.host import detect_host
+from unveil.config import ScanConfig
+
+CACHE = Path.home() / ".cache" / "unveil-tests"
+DEFAULT = ("wheels/scipy-*.whl", "wheels/pyarrow-*.whl", "wheels/torch-*.whl",
+           "wheels/opencv_python_headless-*.whl", "wheels-windows/opencv_python_headless-*.whl",
+           "venv-wheels")
+
+
+def best(target: str, cfg: ScanConfig, runs: int) -> float:
+    unveil.scan(target, cfg)  # warm: page cache, lazily built tables
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        unveil.scan(target, cfg)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("-n", "--runs", type=int, default=3)
+    p.add_argument("targets", nargs="*")
+    args = p.parse_args(argv)
+    targets = args.targets or [str(m) for pat in DEFAULT for m in sorted(CACHE.glob(pat))[:1]]
+    host = detect_host()
+    ways = {"bare": replace(host, identify=False, dynload=False),
+            "+identify": replace(host, identify=True, dynload=False),
+            "+dynload": replace(host, identify=False, dynload=True),
+            "default": replace(host, identify=True, dynload=True)}
+    print("| target | bare s | +identify s | identify share | +dynload s | dynload share "
+          "| default s |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    for target in targets:
+        t = {name: best(target, cfg, args.runs) for name, cfg in ways.items()}
+        name = Path(target).name
+        print(f"| {name[:48]} | {t['bare']:.2f} | {t['+identify']:.2f} | "
+              f"{t['+identify'] / t['bare'] - 1:+.0%} | {t['+dynload']:.2f} | "
+              f"{t['+dynload'] / t['bare'] - 1:+.0%} | {t['default']:.2f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
