@@ -57,6 +57,7 @@ from unveil.model import (
 from unveil.sources.dlldirs import dll_directories
 
 if TYPE_CHECKING:
+    from unveil.dynload.python import PythonModules
     from unveil.identify.owners import PackageIndex
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
@@ -110,9 +111,26 @@ def _worth_parsing(path: str, raw: bytes) -> bool:
     return ext != "py" or _py_calls(raw)
 
 
+#: The tree whose sources are being analysed, set before the detectors run (and so copied
+#: into forked workers), and each process's reader of its modules: the Python detector
+#: follows library names into the other modules of a package and keeps what it parsed.
+#: (One scan at a time per process uses it: Scanner.scan goes through targets in turn.)
+_SOURCE_TREE: list[FileSystem] = []
+_MODULES: dict[int, PythonModules] = {}
+
+
 def _detect(job: tuple[str, str, str]) -> tuple[list[LoadSite], list[str]]:
     """Run one source detector (a top-level function, so a process pool can call it)."""
     path, text, shown = job
+    if detector_kind(path) == "py" and _SOURCE_TREE:
+        from unveil.dynload.python import PythonModules, detect_python
+
+        tree = _SOURCE_TREE[0]
+        modules = _MODULES.get(id(tree))
+        if modules is None:
+            _MODULES.clear()
+            modules = _MODULES[id(tree)] = PythonModules.of(tree)
+        return detect_python(text, shown, modules=modules)
     detect = detector_for(path)
     return detect(text, shown) if detect is not None else ([], [])
 
@@ -542,13 +560,18 @@ class _TargetScan:
                 # loader paths too; they are shown as member paths afterwards.
                 jobs.append((path, raw.decode("utf-8", "surrogateescape"), path))
         cfg = self.s.config
-        if cfg.workers > 1 and len(jobs) >= 8:
-            # Parsing is pure Python: processes, not threads, use both cores.
-            ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
-                results = list(pool.map(_detect, jobs, chunksize=4))
-        else:
-            results = [_detect(j) for j in jobs]
+        _SOURCE_TREE[:] = [self.fs]
+        try:
+            if cfg.workers > 1 and len(jobs) >= 8:
+                # Parsing is pure Python: processes, not threads, use both cores.
+                ctx = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
+                    results = list(pool.map(_detect, jobs, chunksize=4))
+            else:
+                results = [_detect(j) for j in jobs]
+        finally:
+            _SOURCE_TREE.clear()
+            _MODULES.clear()
         for (path, _text, _shown), (found_sites, problems) in zip(jobs, results, strict=True):
             for pr in problems:
                 t.problems.append(Problem(str(self.fs.describe(path)), pr, ProblemKind.SOURCE))
