@@ -253,6 +253,14 @@ def test_dehash(name: str, plain: str) -> None:
     ("libz.so.1", "zlib"),
     ("libzstd.so.1", "zstd"),
     ("LIBCRYPTO-3-X64.DLL".lower(), "openssl"),
+    ("libhogweed-006f41d4.so.6.11", "nettle"),
+    ("libsz-c6be10dd.so.2.0.1", "libaec"),
+    ("libngtcp2_crypto_ossl-741c35a5.so.0.3.1", "ngtcp2"),
+    ("libcrypt-bc2db45e.so.1", "libxcrypt"),
+    ("libpcre-9513aab5.so.1.2.0", "pcre"),
+    ("libx264-d6533a8d.so.165", "x264"),
+    ("libx265-f5385bb8.so.216", "x265"),
+    ("libSvtAv1Enc.3.0.2.dylib", "svt-av1"),
 ])
 def test_file_names_select_rules(name: str, project: str) -> None:
     assert [r.project for r in applicable_rules(RULES, name)] == [project]
@@ -263,7 +271,10 @@ def test_unrelated_names_select_nothing() -> None:
         assert "zlib" not in [r.project for r in applicable_rules(RULES, name)]
     assert applicable_rules(RULES, "_imaging.cpython-311-x86_64-linux-gnu.so") == ()
     # e2fsprogs' com_err (.so.2) is not krb5's (.so.3)
-    assert applicable_rules(RULES, "libcom_err.so.2.1") == ()
+    assert [r.project for r in applicable_rules(RULES, "libcom_err.so.2.1")] == ["e2fsprogs"]
+    # libcrypt is not libcrypto, PCRE1 is not PCRE2
+    assert [r.project for r in applicable_rules(RULES, "libcrypto.so.3")] == ["openssl"]
+    assert [r.project for r in applicable_rules(RULES, "libpcre2-8.so.0")] == ["pcre2"]
 
 
 def test_soname_hint_selects_a_rule() -> None:
