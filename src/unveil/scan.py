@@ -14,7 +14,7 @@ import posixpath
 import re
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -133,6 +133,73 @@ def _detect(job: tuple[str, str, str]) -> tuple[list[LoadSite], list[str]]:
         return detect_python(text, shown, modules=modules)
     detect = detector_for(path)
     return detect(text, shown) if detect is not None else ([], [])
+
+
+SourceResult = tuple[str, list[LoadSite], list[str]]
+
+
+def _detect_sources(paths: list[str]) -> list[SourceResult]:
+    """Read, prefilter and analyse sources of ``_SOURCE_TREE`` (in a worker process, or
+    here): (path, load sites, problems) for each path worth parsing or unreadable."""
+    fs = _SOURCE_TREE[0]
+    out: list[SourceResult] = []
+    for path in paths:
+        try:
+            raw = fs.head(path, 8 << 20)  # plain reads: a map per file costs more
+        except UnveilError as err:
+            out.append((path, [], [str(err)]))
+            continue
+        if _worth_parsing(path, raw):
+            # The detector sees the loader path, so paths it builds from __file__ are
+            # loader paths too; they are shown as member paths afterwards.
+            sites, problems = _detect((path, raw.decode("utf-8", "surrogateescape"), path))
+            out.append((path, sites, problems))
+    return out
+
+
+class _Sources:
+    """Dynamic-loading analysis of a target's sources, started before its binaries are
+    parsed: with more than one worker it runs in forked processes meanwhile (source analysis
+    is pure Python; parsing mapped ELF files holds this process's GIL), so an environment's
+    thousands of .py files add to the scan's CPU time, not to its wall time."""
+
+    BATCH = 64
+
+    def __init__(self, fs: FileSystem, paths: list[str], workers: int) -> None:
+        self.fs = fs
+        self.paths = paths
+        self.pool: ProcessPoolExecutor | None = None
+        self.futures: list[tuple[str, Future[list[SourceResult]]]] = []
+        if workers > 1 and len(paths) >= 8:
+            _SOURCE_TREE[:] = [fs]  # copied into the workers as they fork
+            ctx = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(workers, mp_context=ctx)
+            step = max(1, min(self.BATCH, len(paths) // (4 * workers) or 1))
+            self.futures = [(paths[i], self.pool.submit(_detect_sources, paths[i:i + step]))
+                            for i in range(0, len(paths), step)]
+
+    def results(self) -> list[SourceResult]:
+        try:
+            if self.pool is None:
+                _SOURCE_TREE[:] = [self.fs]
+                return _detect_sources(self.paths)
+            out: list[SourceResult] = []
+            for first, f in self.futures:
+                try:
+                    out.extend(f.result())
+                except Exception as e:  # a worker died: say so, go on
+                    out.append((first, [], [f"source analysis of a batch from here on "
+                                            f"failed: {type(e).__name__}: {e}"]))
+            return out
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+        _SOURCE_TREE.clear()
+        _MODULES.clear()
 
 
 _TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
@@ -410,6 +477,17 @@ class _TargetScan:
 
     def run(self) -> TargetResult:
         t, cfg = self.t, self.s.config
+        # Sources first, before this process starts any thread: their analysis forks.
+        sources = (_Sources(self.fs, [p for p in t.files if detector_kind(p) is not None],
+                            cfg.workers) if cfg.dynload else None)
+        try:
+            return self._run(sources)
+        finally:
+            if sources is not None:
+                sources.close()
+
+    def _run(self, sources: _Sources | None) -> TargetResult:
+        t, cfg = self.t, self.s.config
         candidates: list[str] = []
         total = len(t.files)
         skip = cfg.skip_suffixes
@@ -488,7 +566,7 @@ class _TargetScan:
             binaries = self._with_shipped_sboms(binaries)
             binaries = _first_party(binaries, t.distributions)
         binaries = _propagate_sibling_versions(binaries)
-        dynamic = self._dynamic_loads(found) if cfg.dynload else ()
+        dynamic = self._dynamic_loads(found, sources) if sources is not None else ()
         target_result = TargetResult(t.spec, t.kind,
                                      tuple(sorted(t.distributions, key=lambda d: d.name)),
                                      tuple(binaries), tuple(t.problems), dynamic)
@@ -540,39 +618,13 @@ class _TargetScan:
                                            f.link))
         return tuple(out)
 
-    def _dynamic_loads(self, found: list[tuple[str, Binary]]) -> tuple[DynamicLoad, ...]:
+    def _dynamic_loads(self, found: list[tuple[str, Binary]],
+                       sources: _Sources) -> tuple[DynamicLoad, ...]:
         """Load sites in sources and ``.note.dlopen`` entries, resolved as dlopen would."""
         t = self.t
         out: list[DynamicLoad] = []
         sites: list[tuple[LoadSite, str, str | None, str | None]] = []
-        jobs: list[tuple[str, str, str]] = []
-        for path in t.files:
-            if detector_kind(path) is None:
-                continue
-            try:
-                raw = self.fs.head(path, 8 << 20)  # plain reads: a map per file costs more
-            except UnveilError as err:
-                t.problems.append(Problem(str(self.fs.describe(path)), str(err),
-                                          ProblemKind.SOURCE))
-                continue
-            if _worth_parsing(path, raw):
-                # The detector sees the loader path, so paths it builds from __file__ are
-                # loader paths too; they are shown as member paths afterwards.
-                jobs.append((path, raw.decode("utf-8", "surrogateescape"), path))
-        cfg = self.s.config
-        _SOURCE_TREE[:] = [self.fs]
-        try:
-            if cfg.workers > 1 and len(jobs) >= 8:
-                # Parsing is pure Python: processes, not threads, use both cores.
-                ctx = multiprocessing.get_context("fork")
-                with ProcessPoolExecutor(cfg.workers, mp_context=ctx) as pool:
-                    results = list(pool.map(_detect, jobs, chunksize=4))
-            else:
-                results = [_detect(j) for j in jobs]
-        finally:
-            _SOURCE_TREE.clear()
-            _MODULES.clear()
-        for (path, _text, _shown), (found_sites, problems) in zip(jobs, results, strict=True):
+        for path, found_sites, problems in sources.results():
             for pr in problems:
                 t.problems.append(Problem(str(self.fs.describe(path)), pr, ProblemKind.SOURCE))
             for site in found_sites:
