@@ -511,6 +511,17 @@ def resolve_wheels(names: Sequence[str]) -> list[Path]:
     return out
 
 
+PRECOMPILE = ("import compileall, os, unveil; "
+              "compileall.compile_dir(os.path.dirname(unveil.__file__), quiet=1)")
+
+
+def precompile(python: str, env: dict[str, str] | None = None) -> None:
+    """Write unveil's bytecode, as ``pip install`` does: an editable checkout run with
+    ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile every module on every run
+    (~0.3 s of each CLI timing)."""
+    subprocess.run([python, "-c", PRECOMPILE], env=env, check=False, capture_output=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -539,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         if why:
             skip["unveil"] = why
             print(f"skipping unveil: {why}", file=sys.stderr)
+        else:
+            precompile(python, uenv)
     for t in tools:
         why = check_tool(t)
         if why:

@@ -341,6 +341,8 @@ def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBi
     evidence saying where it came from.  Another copy of the same library (re-vendored
     ``libgfortran-<hash>-<hash>.so.5`` beside ``libgfortran-<hash>.so.5``) is another build,
     not the same release, and lends nothing."""
+    if not any(b.components for b in binaries):
+        return binaries  # nothing identified (--no-identify): nothing to lend
     from unveil.identify.banners import dehash
 
     versions: dict[tuple[str, str], dict[str, list[str]]] = {}
