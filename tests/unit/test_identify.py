@@ -689,3 +689,19 @@ def test_sibling_versions_cross_libraries_of_one_release_not_copies(build: Build
     assert crypto.cpes == ("cpe:2.3:a:openssl:openssl:3.0.13:*:*:*:*:*:*:*",)
     assert got["libz-2a2b3c4d.so.1"] == ("zlib", "1.3.1")
     assert got["libz-3a3b3c4d-4a4b4c4d.so.1"] == ("zlib", None)
+
+
+@pytest.mark.parametrize(("name", "code", "version"), [
+    # two functions returning one number each, joined
+    ("libnettle.so.8", "int nettle_version_major(void) { return 3; }\n"
+                       "int nettle_version_minor(void) { return 10; }\n", "3.10"),
+    # GNU names a release without its zero patch level: 0x010200 is 1.2, not 1.2.0
+    ("libunistring.so.5", "const int _libunistring_version = 0x010200;\n", "1.2"),
+    ("libunistring.so.5", "const int _libunistring_version = 0x010402;\n", "1.4.2"),
+])
+def test_version_symbols_joined_and_gnu_style(build: Builder, name: str, code: str,
+                                              version: str) -> None:
+    lib = build.lib(name, code=code, extra=["-O2"])
+    got = _identify(lib.read_bytes(), name)
+    assert got[0].name == ("nettle" if "nettle" in name else "libunistring")
+    assert got[0].version == version

@@ -696,8 +696,10 @@ def _int_version(value: int, fmt: str | None) -> str | None:
     if value <= 0:
         return None
     parts: tuple[int, ...]
-    if fmt == "hex-8-8-8":
+    if fmt in ("hex-8-8-8", "gnu-hex"):
         parts = ((value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF)
+        if fmt == "gnu-hex" and parts[2] == 0:
+            parts = parts[:2]
     elif fmt == "brotli":
         parts = (value >> 24, (value >> 12) & 0xFFF, value & 0xFFF)
     elif fmt == "dec-2-2":
@@ -784,6 +786,18 @@ class _Symbols:
                 at = table.find(packed, at + 1)
         return None
 
+    def returned_int(self, name: str) -> int | None:
+        """The constant a function returns (``mov eax, imm32; ret``), if that is all it does."""
+        addr = self.address(name)
+        got = self.code(addr) if addr is not None else None
+        if got is None:
+            return None
+        code, _pc, frame = got
+        ret = b"\x5d\xc3" if frame else b"\xc3"
+        if code[:1] == b"\xb8" and code[5:5 + len(ret)] == ret:
+            return int(struct.unpack_from("<i", code, 1)[0])
+        return None
+
     def read(self, vsym: VersionSymbol) -> tuple[str, str] | None:
         """The version text a symbol reports, and a description of how it was read."""
         kind = vsym.kind
@@ -815,6 +829,14 @@ class _Symbols:
             if text and vsym.format and text.isdigit():
                 text = _int_version(int(text), vsym.format)
             return (text, f"*{name} = {text!r}") if text else None
+        if kind == "ret-int" and len(vsym.symbols) > 1:
+            # nettle_version_major() and nettle_version_minor(): one number each
+            numbers = [self.returned_int(n) for n in vsym.symbols]
+            if any(v is None or v < 0 for v in numbers):
+                return None
+            text = ".".join(str(v) for v in numbers)
+            return text, " ".join(f"{n}() returns {v}" for n, v in
+                                  zip(vsym.symbols, numbers, strict=True))
         got = self.code(addr)
         if got is None:
             return None

@@ -59,7 +59,7 @@ __all__ = [
 
 #: How a version-reporting symbol is laid out (x86-64 code shapes, or data).
 SYMBOL_KINDS = frozenset({
-    "ret-int",       # [endbr64] mov eax, imm32; ret
+    "ret-int",       # [endbr64] mov eax, imm32; ret; several symbols are joined with "."
     "ret-str",       # [endbr64] lea rax, [rip+disp32]; ret  -> C string
     "ret-int3",      # movl $a,(%rdi); movl $b,(%rsi); movl $c,(%rdx); ret (any order)
     "data-str",      # a char array
@@ -70,6 +70,8 @@ SYMBOL_KINDS = frozenset({
 #: How an integer encodes a version.
 INT_FORMATS = frozenset({
     "hex-8-8-8",  # major<<16 | minor<<8 | patch            (libwebp 0x010600 = 1.6.0)
+    "gnu-hex",    # as hex-8-8-8, a zero patch left out as GNU releases are named
+                  # (libunistring 0x010200 = 1.2, 0x010402 = 1.4.2)
     "brotli",     # major<<24 | minor<<12 | patch           (0x1002000 = 1.2.0)
     "dec-2-2",    # major*10000 + minor*100 + patch         (zstd 10507, libxml2 21405)
     "lzma",       # major*10^7 + minor*10^4 + patch*10 + s  (50080042 = 5.8.4)
