@@ -90,7 +90,8 @@ def _py_calls(raw: bytes) -> bool:
     for w in _WORDS["py"]:
         i = raw.find(w)
         while i >= 0:
-            start = raw.rfind(b"\n", 0, i) + 1
+            # from the line before (``getattr(\n    ctypes.cdll, name)``) to the one after
+            start = raw.rfind(b"\n", 0, max(0, raw.rfind(b"\n", 0, i))) + 1
             end = raw.find(b"\n", i + len(w))
             end = len(raw) if end < 0 else end
             # up to the next line too: a call's parenthesis may follow a line break
@@ -111,25 +112,14 @@ def _worth_parsing(path: str, raw: bytes) -> bool:
     return ext != "py" or _py_calls(raw)
 
 
-#: The tree whose sources are being analysed, set before the detectors run (and so copied
-#: into forked workers), and each process's reader of its modules: the Python detector
-#: follows library names into the other modules of a package and keeps what it parsed.
-#: (One scan at a time per process uses it: Scanner.scan goes through targets in turn.)
-_SOURCE_TREE: list[FileSystem] = []
-_MODULES: dict[int, PythonModules] = {}
-
-
-def _detect(job: tuple[str, str, str]) -> tuple[list[LoadSite], list[str]]:
-    """Run one source detector (a top-level function, so a process pool can call it)."""
+def _detect(job: tuple[str, str, str],
+            modules: PythonModules | None = None) -> tuple[list[LoadSite], list[str]]:
+    """Run one source detector; Python sources with ``modules`` (the tree around them, so
+    that library names are followed into the other modules of a package)."""
     path, text, shown = job
-    if detector_kind(path) == "py" and _SOURCE_TREE:
-        from unveil.dynload.python import PythonModules, detect_python
+    if modules is not None and detector_kind(path) == "py":
+        from unveil.dynload.python import detect_python
 
-        tree = _SOURCE_TREE[0]
-        modules = _MODULES.get(id(tree))
-        if modules is None:
-            _MODULES.clear()
-            modules = _MODULES[id(tree)] = PythonModules.of(tree)
         return detect_python(text, shown, modules=modules)
     detect = detector_for(path)
     return detect(text, shown) if detect is not None else ([], [])
@@ -138,10 +128,10 @@ def _detect(job: tuple[str, str, str]) -> tuple[list[LoadSite], list[str]]:
 SourceResult = tuple[str, list[LoadSite], list[str]]
 
 
-def _detect_sources(paths: list[str]) -> list[SourceResult]:
-    """Read, prefilter and analyse sources of ``_SOURCE_TREE`` (in a worker process, or
-    here): (path, load sites, problems) for each path worth parsing or unreadable."""
-    fs = _SOURCE_TREE[0]
+def _detect_sources(fs: FileSystem, paths: list[str],
+                    modules: PythonModules) -> list[SourceResult]:
+    """Read, prefilter and analyse sources: (path, load sites, problems) for each path
+    worth parsing or unreadable."""
     out: list[SourceResult] = []
     for path in paths:
         try:
@@ -152,9 +142,26 @@ def _detect_sources(paths: list[str]) -> list[SourceResult]:
         if _worth_parsing(path, raw):
             # The detector sees the loader path, so paths it builds from __file__ are
             # loader paths too; they are shown as member paths afterwards.
-            sites, problems = _detect((path, raw.decode("utf-8", "surrogateescape"), path))
+            job = (path, raw.decode("utf-8", "surrogateescape"), path)
+            sites, problems = _detect(job, modules)
             out.append((path, sites, problems))
     return out
+
+
+#: In a worker process only: the tree it analyses and its reader of the tree's modules (set
+#: by :func:`_init_worker` in the child, so concurrent scans in the parent never share it).
+_WORKER: list[tuple[FileSystem, PythonModules]] = []
+
+
+def _init_worker(fs: FileSystem) -> None:
+    from unveil.dynload.python import PythonModules
+
+    _WORKER[:] = [(fs, PythonModules.of(fs))]
+
+
+def _worker_detect_sources(paths: list[str]) -> list[SourceResult]:
+    fs, modules = _WORKER[0]
+    return _detect_sources(fs, paths, modules)
 
 
 class _Sources:
@@ -171,18 +178,25 @@ class _Sources:
         self.pool: ProcessPoolExecutor | None = None
         self.futures: list[tuple[str, Future[list[SourceResult]]]] = []
         if workers > 1 and len(paths) >= 8:
-            _SOURCE_TREE[:] = [fs]  # copied into the workers as they fork
-            ctx = multiprocessing.get_context("fork")
-            self.pool = ProcessPoolExecutor(workers, mp_context=ctx)
-            step = max(1, min(self.BATCH, len(paths) // (4 * workers) or 1))
-            self.futures = [(paths[i], self.pool.submit(_detect_sources, paths[i:i + step]))
-                            for i in range(0, len(paths), step)]
+            try:
+                # fork: the workers inherit the tree (open archives included), not a copy
+                ctx = multiprocessing.get_context("fork")
+                self.pool = ProcessPoolExecutor(workers, mp_context=ctx,
+                                                initializer=_init_worker, initargs=(fs,))
+                step = max(1, min(self.BATCH, len(paths) // (4 * workers) or 1))
+                self.futures = [(paths[i], self.pool.submit(_worker_detect_sources,
+                                                            paths[i:i + step]))
+                                for i in range(0, len(paths), step)]
+            except BaseException:
+                self.close()
+                raise
 
     def results(self) -> list[SourceResult]:
         try:
             if self.pool is None:
-                _SOURCE_TREE[:] = [self.fs]
-                return _detect_sources(self.paths)
+                from unveil.dynload.python import PythonModules
+
+                return _detect_sources(self.fs, self.paths, PythonModules.of(self.fs))
             out: list[SourceResult] = []
             for first, f in self.futures:
                 try:
@@ -198,8 +212,6 @@ class _Sources:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None
-        _SOURCE_TREE.clear()
-        _MODULES.clear()
 
 
 _TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
@@ -295,7 +307,10 @@ def _first_party(binaries: list[ScannedBinary],
         own = b.components and any(e.method in _OWN_IDENTITY
                                    for e in b.components[0].evidence)
         name = b.distribution
-        if own or name is None or name not in versions or vendoring_tool(b.location.path):
+        base = posixpath.basename(b.location.path).lower()
+        if (own or name is None or name not in versions or vendoring_tool(b.location.path)
+                or not _could_be_own_code(b, base, name)
+                or any(c.name.lower() in base for c in b.components)):
             out.append(b)
             continue
         version = versions[name]
@@ -307,6 +322,22 @@ def _first_party(binaries: list[ScannedBinary],
                                                           "version")))
         out.append(replace(b, components=(c, *b.components)))
     return out
+
+
+_VERSIONED_LIBRARY = re.compile(r"\.so\.\d|\.\d+\.dylib$")
+
+
+def _could_be_own_code(b: ScannedBinary, base: str, dist: str) -> bool:
+    """Extension modules are the distribution's code; a library is only when unversioned
+    (``libc10.so``: built with the package) or named after it. A versioned library
+    (``libacl.so.1``, ``libcudart.so.12``) was built elsewhere and copied in by hand;
+    executables are often other projects' tools shipped for convenience."""
+    if b.role is Role.EXTENSION:
+        return True
+    if b.role is not Role.LIBRARY:
+        return False
+    key = re.sub(r"[-_.]+", "", dist.lower())
+    return not _VERSIONED_LIBRARY.search(base) or key in re.sub(r"[-_.]+", "", base)
 
 
 def _with_version(purl: str | None, version: str) -> str | None:
@@ -479,10 +510,12 @@ class _TargetScan:
 
     def run(self) -> TargetResult:
         t, cfg = self.t, self.s.config
-        # Sources first, before this process starts any thread: their analysis forks.
-        sources = (_Sources(self.fs, [p for p in t.files if detector_kind(p) is not None],
-                            cfg.workers) if cfg.dynload else None)
+        # Sources first, before this scan starts any thread: their analysis forks.
+        sources = None
         try:
+            if cfg.dynload:
+                sources = _Sources(self.fs, [p for p in t.files if detector_kind(p) is not None],
+                                   cfg.workers)
             return self._run(sources)
         finally:
             if sources is not None:

@@ -20,6 +20,7 @@ import pytest
 
 import unveil
 from tests.conftest import Builder
+from tests.integration.packages import write_wheel
 from unveil.cli.host import detect_host
 from unveil.formats.blob import BytesBlob
 from unveil.identify.banners import (
@@ -705,3 +706,25 @@ def test_version_symbols_joined_and_gnu_style(build: Builder, name: str, code: s
     got = _identify(lib.read_bytes(), name)
     assert got[0].name == ("nettle" if "nettle" in name else "libunistring")
     assert got[0].version == version
+
+
+def test_first_party_guess_only_for_the_distributions_own_code(build: Builder,
+                                                               tmp_path: Path) -> None:
+    """An extension module and an unversioned library in the package are the distribution's
+    own code (a labelled guess); a versioned library copied in by hand is not."""
+    ext = build.lib("b/_native.cpython-311-x86_64-linux-gnu.so", soname="")
+    own = build.lib("b/libfpcore.so")
+    copied = build.lib("b/libacl.so.1", soname="libacl.so.1")
+    whl = write_wheel(tmp_path / "fp-2.0-py3-none-linux_x86_64.whl", {
+        "fp/_native.cpython-311-x86_64-linux-gnu.so": ext.read_bytes(),
+        "fp/lib/libfpcore.so": own.read_bytes(),
+        "fp/vendor/libacl.so.1": copied.read_bytes()}, dist="fp", version="2.0")
+    result = unveil.scan(str(whl), detect_host())
+    first = {b.location.path: b.components[0] if b.components else None
+             for b in result.targets[0].binaries}
+    for member in ("fp/_native.cpython-311-x86_64-linux-gnu.so", "fp/lib/libfpcore.so"):
+        c = first[member]
+        assert c is not None
+        assert (c.name, c.version, c.purl) == ("fp", "2.0", None)
+        assert "a guess" in c.evidence[0].detail
+    assert first["fp/vendor/libacl.so.1"] is None or first["fp/vendor/libacl.so.1"].name != "fp"

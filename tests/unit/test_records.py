@@ -287,6 +287,10 @@ def test_depurl_mapping() -> None:
                           ("libavcodec-0a1b2c3d.so.61", "ffmpeg"), ("zmq.dll", "zeromq")):
         assert project_for_filename(name) == project, name
         assert not depurl_for(name).canonical
+    # ... but a glob only names the library it spells out, not a longer name it prefixes.
+    for name in ("libSDL2_image-2.0.so.0", "libyaml-cpp.so.0.7", "libprotobuf-c.so.1",
+                 "libuvc.so.0", "libopusfile.so.0", "libprojectM.so.3", "libgprofng.so.0"):
+        assert project_for_filename(name) is None, name
     with pytest.raises(ValueError, match="empty"):
         depurl_for("  ")
 

@@ -74,6 +74,8 @@ def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
     if b.components:
         c = b.components[0]
         ident = f" [magenta]{escape(c.name)} {escape(c.version or '(version unknown)')}[/]"
+        if c.evidence and all(e.method == "distribution" for e in c.evidence):
+            ident += " [dim](guess: the distribution's own code)[/]"
         embedded = b.components[1:]
         if embedded:
             # A Go or Rust executable embeds hundreds of modules: name a few unless -v.

@@ -486,7 +486,7 @@ def _elf_keep(blob: Blob, head: bytes) -> list[tuple[int, int]]:
     else:
         phoff, = struct.unpack_from(e + "I", head, 0x1C)
         phentsize, phnum = struct.unpack_from(e + "HH", head, 0x2A)
-        fmt, want = e + "IIIIII", 24
+        fmt, want = e + "IIIIII", 32  # p_flags follows at +24
     if not phnum or phentsize < want or phoff + phnum * phentsize > blob.size:
         return []
     table = blob.read(phoff, phnum * phentsize)

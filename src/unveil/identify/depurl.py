@@ -75,6 +75,8 @@ _STEMS: Mapping[str, str] = MappingProxyType({
     "libstdc++": "c++ runtime", "libc++": "c++ runtime",
     "libgcc_s": "c runtime",
     "libgfortran": "fortran runtime", "libquadmath": "fortran runtime",
+    "libbrotlicommon": "brotli", "libbrotlidec": "brotli", "libbrotlienc": "brotli",
+    "libsdl2-2.0": "sdl2", "sdl2": "sdl2",
 })
 
 #: Project names (lower case) -> registry id, where the registry spells it otherwise.
@@ -261,11 +263,20 @@ def _stem_project(filename: str) -> tuple[str | None, str | None]:
     bare = _TRAILING_VERSION.sub("", stem)
     known = _STEMS.get(bare) or _STEMS.get(bare.rstrip("-_"))
     if known is None:
-        # The identification rules name the files of ~75 commonly vendored projects.
-        rules = applicable_rules(default_rules(), base)
-        if len({r.project for r in rules}) == 1:
-            known = rules[0].project
+        known = _rule_project(bare.rstrip("-_"), base)
     return stem, known
+
+
+def _rule_project(bare: str, base: str) -> str | None:
+    """The identification rule whose file glob is exactly this library's name: ``libfribidi*``
+    names ``libfribidi.so.0``, but ``libSDL2*`` does not name ``libSDL2_image`` nor
+    ``libyaml*`` ``libyaml-cpp`` (the globs only choose which banners to try)."""
+    for rule in applicable_rules(default_rules(), base):
+        for glob in rule.files:
+            prefix = glob.split("*", 1)[0].rstrip(".").lower()
+            if prefix == bare:
+                return rule.project
+    return None
 
 
 def _generic(name: str) -> str:

@@ -62,7 +62,11 @@ class PackageIndex:
         with self._lock:
             if self._files is None:
                 self._files = {}
-                self._load()
+                try:
+                    self._load()
+                except Exception as e:  # a database shape no reader expected: say so
+                    self.problems.append(f"package database not fully read: "
+                                         f"{type(e).__name__}: {e}")
 
     def owner(self, path: str) -> Owner | None:
         if self._files is None or self._lock.locked():

@@ -159,7 +159,8 @@ def _pth(fs: FileSystem, site: str) -> tuple[list[str], list[str]]:
                 imports += [m.strip() for m in line[7:].split(";")[0].split(",")
                             if m.strip().isidentifier()]
                 continue
-            d = posixpath.normpath(f"{site}/{line.replace(chr(92), '/')}")
+            entry = line.replace(chr(92), "/")
+            d = posixpath.normpath(entry if entry.startswith("/") else f"{site}/{entry}")
             if d.startswith(site + "/") and d not in dirs:
                 dirs.append(d)
     return dirs, imports
