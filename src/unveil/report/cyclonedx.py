@@ -49,7 +49,16 @@ _TECHNIQUE = {
     "filename": AnalysisTechnique.FILENAME,
     "soname": AnalysisTechnique.FILENAME,
     "debian-index": AnalysisTechnique.OTHER,
+    "rpm": AnalysisTechnique.MANIFEST_ANALYSIS,
+    "version-symbol": AnalysisTechnique.BINARY_ANALYSIS,
+    "go-buildinfo": AnalysisTechnique.BINARY_ANALYSIS,
+    "cargo-auditable": AnalysisTechnique.BINARY_ANALYSIS,
+    "rustc-comment": AnalysisTechnique.BINARY_ANALYSIS,
+    "sibling": AnalysisTechnique.OTHER,
+    "distribution": AnalysisTechnique.OTHER,
 }
+
+
 def _purl(text: str | None) -> PackageURL | None:
     if not text:
         return None
