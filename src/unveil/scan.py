@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
-from unveil.dynload.resolve import detector_for, detector_kind, resolve_name
+from unveil.dynload.resolve import detector_for, detector_kind, other_platform, resolve_name
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
@@ -683,6 +683,10 @@ class _TargetScan:
                 site = LoadSite(self.display(path), None, "elf", ".note.dlopen",
                                 dl.sonames, conf, hints=hints)
                 sites.append((site, posixpath.dirname(path), path, t.owner_of(path)))
+        # One call (same file, line and calling context) the detector reports as a site per
+        # kind of name (find_library stems apart from paths): alternatives of one load.
+        other_os = {(st.file, st.line, st.hints) for st, _d, _c, _o in sites
+                    if any(other_platform(n) for n in st.names)}
         for site, site_dir, caller, dist in sites:
             shown = replace(site, file=self.display(site.file),
                             names=tuple(self.display(n) if n.startswith("/") else n
@@ -702,9 +706,14 @@ class _TargetScan:
                 edges.append(replace(e, link=LinkKind.DLOPEN, note=note))
                 if r.outcome is Outcome.FOUND and site.api != "bytes":
                     break  # the program stops at the first name that loads
-            if site.confidence is Confidence.LOW and not any(
-                    e.resolution.outcome is Outcome.FOUND for e in edges):
-                edges = []  # a weak guess is shown, but never claimed missing
+            if not any(e.resolution.outcome is Outcome.FOUND for e in edges) and (
+                    site.confidence is Confidence.LOW
+                    or (site.file, site.line, site.hints) in other_os):
+                # A weak guess is shown, but never claimed missing; so is a site whose
+                # alternatives include another platform's file (find_library('Security')
+                # or /System/Library/Frameworks/Security.framework/Security): code for that
+                # platform, which nothing here satisfies.
+                edges = []
             edges = [replace(e, resolution=replace(e.resolution,
                                                    requester=self.display(e.resolution.requester),
                                                    request=self.display(e.resolution.request)))

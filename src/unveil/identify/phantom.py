@@ -276,14 +276,27 @@ def _url(name: str) -> str | None:
         return None
 
 
+_FIND_LIBRARY = re.compile(r"^find_library\((['\"])(?P<stem>[^'\"]+)\1\)")
+
+
+def _request_name(request: str) -> str:
+    """The library a request names: ``find_library('ssl') -> libssl.so.3`` and
+    ``find_library('ssl')`` name ``libssl``; a path names its file."""
+    m = _FIND_LIBRARY.match(request)
+    if m:
+        stem = m.group("stem")
+        return stem if stem.startswith("lib") else f"lib{stem}"
+    return posixpath.basename(request) or request
+
+
 def _edge_urls(e: Edge, target: ScannedBinary | None) -> list[str]:
     """From the file name first (a distro package name such as ``libfribidi0`` is a worse
     DepURL than ``fribidi``), then who identified the file."""
-    names: list[str | None] = [posixpath.basename(e.resolution.request) or e.resolution.request]
+    names: list[str | None] = [_request_name(e.resolution.request)]
     if e.component is not None:
         names += [e.component.purl, e.component.name]
     if target is not None:
-        own = _url(e.resolution.request)
+        own = _url(_request_name(e.resolution.request))
         for c in target.components:
             if own is not None and _url(c.name) == own:
                 names += [c.purl, c.name]
