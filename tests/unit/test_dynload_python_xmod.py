@@ -435,7 +435,7 @@ def test_cycles_terminate(tmp_path: Path) -> None:
         assert all("not valid" not in p for p in problems)
         if rel == "a.py":
             assert ("libcycle.so",) in by_names(sites)
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 60  # a hang guard, not a speed check
 
 
 def test_unreadable_invalid_and_failing_modules_are_skipped(tmp_path: Path) -> None:
@@ -474,7 +474,7 @@ def test_many_callers_are_bounded(tmp_path: Path) -> None:
     start = time.monotonic()
     sites, problems = detect_python(path.read_bytes(), str(path),
                                     modules=PythonModules.host())
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 60  # a hang guard, not a speed check
     assert len(sites) == 256  # one per call followed, each its own load
     assert all(len(s.names) == 1 for s in sites)
     assert len(problems) == 1
