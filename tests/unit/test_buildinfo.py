@@ -627,7 +627,7 @@ def _seed() -> bytes:
 SEED = _seed()
 
 
-@settings(max_examples=150, deadline=5000, database=None,
+@settings(max_examples=150, deadline=10000, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(SEED) - 1), st.integers(0, 255)),
                 min_size=1, max_size=8),

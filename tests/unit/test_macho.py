@@ -38,7 +38,7 @@ LC_DYLD_INFO_ONLY, LC_DYLD_CHAINED_FIXUPS = 0x80000022, 0x80000034
 KIND_CMDS = {"load": 0xC, "weak": 0x80000018, "reexport": 0x8000001F, "lazy": 0x20,
              "upward": 0x80000023}
 N_EXT, N_SECT, N_UNDF, N_PEXT, N_STAB_FUN = 0x1, 0xE, 0x0, 0x10, 0x24
-FAST = settings(max_examples=300, deadline=2000, database=None,
+FAST = settings(max_examples=300, deadline=10000, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -478,7 +478,7 @@ def test_export_name_count_beyond_section() -> None:
 BASE_IMAGES = {bits: make_pe(bits, pkgnote=json.dumps(PKG).encode()) for bits in (32, 64)}
 WORDS = [0, 1, 2, 0xFF, 0x7FFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, DATA_RVA,
          DATA_RVA + 4, DATA_RVA + 0x40, TEXT_RVA, HEADERS_SIZE, IMAGE_BASE[32] + DATA_RVA]
-FUZZ = settings(max_examples=300, deadline=2000, database=None,
+FUZZ = settings(max_examples=300, deadline=10000, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
