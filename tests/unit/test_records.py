@@ -284,7 +284,8 @@ def test_depurl_mapping() -> None:
     # Beyond the built-in stems, the identification rules' file globs name the project.
     for name, project in (("libfribidi-0a1b2c3d.so.0.4.0", "fribidi"),
                           ("libbrotlicommon.so.1", "brotli"), ("liblzma.so.5", "xz"),
-                          ("libavcodec-0a1b2c3d.so.61", "ffmpeg"), ("zmq.dll", "zeromq")):
+                          ("libavcodec-0a1b2c3d.so.61", "ffmpeg"), ("zmq.dll", "zeromq"),
+                          ("libSDL2-2.0.so.0", "sdl2")):
         assert project_for_filename(name) == project, name
         assert not depurl_for(name).canonical
     # ... but a glob only names the library it spells out, not a longer name it prefixes.

@@ -76,7 +76,6 @@ _STEMS: Mapping[str, str] = MappingProxyType({
     "libgcc_s": "c runtime",
     "libgfortran": "fortran runtime", "libquadmath": "fortran runtime",
     "libbrotlicommon": "brotli", "libbrotlidec": "brotli", "libbrotlienc": "brotli",
-    "libsdl2-2.0": "sdl2", "sdl2": "sdl2",
 })
 
 #: Project names (lower case) -> registry id, where the registry spells it otherwise.
@@ -120,6 +119,7 @@ _FILE = re.compile(r"^(?P<stem>.+?)(?:\.so(?:\.\d+)*|(?:\.\d+)*\.dylib|\.dll|\.p
                    re.IGNORECASE)
 _ARCH_SUFFIX = re.compile(r"-(x64|x86|arm64|win64|win32)$")
 _TRAILING_VERSION = re.compile(r"[-_.]?\d+(?:[._-]\d+)*$")
+_SEPARATED_VERSION = re.compile(r"[-_.]\d+(?:[._-]\d+)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,11 +260,14 @@ def _stem_project(filename: str) -> tuple[str | None, str | None]:
     stem = _ARCH_SUFFIX.sub("", m.group("stem").lower())
     if stem in _STEMS:
         return stem, _STEMS[stem]
-    bare = _TRAILING_VERSION.sub("", stem)
-    known = _STEMS.get(bare) or _STEMS.get(bare.rstrip("-_"))
-    if known is None:
-        known = _rule_project(bare.rstrip("-_"), base)
-    return stem, known
+    # A version after a separator first (libSDL2-2.0 -> libsdl2), then one run into the name
+    # (libpng16 -> libpng, liblcms2 -> liblcms).
+    for bare in dict.fromkeys((_SEPARATED_VERSION.sub("", stem),
+                               _TRAILING_VERSION.sub("", stem).rstrip("-_"))):
+        known = _STEMS.get(bare) or _rule_project(bare, base)
+        if known is not None:
+            return stem, known
+    return stem, None
 
 
 def _rule_project(bare: str, base: str) -> str | None:
