@@ -10,6 +10,7 @@ name.  A soname's ABI number is never reported as a version.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import replace
 
@@ -52,8 +53,10 @@ def component_from_note(note: tuple[tuple[str, str], ...]) -> Component | None:
     ))
 
 
+@functools.lru_cache(maxsize=4096)
 def component_from_owner(owner: Owner) -> Component:
-    """The package owning a file, as a component with a distro purl."""
+    """The package owning a file, as a component with a distro purl (memoised: a scan asks
+    for the same few system packages once per edge, and building a purl is not cheap)."""
     qualifiers = {}
     if owner.arch:
         qualifiers["arch"] = owner.arch

@@ -455,6 +455,8 @@ def _macho_regions(blob: Blob) -> list[tuple[int, int]] | None:
 #: Without a read-only segment of its own, an ELF file's read-only data sits just before its
 #: unwind tables (``.eh_frame_hdr``) in the one executable segment: this much is kept.
 RODATA_GUESS = 48 << 20
+#: how much of the start and the end of an ELF file's unloaded tail is kept (see _elf_keep)
+TAIL_KEEP = 1 << 16
 
 
 def keep_regions(blob: Blob) -> list[tuple[int, int]]:
@@ -480,11 +482,11 @@ def _elf_keep(blob: Blob, head: bytes) -> list[tuple[int, int]]:
         return []
     e = "<" if head[5] == 1 else ">"
     if head[4] == 2:
-        phoff, = struct.unpack_from(e + "Q", head, 0x20)
+        phoff, shoff = struct.unpack_from(e + "QQ", head, 0x20)
         phentsize, phnum = struct.unpack_from(e + "HH", head, 0x36)
         fmt, want = e + "IIQQQQ", 48
     else:
-        phoff, = struct.unpack_from(e + "I", head, 0x1C)
+        phoff, shoff = struct.unpack_from(e + "II", head, 0x1C)
         phentsize, phnum = struct.unpack_from(e + "HH", head, 0x2A)
         fmt, want = e + "IIIIII", 32  # p_flags follows at +24
     if not phnum or phentsize < want or phoff + phnum * phentsize > blob.size:
@@ -492,12 +494,15 @@ def _elf_keep(blob: Blob, head: bytes) -> list[tuple[int, int]]:
     table = blob.read(phoff, phnum * phentsize)
     data: list[tuple[int, int]] = []
     eh_frame: tuple[int, int] | None = None
+    loaded_end = 0
     for i in range(phnum):
         if head[4] == 2:
             typ, flags, off, _va, _pa, filesz = struct.unpack_from(fmt, table, i * phentsize)
         else:
             typ, off, _va, _pa, filesz, _memsz = struct.unpack_from(fmt, table, i * phentsize)
             flags, = struct.unpack_from(e + "I", table, i * phentsize + 24)
+        if typ == 1:
+            loaded_end = max(loaded_end, off + filesz)
         if typ == 1 and not flags & 1 and off and filesz:  # PT_LOAD, not executable
             # (writable too: initialised .data is scanned for banners like .rodata)
             data.append((off, filesz))
@@ -507,6 +512,12 @@ def _elf_keep(blob: Blob, head: bytes) -> list[tuple[int, int]]:
         # One executable segment holds .rodata too (ld -z noseparate-code, gold, lld).
         start = max(0, eh_frame[0] - RODATA_GUESS)
         data.append((start, eh_frame[0] - start))  # last: the exact ranges come first
+    if loaded_end and shoff > loaded_end:
+        # Past the loaded segments, linkers put .comment first (the toolchain versions
+        # build metadata reads) and the section names just before the section headers;
+        # a large .symtab or debug info between them would otherwise mean inflating twice.
+        data.insert(0, (loaded_end, min(TAIL_KEEP, shoff - loaded_end)))
+        data.insert(1, (max(loaded_end, shoff - TAIL_KEEP), min(TAIL_KEEP, shoff - loaded_end)))
     return data
 
 

@@ -599,6 +599,10 @@ def _go_string(blob: Blob, lay: _Layout, addr: int, pfmt: str, cap: int) -> byte
 def _looks_go(blob: Blob, lay: _Layout) -> bool:
     if any(s.name in _GO_SECTIONS for s in lay.sections):
         return True
+    if lay.fmt is BinaryFormat.ELF and lay.sections:
+        # Go's ELF output always names its sections (.note.go.buildid, .gopclntab); reading
+        # .text would send a deflated member back to its start for nothing.
+        return False
     # PE and Mach-O: the linker writes the build ID at the very start of the code.
     text = next((s for s in lay.sections if s.name in (".text", "__text") and s.size), None)
     if text is None:

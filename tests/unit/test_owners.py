@@ -1,0 +1,127 @@
+"""Which dpkg package owns a file: a synthetic dpkg root, and the host's dpkg as oracle."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from unveil.identify.owners import PackageIndex, _DpkgLists
+from unveil.sources.fs import HostFS
+
+STATUS = """\
+Package: libfoo1
+Status: install ok installed
+Architecture: amd64
+Source: foo (1.2-3)
+Version: 1.2-3
+
+Package: libfoo1
+Status: install ok installed
+Architecture: i386
+Source: foo
+Version: 1.2-3
+
+Package: gone
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 0.1
+
+Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4
+Description: two
+ continuation lines
+ Package: not-a-stanza
+"""
+
+
+@pytest.fixture
+def dpkg_root(tmp_path: Path) -> Path:
+    info = tmp_path / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text(STATUS)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    # Lists are read in name order; a path in two lists keeps the first claim.
+    (info / "base-files.list").write_text("/.\n/usr\n/usr/lib\n/etc/shared.conf\n")
+    (info / "libfoo1:amd64.list").write_text(
+        "/.\n/usr\n/usr/lib\n/lib/x86_64-linux-gnu/libfoo.so.1\n/etc/shared.conf")
+    (info / "libfoo1:i386.list").write_text("/lib/i386-linux-gnu/libfoo.so.1\n")
+    (info / "gone.list").write_text("/lib/x86_64-linux-gnu/libgone.so.0\n")
+    return tmp_path
+
+
+def test_owner_by_list_and_status(dpkg_root: Path) -> None:
+    index = PackageIndex(HostFS(str(dpkg_root)))
+    # merged /usr: registered under /lib, found under /usr/lib
+    o = index.owner("/usr/lib/x86_64-linux-gnu/libfoo.so.1")
+    assert o is not None
+    assert (o.name, o.arch, o.version, o.source, o.distro) == (
+        "libfoo1", "amd64", "1.2-3", "foo", "debian-12")
+    o32 = index.owner("/lib/i386-linux-gnu/libfoo.so.1")
+    assert o32 is not None
+    assert o32.arch == "i386"
+    shared = index.owner("/etc/shared.conf")
+    assert shared is not None
+    assert shared.name == "base-files"
+    assert index.owner("/lib/x86_64-linux-gnu/libgone.so.0") is None  # not installed
+    assert index.owner("/lib/x86_64-linux-gnu/libfoo.so") is None  # a prefix, not a line
+    assert index.managers == ["dpkg"]
+
+
+def test_many_questions_build_the_same_index(dpkg_root: Path) -> None:
+    """After enough questions the lists become a dict; the answers must not change."""
+    paths = ["/usr/lib/x86_64-linux-gnu/libfoo.so.1", "/lib/i386-linux-gnu/libfoo.so.1",
+             "/etc/shared.conf", "/lib/x86_64-linux-gnu/libgone.so.0", "/nowhere"]
+    lazy = PackageIndex(HostFS(str(dpkg_root)))
+    expected = [lazy.owner(p) for p in paths]
+    eager = PackageIndex(HostFS(str(dpkg_root)))
+    for _ in range(_DpkgLists.INDEX_AFTER + 1):
+        eager.owner("/nowhere")
+    assert [eager.owner(p) for p in paths] == expected
+
+
+def test_odd_database_is_not_fatal(tmp_path: Path) -> None:
+    info = tmp_path / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_bytes(b"\xff\xfe garbage\n\nPackage:\n\n")
+    (info / "x.list").write_bytes(b"\xff/odd\x00name\n/usr/lib/libx.so.1")
+    (info / "dir.list").mkdir()
+    index = PackageIndex(HostFS(str(tmp_path)))
+    assert index.owner("/usr/lib/libx.so.1") is None  # no installed stanza for x
+
+
+@pytest.mark.skipif(shutil.which("dpkg-query") is None
+                    or not Path("/var/lib/dpkg/status").exists(), reason="not a dpkg system")
+def test_agrees_with_dpkg_query() -> None:
+    """The host's own dpkg is the oracle: for a sample of shared libraries, the package
+    ``dpkg-query -S`` names (first of several) is the one unveil names."""
+    libs = sorted(str(p) for p in Path("/usr/lib/x86_64-linux-gnu").glob("*.so*")
+                  if p.is_file() and not p.is_symlink())
+    sample = random.Random(7).sample(libs, min(60, len(libs)))
+    index = PackageIndex(HostFS("/"))
+    # dpkg-query matches the registered spelling: ask for both halves of merged /usr.
+    asked = [*sample, *(p.removeprefix("/usr") for p in sample)]
+    out = subprocess.run(["dpkg-query", "-S", *asked], capture_output=True, text=True,
+                         check=False).stdout
+    owners: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        if ": " in line and not line.startswith("diversion"):
+            pkgs, _, path = line.partition(": ")
+            owners.setdefault(path, []).extend(p.split(":")[0] for p in pkgs.split(", "))
+    checked = 0
+    for path in sample:
+        names = owners.get(path, []) + owners.get(path.removeprefix("/usr"), [])
+        o = index.owner(path)
+        if not names:
+            assert o is None, path
+            continue
+        assert o is not None, (path, names)
+        assert o.name in names, (path, o, names)
+        checked += 1
+    assert checked > 10
