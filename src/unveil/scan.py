@@ -59,6 +59,7 @@ from unveil.sources.dlldirs import dll_directories
 if TYPE_CHECKING:
     from unveil.dynload.python import PythonModules
     from unveil.identify.owners import PackageIndex
+    from unveil.identify.sboms import ShippedSbom
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
 
@@ -430,6 +431,7 @@ class _TargetScan:
         self._dyld: DyldLoader | None = None
         self._windows: WindowsLoader | None = None
         self._flavor_of: dict[str, str] = {}
+        self._sbom_memo: dict[str, tuple[list[ShippedSbom], list[str]]] = {}
 
     @property
     def loader(self) -> GlibcLoader:
@@ -541,9 +543,11 @@ class _TargetScan:
                 candidates.append(path)
         preload = None
         tag = t.platform_tag or ""
-        if cfg.identify and candidates and not tag.startswith(("macosx", "win")):
+        if (cfg.identify and candidates and not tag.startswith(("macosx", "win"))
+                and t.kind is TargetKind.WHEEL and cfg.workers > 1):
             # System libraries are identified by their package manager's database: read it
-            # on a thread while members inflate (isal and file reads release the GIL).
+            # on a thread while members inflate (isal and file reads release the GIL).  A
+            # tree on disk has nothing to overlap with: read it on the first question.
             preload = threading.Thread(target=self.packages.preload, daemon=True)
             preload.start()
         if cfg.workers > 1 and len(candidates) > 1 and t.kind is TargetKind.WHEEL:
@@ -616,7 +620,7 @@ class _TargetScan:
         merged with what the bytes say; a disagreement is kept, not resolved silently."""
         from unveil.identify.sboms import match_sbom, read_sboms
 
-        sboms, problems = read_sboms(self.fs, self.t.site_packages)
+        sboms, problems = read_sboms(self.fs, self.t.site_packages, read=self._dist_sboms)
         for pr in problems:
             self.t.problems.append(Problem(self.t.spec, pr, ProblemKind.SOURCE))
         if not sboms:
@@ -634,6 +638,16 @@ class _TargetScan:
             out.append(b)
         return out
 
+    def _dist_sboms(self, fs: FileSystem,
+                    dist_info: str) -> tuple[list[ShippedSbom], list[str]]:
+        """One distribution's SBOMs, read once per scan (records and declarations both ask)."""
+        from unveil.identify.sboms import read_dist_sboms
+
+        got = self._sbom_memo.get(dist_info)
+        if got is None:
+            got = self._sbom_memo[dist_info] = read_dist_sboms(fs, dist_info)
+        return got
+
     def _declarations(self, result: TargetResult) -> tuple[Declaration, ...]:
         from unveil.identify.phantom import classify_declarations, read_wheel_declarations
 
@@ -642,7 +656,8 @@ class _TargetScan:
             for name, kind in sorted(self.fs.listdir(site).items()):
                 if kind is not Kind.DIR or not name.endswith(".dist-info"):
                     continue
-                declared = read_wheel_declarations(self.fs, f"{site}/{name}")
+                declared = read_wheel_declarations(self.fs, f"{site}/{name}",
+                                                   read_sboms=self._dist_sboms)
                 where = (f"{self.t.spec}!{self.display(f'{site}/{name}')}"
                          if self.t.kind is TargetKind.WHEEL else f"{site}/{name}")
                 for pr in declared.problems:

@@ -75,14 +75,15 @@ def test_owner_by_list_and_status(dpkg_root: Path) -> None:
 
 
 def test_many_questions_build_the_same_index(dpkg_root: Path) -> None:
-    """After enough questions the lists become a dict; the answers must not change."""
+    """After questions about enough directories the lists become one dict; the answers
+    must not change."""
     paths = ["/usr/lib/x86_64-linux-gnu/libfoo.so.1", "/lib/i386-linux-gnu/libfoo.so.1",
              "/etc/shared.conf", "/lib/x86_64-linux-gnu/libgone.so.0", "/nowhere"]
     lazy = PackageIndex(HostFS(str(dpkg_root)))
     expected = [lazy.owner(p) for p in paths]
     eager = PackageIndex(HostFS(str(dpkg_root)))
-    for _ in range(_DpkgLists.INDEX_AFTER + 1):
-        eager.owner("/nowhere")
+    for i in range(_DpkgLists.INDEX_AFTER + 1):  # questions about that many directories
+        eager.owner(f"/nowhere/{i}/x")
     assert [eager.owner(p) for p in paths] == expected
 
 

@@ -56,14 +56,15 @@ def _read(fs: FileSystem, path: str) -> str | None:
 class _DpkgLists:
     """dpkg's per-package file lists, searched when asked rather than indexed up front.
 
-    A wheel or environment scan asks who owns a handful of system libraries; turning every
-    line of every ``info/*.list`` into a dict entry (~120k on a small Debian) cost ~0.2 s,
-    more than the rest of identification.  The lists are kept as one bytes object and each
-    question is a ``find`` for the base name (a few ms); after :data:`INDEX_AFTER` questions
-    (a whole root being scanned) the dict is built after all.
+    A wheel or environment scan asks who owns a handful of system libraries in two or three
+    directories; turning every line of every ``info/*.list`` into a dict entry (~120k on a
+    small Debian) cost ~0.2 s, more than the rest of identification.  The lists are kept as
+    one bytes object and the first question about a directory indexes that directory's
+    entries only (one ``find`` pass, a few ms); after :data:`INDEX_AFTER` directories (a
+    whole root being scanned) every line is indexed after all.
     """
 
-    INDEX_AFTER = 64
+    INDEX_AFTER = 24
 
     def __init__(self, lists: list[tuple[str, bytes]], status: bytes,
                  distro: str | None) -> None:
@@ -81,31 +82,39 @@ class _DpkgLists:
         self._status = b"\n" + status
         self._distro = distro
         self._owners: dict[str, Owner | None] = {}
-        self._questions = 0
+        #: directory -> entry name -> the lists naming it, in list order
+        self._dirs: dict[bytes, dict[bytes, list[int]]] = {}
         self._index: dict[str, Owner] | None = None
 
     def owner(self, spellings: list[str]) -> Owner | None:
-        """The first package listing the first spelling that any package lists."""
-        if self._index is None:
-            self._questions += 1
-            if self._questions > self.INDEX_AFTER:
-                self._index = self._build_index()
+        """The first installed package listing the first spelling that any package lists."""
+        if self._index is None and len(self._dirs) >= self.INDEX_AFTER:
+            self._index = self._build_index()
         if self._index is not None:
             return next((o for p in spellings if (o := self._index.get(p)) is not None), None)
-        wanted = {p.encode("utf-8", "surrogateescape"): i for i, p in enumerate(spellings)}
-        best: tuple[int, int] | None = None  # (spelling rank, list index)
-        for base in {p.rsplit(b"/", 1)[-1] for p in wanted}:
-            needle = b"/" + base + b"\n"
-            at = self._text.find(needle)
+        for p in spellings:
+            d, _, base = p.encode("utf-8", "surrogateescape").rpartition(b"/")
+            for i in self._entries(d).get(base, ()):
+                found = self._package(i)
+                if found is not None:
+                    return found
+        return None
+
+    def _entries(self, d: bytes) -> dict[bytes, list[int]]:
+        got = self._dirs.get(d)
+        if got is None:
+            got = self._dirs[d] = {}
+            needle = b"\n" + d + b"/"
+            text = self._text
+            at = text.find(needle)
             while at >= 0:
-                line_start = self._text.rfind(b"\n", 0, at) + 1
-                rank = wanted.get(self._text[line_start:at + len(needle) - 1])
-                if rank is not None:
-                    i = bisect.bisect_right(self._starts, line_start) - 1
-                    if (best is None or (rank, i) < best) and self._package(i) is not None:
-                        best = (rank, i)
-                at = self._text.find(needle, at + len(needle))
-        return None if best is None else self._package(best[1])
+                start = at + len(needle)
+                end = text.find(b"\n", start)
+                name = text[start:end]
+                if name and b"/" not in name:  # an entry of d itself, not of a subdirectory
+                    got.setdefault(name, []).append(bisect.bisect_right(self._starts, at + 1) - 1)
+                at = text.find(needle, end)
+        return got
 
     def _package(self, i: int) -> Owner | None:
         """The installed package whose list is number ``i``, from its stanza in ``status``."""

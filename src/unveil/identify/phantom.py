@@ -44,7 +44,7 @@ from typing import Any
 from unveil.errors import UnveilError
 from unveil.identify.banners import dehash
 from unveil.identify.depurl import depurl_for
-from unveil.identify.sboms import ShippedSbom, read_dist_sboms, sbom_covers
+from unveil.identify.sboms import DistSbomReader, ShippedSbom, read_dist_sboms, sbom_covers
 from unveil.identify.vendoring import vendoring_tool
 from unveil.model import (
     Edge,
@@ -222,9 +222,11 @@ def _read_text(fs: FileSystem, path: str) -> tuple[str | None, str | None]:
         return None, f"{path}: unreadable: {e}"
 
 
-def read_wheel_declarations(fs: FileSystem, dist_info_dir: str) -> Declared:
+def read_wheel_declarations(fs: FileSystem, dist_info_dir: str, *,
+                            read_sboms: DistSbomReader | None = None) -> Declared:
     """What one installed distribution declares: ``METADATA`` (or ``PKG-INFO``) and any
-    ``pyproject.toml`` in ``dist_info_dir``, and the SBOMs it ships.
+    ``pyproject.toml`` in ``dist_info_dir``, and the SBOMs it ships (read by ``read_sboms``,
+    :func:`~unveil.identify.sboms.read_dist_sboms` unless given).
 
     ``dist_info_dir`` is a ``*.dist-info`` or ``*.egg-info`` directory, or the top of an
     unpacked sdist or source tree (``pyproject.toml`` and ``PKG-INFO`` beside each other).
@@ -240,7 +242,7 @@ def read_wheel_declarations(fs: FileSystem, dist_info_dir: str) -> Declared:
         if text is not None:
             out = out.merge(declared_from_text(text, path))
     if base.endswith(".dist-info"):
-        sboms, why_list = read_dist_sboms(fs, base)
+        sboms, why_list = (read_sboms or read_dist_sboms)(fs, base)
         out = out.merge(Declared(sboms=tuple(sboms), problems=tuple(why_list)))
     if out.distribution is None:
         m = re.match(r"^(.+?)(?:-[^-]+)?\.(?:dist|egg)-info$", posixpath.basename(base))

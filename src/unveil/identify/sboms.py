@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -51,6 +50,7 @@ from unveil.sources.fs import FileSystem, Kind
 
 __all__ = [
     "MAX_SBOM_BYTES",
+    "DistSbomReader",
     "SHA256_CONFIDENCE",
     "FILE_CONFIDENCE",
     "NAME_CONFIDENCE",
@@ -89,6 +89,7 @@ PREFIX_CONFIDENCE = 0.6
 
 _SBOM_NAME = re.compile(
     r"(?i)(?:\.cdx\.json|\.cyclonedx\.json|\.spdx\.json|\.sbom\.json|^s?bom\.json)$")
+_JSON_ROW = re.compile(r"(?im)^[^\n]*\.json\b[^\n]*$")
 _DIST_INFO = re.compile(r"^(?P<name>.+?)(?:-(?P<version>[^-]+))?\.dist-info$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _FILE_LIKE = re.compile(
@@ -157,8 +158,15 @@ class ShippedSbom:
 # --------------------------------------------------------------------------- reading
 
 
-def read_sboms(fs: FileSystem, site_packages: list[str]) -> tuple[list[ShippedSbom], list[str]]:
-    """Every SBOM shipped by the distributions in ``site_packages``, and the problems met."""
+#: Reads one distribution's SBOMs (:func:`read_dist_sboms`, or a memo of it).
+DistSbomReader = Callable[[FileSystem, str], tuple[list[ShippedSbom], list[str]]]
+
+
+def read_sboms(fs: FileSystem, site_packages: list[str], *,
+               read: DistSbomReader | None = None) -> tuple[list[ShippedSbom], list[str]]:
+    """Every SBOM shipped by the distributions in ``site_packages``, and the problems met
+    (an SBOM file that two distributions' RECORDs list is counted once)."""
+    read = read or read_dist_sboms
     sboms: list[ShippedSbom] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -170,17 +178,17 @@ def read_sboms(fs: FileSystem, site_packages: list[str]) -> tuple[list[ShippedSb
             problems.append(f"{site}: cannot list: {e}")
             continue
         for name in names:
-            found, why = read_dist_sboms(fs, f"{site.rstrip('/')}/{name}", _seen=seen)
-            sboms.extend(found)
+            found, why = read(fs, f"{site.rstrip('/')}/{name}")
+            sboms.extend(sb for sb in found if sb.path not in seen)
+            seen.update(sb.path for sb in found)
             problems.extend(why)
     return sboms, problems
 
 
-def read_dist_sboms(fs: FileSystem, dist_info_dir: str, *,
-                    _seen: set[str] | None = None) -> tuple[list[ShippedSbom], list[str]]:
+def read_dist_sboms(fs: FileSystem, dist_info_dir: str) -> tuple[list[ShippedSbom], list[str]]:
     """The SBOMs one distribution ships (its ``sboms/`` directory and SBOM files its RECORD
     lists), and the problems met."""
-    seen = _seen if _seen is not None else set()
+    seen: set[str] = set()
     site, dirname = posixpath.split(dist_info_dir.rstrip("/"))
     m = _DIST_INFO.match(dirname)
     dist = m.group("name") if m else None
@@ -227,8 +235,11 @@ def _recorded_sboms(fs: FileSystem, dist_info: str, site: str,
         problems.append(f"{record}: {why}")
         return
     text = data.decode("utf-8", "replace")
+    # Every SBOM name ends in ".json": only those rows go through the csv reader (a large
+    # distribution's RECORD has tens of thousands of rows).
+    lines = [m.group(0) for m in _JSON_ROW.finditer(text)]
     try:
-        for row in csv.reader(io.StringIO(text)):
+        for row in csv.reader(lines):
             if not row or not row[0] or "/sboms/" in f"/{row[0]}":
                 continue
             if not _SBOM_NAME.search(posixpath.basename(row[0])):
