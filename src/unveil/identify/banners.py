@@ -46,6 +46,7 @@ from packageurl import PackageURL
 
 from unveil.errors import FormatError
 from unveil.formats.blob import Blob
+from unveil.formats.elfsections import elf_sections
 from unveil.identify.rules import POST, PRE, Pattern, Rule, RuleSet, VersionSymbol, default_rules
 from unveil.model import Component, Evidence
 
@@ -205,42 +206,16 @@ class _Elf:
 
 
 def _read_elf(blob: Blob) -> _Elf | None:
-    if blob.size < 64:
+    table = elf_sections(blob)
+    if table is None:
         return None
-    head = blob.read(0, 64)
-    if head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
-        return None
-    bits = 64 if head[4] == 2 else 32
-    e = "<" if head[5] == 1 else ">"
-    machine = struct.unpack_from(e + "H", head, 18)[0]
-    if bits == 64:
-        shoff, = struct.unpack_from(e + "Q", head, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", head, 0x3A)
-        fmt, want = e + "IIQQQQIIQQ", 64
-    else:
-        shoff, = struct.unpack_from(e + "I", head, 0x20)
-        shentsize, shnum, shstrndx = struct.unpack_from(e + "HHH", head, 0x2E)
-        fmt, want = e + "IIIIIIIIII", 40
-    elf = _Elf(head[5] == 1, bits, machine)
-    if shoff == 0 or shnum == 0 or shentsize < want or shoff + shnum * shentsize > blob.size:
-        return elf
-    table = blob.read(shoff, shnum * shentsize)
-    raw = []
-    for i in range(shnum):
-        name, typ, flags, addr, off, size, link, _info, _align, entsize = struct.unpack_from(
-            fmt, table, i * shentsize)
-        raw.append((name, typ, flags, addr, off, size, link, entsize))
-    names = b""
-    if shstrndx < shnum:
-        _, _, _, _, off, size, _, _ = raw[shstrndx]
-        if off + size <= blob.size and size <= 1 << 24:
-            names = blob.read(off, size)
-    for name_off, typ, flags, addr, off, size, link, entsize in raw:
-        end = names.find(b"\x00", name_off)
-        name = names[name_off:end if end >= 0 else None].decode("latin-1") if names else ""
-        if typ != 8 and off + size > blob.size:  # lies past the end (NOBITS takes no room):
+    elf = _Elf(table.little, table.bits, table.machine)
+    for s in table.sections:
+        off, size = s.offset, s.size
+        if s.type != 8 and off + size > blob.size:  # lies past the end (NOBITS takes no room):
             off = size = 0  # kept, so that section indices (sh_link) still line up
-        elf.sections.append(_Section(name, typ, flags, addr, off, size, link, entsize))
+        elf.sections.append(_Section(s.name, s.type, s.flags, s.addr, off, size, s.link,
+                                     s.entsize))
     return elf
 
 

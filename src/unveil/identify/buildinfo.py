@@ -57,6 +57,7 @@ from packageurl import PackageURL
 
 from unveil.errors import FormatError
 from unveil.formats.blob import Blob
+from unveil.formats.elfsections import elf_sections
 from unveil.model import Binary, BinaryFormat, Component, Evidence
 
 __all__ = [
@@ -102,7 +103,6 @@ MAX_DEP_SECTION = 8 << 20
 MAX_DEP_JSON = 8 << 20
 MAX_PACKAGES = 1 << 16
 MAX_COMMENT = 1 << 16
-MAX_SECTIONS = 1 << 16
 MAX_LOAD_COMMANDS = 1 << 14
 MAX_FAT_SLICES = 64
 MAX_COMMANDS_BYTES = 16 << 20
@@ -174,8 +174,8 @@ def _elf_layout(blob: Blob, warnings: list[str]) -> _Layout:
     bits, little = (32 if ident[4] == 1 else 64), ident[5] == 1
     e = "<" if little else ">"
     hdr = struct.Struct(e + ("HHIIIIIHHHHHH" if bits == 32 else "HHIQQQIHHHHHH"))
-    (_t, _m, _v, _entry, phoff, shoff, _f, _eh, phentsize, phnum, shentsize, shnum,
-     shstrndx) = hdr.unpack(blob.read(16, hdr.size))
+    (_t, _m, _v, _entry, phoff, shoff, _f, _eh, phentsize, phnum, _shentsize, _shnum,
+     _shstrndx) = hdr.unpack(blob.read(16, hdr.size))
     segments: list[_Area] = []
     pfmt = struct.Struct(e + ("IIIIIIII" if bits == 32 else "IIQQQQQQ"))
     if phnum and phentsize >= pfmt.size and phnum < 0xFFFF:
@@ -189,38 +189,14 @@ def _elf_layout(blob: Blob, warnings: list[str]) -> _Layout:
             if ptype == 1:  # PT_LOAD
                 segments.append(_Area(f"segment {i}", vaddr, off, filesz, bool(flags & 2),
                                       bool(flags & 1)))
-    sections: list[_Area] = []
-    sfmt = struct.Struct(e + ("IIIIIIIIII" if bits == 32 else "IIQQQQIIQQ"))
-    if shoff and shentsize >= sfmt.size:
-        try:
-            sections = _elf_sections(blob, sfmt, (shoff, shentsize, shnum, shstrndx))
-        except (FormatError, struct.error) as ex:
-            warnings.append(f"ELF section headers at {shoff:#x} unreadable: {ex}")
-    return _Layout(BinaryFormat.ELF, little, bits, tuple(sections), tuple(segments))
-
-
-def _elf_sections(blob: Blob, sfmt: struct.Struct,
-                  table_at: tuple[int, int, int, int]) -> list[_Area]:
-    shoff, shentsize, shnum, shstrndx = table_at
-    if shnum == 0:  # more than 0xff00 sections: the count is in section 0's sh_size
-        shnum = sfmt.unpack(blob.read(shoff, sfmt.size))[5]
-    if shnum > MAX_SECTIONS:
-        raise FormatError(f"{shnum} section headers", shoff)
-    table = blob.read(shoff, shentsize * shnum)
-    rows = [sfmt.unpack_from(table, i * shentsize) for i in range(shnum)]
-    if shstrndx == 0xFFFF and rows:  # SHN_XINDEX: the index is in section 0's sh_link
-        shstrndx = rows[0][6]
-    names = b""
-    if shstrndx < len(rows):
-        _n, stype, _fl, _a, off, size = rows[shstrndx][:6]
-        if stype != 8:
-            names = blob.read_upto(off, min(size, 1 << 20)) if off < blob.size else b""
-    out: list[_Area] = []
-    for name, stype, flags, addr, off, size, *_rest in rows:
-        label = _cstr(names[name:name + 256]) if name < len(names) else ""
-        filesz = 0 if stype == 8 else size  # SHT_NOBITS
-        out.append(_Area(label, addr, off, filesz, bool(flags & 1), bool(flags & 4)))
-    return out
+    shdrs = elf_sections(blob)
+    if shdrs is not None and shdrs.problem:
+        warnings.append(f"ELF section headers at {shoff:#x} unreadable: {shdrs.problem}")
+    sections = tuple(
+        _Area(s.name, s.addr, s.offset, 0 if s.type == 8 else s.size,  # 8: SHT_NOBITS
+              bool(s.flags & 1), bool(s.flags & 4))
+        for s in (shdrs.sections if shdrs is not None else ()))
+    return _Layout(BinaryFormat.ELF, little, bits, sections, tuple(segments))
 
 
 def _macho_layouts(blob: Blob, warnings: list[str]) -> list[_Layout]:

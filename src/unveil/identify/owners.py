@@ -39,11 +39,7 @@ def _read_bytes(fs: FileSystem, path: str) -> bytes | None:
         real = fs.resolve(path)
         if real is None:
             return None
-        blob = fs.open_blob(real)
-        try:
-            return blob.read(0, min(blob.size, MAX_DB))
-        finally:
-            blob.close()
+        return fs.read_file(real, MAX_DB)
     except (UnveilError, SymlinkLoop):
         return None
 

@@ -1,0 +1,75 @@
+"""The shared ELF section-table reader, against pyelftools on the system's libraries."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from unveil.formats.blob import BytesBlob
+from unveil.formats.elfsections import elf_sections
+
+
+def _system_elves(n: int) -> list[Path]:
+    found = []
+    for p in sorted(Path("/usr/lib/x86_64-linux-gnu").glob("*.so*")):
+        if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF":
+            found.append(p)
+    return random.Random(3).sample(found, min(n, len(found)))
+
+
+@pytest.mark.parametrize("path", _system_elves(25), ids=lambda p: p.name)
+def test_agrees_with_pyelftools(path: Path) -> None:
+    data = path.read_bytes()
+    table = elf_sections(BytesBlob(data))
+    assert table is not None
+    assert table.problem is None
+    with path.open("rb") as f:
+        oracle = ELFFile(f)
+        want = [(s.name, s["sh_type"], s["sh_flags"], s["sh_addr"], s["sh_offset"],
+                 s["sh_size"], s["sh_link"], s["sh_entsize"]) for s in oracle.iter_sections()]
+    got = [(s.name, s.type, s.flags, s.addr, s.offset, s.size, s.link, s.entsize)
+           for s in table.sections]
+    assert [g[0] for g in got] == [w[0] for w in want]
+    assert [g[2:] for g in got] == [w[2:] for w in want]
+    for g, w in zip(got, want, strict=True):  # types pyelftools names; others it may not
+        if w[1] in _SHT:
+            assert g[1] == _SHT[w[1]], (g, w)
+
+
+_SHT = {"SHT_NULL": 0, "SHT_PROGBITS": 1, "SHT_SYMTAB": 2, "SHT_STRTAB": 3, "SHT_RELA": 4,
+        "SHT_HASH": 5, "SHT_DYNAMIC": 6, "SHT_NOTE": 7, "SHT_NOBITS": 8, "SHT_REL": 9,
+        "SHT_DYNSYM": 11, "SHT_INIT_ARRAY": 14, "SHT_FINI_ARRAY": 15, "SHT_GNU_HASH": 0x6FFFFFF6,
+        "SHT_GNU_verdef": 0x6FFFFFFD, "SHT_GNU_verneed": 0x6FFFFFFE,
+        "SHT_GNU_versym": 0x6FFFFFFF}
+
+
+def test_parsed_once_per_blob() -> None:
+    path = _system_elves(1)[0]
+    blob = BytesBlob(path.read_bytes())
+    assert elf_sections(blob) is elf_sections(blob)
+
+
+def test_not_elf_and_hostile_tables() -> None:
+    assert elf_sections(BytesBlob(b"MZ" + bytes(100))) is None
+    assert elf_sections(BytesBlob(b"\x7fELF")) is None  # shorter than a header
+    path = _system_elves(1)[0]
+    data = bytearray(path.read_bytes())
+    table = elf_sections(BytesBlob(bytes(data)))
+    assert table is not None
+    # The section table cut off by truncation: a problem, no sections, no exception.
+    cut = elf_sections(BytesBlob(bytes(data[:table.shoff + 10])))
+    assert cut is not None
+    assert cut.sections == ()
+    assert cut.problem
+    # An absurd section count.
+    hostile = bytearray(data)
+    hostile[0x3C:0x3E] = (0).to_bytes(2, "little")  # e_shnum 0: count in section 0's size
+    hostile[table.shoff + 32:table.shoff + 40] = (1 << 40).to_bytes(8, "little")
+    bad = elf_sections(BytesBlob(bytes(hostile)))
+    assert bad is not None
+    assert bad.sections == ()
+    assert bad.problem is not None
+    assert "section headers" in bad.problem
