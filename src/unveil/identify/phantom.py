@@ -33,6 +33,7 @@ falls in one :class:`Category`, judged in this order:
 from __future__ import annotations
 
 import enum
+import functools
 import posixpath
 import re
 import tomllib
@@ -155,6 +156,7 @@ class PhantomFinding:
 # --------------------------------------------------------------------------- declarations
 
 
+@functools.lru_cache(maxsize=1024)
 def _norm_dist(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -257,6 +259,11 @@ def read_wheel_declarations(fs: FileSystem, dist_info_dir: str, *,
 def _urls(names: Iterable[str | None]) -> list[str]:
     """The DepURLs of ``names`` (and those they provide), registry-canonical ones first, then
     in the order given (best source first)."""
+    return list(_urls_of(tuple(names)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _urls_of(names: tuple[str | None, ...]) -> tuple[str, ...]:
     canonical: list[str] = []
     other: list[str] = []
     for n in names:
@@ -268,7 +275,7 @@ def _urls(names: Iterable[str | None]) -> list[str]:
             continue
         (canonical if d.canonical else other).append(d.url.lower())
         other.extend(p.lower() for p in d.provides)
-    return list(dict.fromkeys(canonical + other))
+    return tuple(dict.fromkeys(canonical + other))
 
 
 def _url(name: str) -> str | None:
