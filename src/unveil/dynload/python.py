@@ -93,6 +93,11 @@ _CTYPES_CLASSES = frozenset({"CDLL", "PyDLL", "WinDLL", "OleDLL"})
 _CTYPES_LOADERS = frozenset({"cdll", "pydll", "windll", "oledll"})
 _LOADER_ATTRS_NOT_LIBS = frozenset({"LoadLibrary", "_dlltype", "_func_flags_"})
 _CTYPES_STAR = _CTYPES_CLASSES | _CTYPES_LOADERS | {"LibraryLoader"}
+#: The attributes a loader call through an attribute ends with (``ctypes.CDLL(...)``,
+#: ``ffi.dlopen(...)``): any other attribute call is no loader, whatever its receiver.
+_LOADER_ATTRS = _CTYPES_CLASSES | {
+    "LoadLibrary", "dlopen", "_dlopen", "load_library", "load_library_permanently",
+    "add_dll_directory", "require_version", "require_versions"}
 _IDENTITY_CALLS = frozenset({
     "str", "os.fspath", "os.fsdecode", "os.fsencode", "os.path.abspath", "os.path.realpath",
     "os.path.normpath", "os.path.expanduser", "os.path.normcase",
@@ -1020,9 +1025,7 @@ class _Analysis:
         self.self_attrs: dict[str, list[tuple[ast.expr, _Scope]]] = {}
         self.star_modules: set[str] = set()
         self.cffi_imported = False
-        self._arms: list[list[tuple[_Pos, _Pos]]] | None = None
-        self._arm_of: dict[int, dict[int, int]] = {}
-        self._returned: dict[int, int] | None = None
+        self._located: dict[int, tuple[dict[int, int], int | None]] = {}
         self.digest = 0
         self._collect(tree)
 
@@ -1030,32 +1033,22 @@ class _Analysis:
         """Whether two nodes are in different arms of one branch (``if``/``else``, a
         ``try`` body and its handlers, ``x if c else y``, ``x or y``): at most one runs,
         or the second only when the first failed."""
-        pa, pb = self._arm_path(a), self._arm_path(b)
+        pa, fa = self._locate(a)
+        pb, fb = self._locate(b)
         if any(pb.get(k, i) != i for k, i in pa.items()):
             return True
         # Both returned by one function: once one succeeds the function has returned.
-        if self._returned is None:
-            self._returned = _returned_calls(self.module.node)
-        fa, fb = self._returned.get(id(a)), self._returned.get(id(b))
         return fa is not None and fa == fb
 
-    def _arm_path(self, node: ast.AST) -> dict[int, int]:
-        """For each branch containing ``node``: which of its arms."""
-        got = self._arm_of.get(id(node))
-        if got is not None:
-            return got
-        if self._arms is None:
-            self._arms = _branch_arms(self.module.node)
-        out: dict[int, int] = {}
-        span = _span(node)
-        if span is not None:
-            for k, arms in enumerate(self._arms):
-                for i, (start, end) in enumerate(arms):
-                    if start <= span[0] and span[1] <= end:
-                        out[k] = i
-                        break
-        self._arm_of[id(node)] = out
-        return out
+    def _locate(self, node: ast.AST) -> tuple[dict[int, int], int | None]:
+        """For each branch containing ``node``: which of its arms; and the function whose
+        ``return`` value holds ``node`` when it is a call.  Found on the path from the
+        module down to the node (only subtrees whose span holds the node's are entered),
+        not by walking the whole module."""
+        got = self._located.get(id(node))
+        if got is None:
+            got = self._located[id(node)] = _locate(self.module.node, node)
+        return got
 
     # ------------------------------------------------------------------ collection
 
@@ -1965,53 +1958,86 @@ def _innermost_loop(bindings: list[_Binding], use: ast.AST | None) -> ast.AST | 
     return best
 
 
-def _branch_arms(tree: ast.AST) -> list[list[tuple[_Pos, _Pos]]]:
-    """The spans of the arms of every branch in a module (see ``_Analysis.alternatives``)."""
+def _arms(node: ast.AST) -> list[tuple[_Pos, _Pos]]:
+    """The spans of the arms of a branch (see ``_Analysis.alternatives``); none for other
+    nodes."""
 
     def block(nodes: Sequence[ast.AST]) -> tuple[_Pos, _Pos] | None:
         first, last = _span(nodes[0]) if nodes else None, _span(nodes[-1]) if nodes else None
         return (first[0], last[1]) if first is not None and last is not None else None
 
-    out: list[list[tuple[_Pos, _Pos]]] = []
-    for node in ast.walk(tree):
-        groups: list[Sequence[ast.AST]] = []
-        if isinstance(node, ast.If | ast.IfExp):
-            body = node.body if isinstance(node.body, list) else [node.body]
-            orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
-            groups = [body, orelse]
-        elif isinstance(node, ast.Try | ast.TryStar):
-            groups = [[*node.body, *node.orelse], *([h] for h in node.handlers)]
-        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
-            groups = [[v] for v in node.values]
-        arms = [a for a in (block(g) for g in groups) if a is not None]
-        if len(arms) > 1:
-            out.append(arms)
-        if len(out) >= 20_000:
-            break
-    return out
+    groups: list[Sequence[ast.AST]] = []
+    if isinstance(node, ast.If | ast.IfExp):
+        body = node.body if isinstance(node.body, list) else [node.body]
+        orelse = node.orelse if isinstance(node.orelse, list) else [node.orelse]
+        groups = [body, orelse]
+    elif isinstance(node, ast.Try | ast.TryStar):
+        groups = [[*node.body, *node.orelse], *([h] for h in node.handlers)]
+    elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        groups = [[v] for v in node.values]
+    return [a for a in (block(g) for g in groups) if a is not None]
 
 
-def _returned_calls(tree: ast.AST) -> dict[int, int]:
-    """The calls whose value a function returns (``return load(x)``, ``return load(x),
-    True``): id of the call -> id of the function."""
-    out: dict[int, int] = {}
-    for func in ast.walk(tree):
-        if not isinstance(func, _DefNode):
-            continue
-        stack: list[ast.AST] = list(func.body)
-        while stack:
-            node = stack.pop()
-            if isinstance(node, _FuncNode | ast.ClassDef):
-                continue  # their returns are theirs
-            if isinstance(node, ast.Return) and node.value is not None:
-                for sub in ast.walk(node.value):
-                    if isinstance(sub, ast.Call):
-                        out[id(sub)] = id(func)
-                continue
-            stack.extend(ast.iter_child_nodes(node))
-        if len(out) >= 100_000:
-            break
-    return out
+def _may_hold(node: ast.AST, span: tuple[_Pos, _Pos]) -> bool:
+    """Whether ``node``'s subtree can hold a node with this span (a node without a span,
+    or whose span holds it; a definition's decorators come before its own position)."""
+    own = _span(node)
+    if own is None:
+        return True
+    start = own[0]
+    decorators = getattr(node, "decorator_list", None)
+    if decorators:
+        first = _span(decorators[0])
+        if first is not None and first[0] < start:
+            start = first[0]
+    return start <= span[0] and span[1] <= own[1]
+
+
+def _path_to(tree: ast.AST, target: ast.AST) -> list[ast.AST] | None:
+    """The nodes from ``tree`` down to ``target`` (both included), or None."""
+    span = _span(target)
+    if span is None:
+        return None
+    path: list[ast.AST] = [tree]
+    todo: list[Iterator[ast.AST]] = [ast.iter_child_nodes(tree)]
+    while todo:
+        child = next(todo[-1], None)
+        if child is None:
+            todo.pop()
+            path.pop()
+        elif child is target:
+            path.append(child)
+            return path
+        elif not isinstance(child, _LEAVES) and _may_hold(child, span):
+            path.append(child)
+            todo.append(ast.iter_child_nodes(child))
+    return None
+
+
+def _locate(tree: ast.AST, node: ast.AST) -> tuple[dict[int, int], int | None]:
+    """The arm of every branch on the way to ``node`` (id of the branch -> index of the
+    arm), and the function returning it when it is a call in a ``return`` value
+    (``return load(x)``, ``return load(x), True``; not the returns of nested functions)."""
+    path = _path_to(tree, node)
+    if path is None:
+        return {}, None
+    span = _span(node)
+    arms: dict[int, int] = {}
+    for anc in path[:-1]:
+        for i, (start, end) in enumerate(_arms(anc)):
+            if span is not None and start <= span[0] and span[1] <= end:
+                arms[id(anc)] = i
+                break
+    returned: int | None = None
+    if isinstance(node, ast.Call):
+        for k in range(len(path) - 2, -1, -1):
+            if isinstance(path[k], ast.Return):
+                owner = next((f for f in reversed(path[:k]) if isinstance(f, _DefNode)), None)
+                returned = id(owner) if owner is not None else None
+                break
+            if isinstance(path[k], ast.stmt):
+                break  # a statement nearer than any return: not returned
+    return arms, returned
 
 
 def _mark_indirect(a: _AV) -> _AV:
@@ -2028,6 +2054,11 @@ def _as_stem(a: _AV) -> _AV:
 
 def _is_find_library(an: _Analysis, fn: ast.expr, scope: _Scope) -> str | None:
     """The qualified name when a callee is ``find_library`` (not a function of the tree)."""
+    if isinstance(fn, ast.Attribute):
+        if fn.attr != "find_library":
+            return None
+    elif not isinstance(fn, ast.Name):
+        return None
     q = an.qual(fn, scope)
     if q is None:
         if isinstance(fn, ast.Name) and an.find_library_alias(fn.id, scope):
@@ -2059,6 +2090,11 @@ def _match_loader_name(an: _Analysis, call: _Call,
                        ) -> tuple[_Loader, list[ast.expr | None]] | None:
     node, scope = call.node, call.scope
     fn = node.func
+    if isinstance(fn, ast.Attribute):
+        if fn.attr not in _LOADER_ATTRS:
+            return None  # the last part of its name, whatever the receiver resolves to
+    elif not isinstance(fn, ast.Name):
+        return None
 
     def arg(i: int, name: str) -> ast.expr | None:
         for kw in node.keywords:
@@ -2126,6 +2162,11 @@ def _match_loader_name(an: _Analysis, call: _Call,
 
 def _loader_instance(an: _Analysis, expr: ast.expr, scope: _Scope,
                      ) -> tuple[str, Confidence] | None:
+    if isinstance(expr, ast.Attribute):
+        if expr.attr not in _CTYPES_LOADERS:
+            return None
+    elif not isinstance(expr, ast.Name):
+        return None
     q = an.qual(expr, scope)
     if q is not None:
         parts = q.split(".")
