@@ -26,6 +26,9 @@ class Blob(ABC):
     """Read-only, bounds-checked access to ``size`` bytes."""
 
     size: int
+    #: Whether reading is cheap only forwards (an inflating archive member): then a reader
+    #: should say with :meth:`keep` what it will come back to.
+    sequential: bool = False
 
     @abstractmethod
     def _read(self, offset: int, size: int) -> bytes: ...

@@ -46,7 +46,7 @@ from packageurl import PackageURL
 
 from unveil.errors import FormatError
 from unveil.formats.blob import Blob
-from unveil.formats.elfsections import elf_sections
+from unveil.formats.elfsections import ElfSection, elf_sections
 from unveil.identify.rules import POST, PRE, Pattern, Rule, RuleSet, VersionSymbol, default_rules
 from unveil.model import Component, Evidence
 
@@ -186,23 +186,11 @@ _ELF_SKIP = frozenset({
 
 
 @dataclass(slots=True)
-class _Section:
-    name: str
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    entsize: int
-
-
-@dataclass(slots=True)
 class _Elf:
     little: bool
     bits: int
     machine: int
-    sections: list[_Section] = field(default_factory=list)
+    sections: list[ElfSection] = field(default_factory=list)
 
 
 def _read_elf(blob: Blob) -> _Elf | None:
@@ -211,11 +199,9 @@ def _read_elf(blob: Blob) -> _Elf | None:
         return None
     elf = _Elf(table.little, table.bits, table.machine)
     for s in table.sections:
-        off, size = s.offset, s.size
-        if s.type != 8 and off + size > blob.size:  # lies past the end (NOBITS takes no room):
-            off = size = 0  # kept, so that section indices (sh_link) still line up
-        elf.sections.append(_Section(s.name, s.type, s.flags, s.addr, off, size, s.link,
-                                     s.entsize))
+        if s.type != 8 and s.offset + s.size > blob.size:  # past the end (NOBITS takes no
+            s = s._replace(offset=0, size=0)  # room): kept, so that sh_link indices line up
+        elf.sections.append(s)
     return elf
 
 

@@ -123,7 +123,7 @@ _RUSTC = re.compile(rb"rustc version (\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)"
 # --------------------------------------------------------------------------- file layout
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every section of every file, never changed
 class _Area:
     """A section or load segment: where its bytes are in the file and in memory."""
 

@@ -46,6 +46,7 @@ from packageurl import PackageURL
 
 from unveil.errors import UnveilError
 from unveil.formats.blob import Blob
+from unveil.formats.elfsections import elf_sections
 from unveil.identify.banners import FILENAME_CONFIDENCE, dehash
 from unveil.model import Binary, Component, Evidence
 
@@ -321,12 +322,31 @@ def _text(raw: bytes) -> str:
     return raw.decode("latin-1").strip()
 
 
+def _regions(blob: Blob) -> list[tuple[int, int]]:
+    """Where build information can be: an ELF file's sections other than code (``.comment``,
+    notes, read-only data, debug strings, ``.gnu_debuglink``), else the whole file."""
+    table = elf_sections(blob)
+    if table is None or not table.sections:
+        return [(0, blob.size)]
+    out: list[tuple[int, int]] = []
+    for s in sorted(table.sections, key=lambda s: s.offset):
+        if s.type in (0, 8) or s.flags & 0x4 or not s.size:  # NULL, NOBITS, SHF_EXECINSTR
+            continue
+        start, end = s.offset, min(s.offset + s.size, blob.size)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        elif start < end:
+            out.append((start, end))
+    return [(a, b - a) for a, b in out]
+
+
 def _chunks(blob: Blob) -> Iterator[bytes]:
-    pos = 0
-    while pos < blob.size:
-        n = min(_CHUNK + _OVERLAP, blob.size - pos)
-        yield blob.read(pos, n)
-        pos += _CHUNK
+    for off, size in _regions(blob):
+        pos, end = off, off + size
+        while pos < end:
+            n = min(_CHUNK + _OVERLAP, end - pos)
+            yield blob.read(pos, n)
+            pos += _CHUNK
 
 
 def build_claims(blob: Blob, rt: Runtime) -> list[Claim]:

@@ -70,7 +70,7 @@ class BinaryStore:
             head = blob.read(0, min(HEAD_SIZE, blob.size))
             if not is_binary(head):
                 return StoredFile(head, None, "not an ELF, Mach-O or PE file")
-            if self.plan is not None:
+            if self.plan is not None and blob.sequential:
                 blob.keep(self.plan(blob, real_path))
             try:
                 binary, warnings = parse_binary(blob, head)

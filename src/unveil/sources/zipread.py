@@ -198,6 +198,7 @@ class InflateBlob(Blob):
     version tables live there), later ranges are served by inflating forward; a read before
     the current position and beyond the retained prefix restarts inflation."""
 
+    sequential = True
     _CHUNK = 1 << 20
     #: Real parsers go back at most a couple of times (to the string table after the
     #: dynamic segment); a file that makes them go back more is hostile.
