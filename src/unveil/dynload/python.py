@@ -28,10 +28,12 @@ in-progress sets and those bounds.
 from __future__ import annotations
 
 import ast
+import bisect
 import gc
 import os
 import posixpath
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -494,6 +496,138 @@ def _end(node: ast.AST) -> _Pos:
 class _Call:
     node: ast.Call
     scope: _Scope
+    #: where the call is in the walk of the whole module (see ``_Analysis._collect``).
+    order: tuple[int, ...] = ()
+
+
+@dataclass(slots=True, eq=False)
+class _Later:
+    """The body of a function not collected yet (see ``_Analysis``): where its statements
+    go, and its place in the walk of the whole module."""
+
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+    scope: _Scope
+    first: int
+    last: int
+    order: tuple[int, ...] = ()
+
+
+class _Text:
+    """A module's source as searched for words: the lines they occur on (as the parser
+    counts lines: ``\\r\\n``, ``\\r`` and ``\\n`` end one)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._starts: list[int] | None = None
+        self._lines: dict[tuple[str, bool], list[int]] = {}
+
+    def line_of(self, offset: int) -> int:
+        starts = self._starts
+        if starts is None:
+            raw = self.raw
+            if b"\r" in raw:
+                starts = [0, *(m.end() for m in _LINE_BREAK.finditer(raw))]
+            else:
+                starts = [0]
+                at = 0
+                for line in raw.split(b"\n")[:-1]:
+                    at += len(line) + 1
+                    starts.append(at)
+            self._starts = starts
+        return bisect.bisect_right(starts, offset)
+
+    def lines(self, word: str, whole: bool = False) -> list[int]:
+        """The lines ``word`` occurs on (as an identifier when ``whole``: not inside a
+        longer ASCII name), sorted."""
+        got = self._lines.get((word, whole))
+        if got is None:
+            out: set[int] = set()
+            raw = self.raw
+            needle = word.encode("utf-8", "surrogateescape")
+            n = len(needle)
+            i = raw.find(needle)
+            while i >= 0:
+                if not whole or ((i == 0 or raw[i - 1] not in _NAME_BYTES)
+                                 and raw[i + n:i + n + 1] not in _NAME_ENDS):
+                    out.add(self.line_of(i))
+                i = raw.find(needle, i + 1)
+            got = self._lines[(word, whole)] = sorted(out)
+        return got
+
+
+_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_NAME_ENDS = frozenset(bytes((c,)) for c in _NAME_BYTES)
+
+
+def _searchable(source: str | bytes) -> bytes | None:
+    """A source as the bytes its names can be searched in (as the parser reads them: UTF-8,
+    identifiers NFKC-normalised), or None when that is not sure (another encoding)."""
+    if isinstance(source, bytes):
+        for line in source.split(b"\n", 2)[:2]:
+            m = _CODING.match(line)
+            if m is not None and m.group(1).lower().replace(b"_", b"-") not in (
+                    b"utf-8", b"utf8", b"ascii", b"us-ascii"):
+                return None
+        if source.isascii():
+            return source
+        text = source.decode("utf-8", "surrogateescape")
+    else:
+        if source.isascii():
+            return source.encode("ascii")
+        text = source
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _has_loader_word(text: str) -> bool:
+    return any(w in text for w in _LOADER_WORDS)
+
+
+def _aliases(b: _Binding, names: set[str]) -> bool:
+    """Whether a binding can make its name another name for a loader (what
+    ``_Analysis.qual`` and ``_loader_instance`` follow): an import or an assignment of a
+    dotted name whose last part has a loader word, of one of ``names``, or of a call of
+    ``LibraryLoader``."""
+    if b.kind == "import":
+        return b.qual is not None and _has_loader_word(b.qual.rsplit(".", 1)[-1])
+    if b.kind != "assign":
+        return False
+    v = b.node
+    if isinstance(v, ast.Call):
+        v = v.func
+        last = v.attr if isinstance(v, ast.Attribute) else v.id if isinstance(v, ast.Name) \
+            else ""
+        return last == "LibraryLoader" or last in names
+    if isinstance(v, ast.Attribute):
+        return _has_loader_word(v.attr)
+    return isinstance(v, ast.Name) and (v.id in names or _has_loader_word(v.id))
+
+
+def _order_of(call: _Call) -> tuple[int, ...]:
+    return call.order
+
+
+def _first(item: tuple[tuple[int, ...], ast.expr, _Scope]) -> tuple[int, ...]:
+    return item[0]
+
+
+def _any_within(lines: list[int], first: int, last: int) -> bool:
+    i = bisect.bisect_left(lines, first)
+    return i < len(lines) and lines[i] <= last
+
+
+_LINE_BREAK = re.compile(rb"\r\n?|\n")
+#: Words one of which every function body holding something a load site can start from
+#: contains: a loader's name (``cdll``, ``CDLL``, ``LoadLibrary``, ``dlopen``,
+#: ``load_library``, a wrapper's ``load_lib``, ``find_library``, ``require_version``,
+#: ``LibraryLoader``), or what changes more than its own scope (``global``, an import of
+#: ``cffi``).  Other bodies are collected only when asked about (see ``_Analysis``).
+_LOADER_WORDS = ("DLL", "dll", "LoadLibrary", "LibraryLoader", "dlopen", "load_lib",
+                 "find_library", "require_version")
+_SEED_WORDS = (*_LOADER_WORDS, "global", "cffi")
+#: A coding declaration (PEP 263) in one of the first two lines.
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -636,7 +770,7 @@ def _parse(source: str | bytes, file: str, prog: _Program) -> _Analysis | None:
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _Analysis(ast.parse(source, filename=file), file, prog)
+        return _Analysis(ast.parse(source, filename=file), file, prog, source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     finally:
@@ -724,7 +858,7 @@ class _Program:
             return cached[0]
         out: list[_Caller] = []
         is_method = id(func) in an.methods
-        for call in an.calls_by_name.get(func.name, []):
+        for call in an.calls_named(func.name):
             node = call.node
             via_attr = isinstance(node.func, ast.Attribute)
             if via_attr and not is_method:
@@ -779,7 +913,7 @@ class _Program:
                 other = self.analysis(path)
                 if other is None:
                     continue
-                for call in other.calls_by_name.get(name, []):
+                for call in other.calls_named(name):
                     fn = call.node.func
                     if id(call.node) in seen:
                         continue
@@ -1007,7 +1141,16 @@ class _Program:
 # --------------------------------------------------------------------------- one module
 
 class _Analysis:
-    def __init__(self, tree: ast.Module, file: str, prog: _Program) -> None:
+    """One module: its scopes, bindings, calls and returns, collected in one walk.
+
+    Given its source, the bodies of functions are walked only when needed: those that hold
+    a word a load site starts from (``_SEED_WORDS``) or a name bound to such a thing at
+    once, the others when a question is about them (the calls of a name, the assignments
+    of an attribute of ``self``, the returns of a function).  What is found keeps the order
+    of a walk of the whole module."""
+
+    def __init__(self, tree: ast.Module, file: str, prog: _Program,
+                 source: str | bytes | None = None) -> None:
         self.file = file
         self.prog = prog
         self.problems: list[str] = []
@@ -1022,12 +1165,29 @@ class _Analysis:
         self.methods: set[int] = set()
         self.module_defs: set[int] = set()
         self.defaults: dict[int, dict[str, tuple[ast.expr, _Scope]]] = {}
-        self.self_attrs: dict[str, list[tuple[ast.expr, _Scope]]] = {}
         self.star_modules: set[str] = set()
         self.cffi_imported = False
         self._located: dict[int, tuple[dict[int, int], int | None]] = {}
         self.digest = 0
-        self._collect(tree)
+        self._self_attrs: dict[str, list[tuple[tuple[int, ...], ast.expr, _Scope]]] = {}
+        self._pending: dict[int, _Later] = {}
+        self._scopes: list[_Scope] = [self.module]
+        self._asked: set[str] = set()
+        self._visited = 0
+        self._prefix: tuple[int, ...] = ()
+        self._count = 0
+        self.late = False  # bodies were collected after the first walk
+        raw = _searchable(source) if source is not None else None
+        self._text = _Text(raw) if raw is not None else None
+        self._seed_lines: list[int] = []
+        if self._text is not None:
+            seen: set[int] = set()
+            for w in _SEED_WORDS:
+                seen.update(self._text.lines(w))
+            self._seed_lines = sorted(seen)
+        self._collect(tree.body, self.module, None, ())
+        if self._pending:
+            self._reveal_aliases()
 
     def alternatives(self, a: ast.AST, b: ast.AST) -> bool:
         """Whether two nodes are in different arms of one branch (``if``/``else``, a
@@ -1052,32 +1212,118 @@ class _Analysis:
 
     # ------------------------------------------------------------------ collection
 
-    def _collect(self, tree: ast.Module) -> None:
-        """Walk the tree once, in source order, without recursion."""
-        stack: list[tuple[ast.AST, _Scope, _FuncNode | None]] = [(tree, self.module, None)]
+    def _collect(self, roots: Sequence[ast.AST], scope: _Scope, func: _FuncNode | None,
+                 order: tuple[int, ...]) -> None:
+        """Walk a tree (the module's statements, or a function body collected later) in
+        source order, without recursion; its nodes are numbered in walk order after
+        ``order`` (the place of the tree in the walk of the whole module)."""
+        stack: list[tuple[ast.AST | _Later, _Scope, _FuncNode | None]] = [
+            (r, scope, func) for r in reversed(roots)]
         pop, extend = stack.pop, stack.extend
         special = _SPECIAL_NODES
         children = _children
-        visited = 0
+        room = _MAX_NODES - self._visited
+        count = 0
+        self._prefix = order
         while stack:
             node, scope, func = pop()
-            visited += 1
-            if visited > _MAX_NODES:
+            count += 1
+            if count > room:
                 self.problems.append(f"stopped after {_MAX_NODES} syntax nodes")
-                return
+                self._pending.clear()  # and no more bodies
+                self._text = None
+                break
             if type(node) in special:
-                kids = self._visit(node, scope, func)
+                self._count = count
+                kids = self._visit(node, scope, func)  # type: ignore[arg-type]
                 kids.reverse()
                 extend(kids)
+            elif isinstance(node, _Later):
+                node.order = (*order, count)
+                self._pending[id(node.node)] = node
             else:  # nothing to record: only descend
                 plain = [(c, scope, func) for c in children(node)]
                 plain.reverse()
                 extend(plain)
+        self._visited += count
 
-    def _visit(self, node: ast.AST, scope: _Scope,
-               func: _FuncNode | None) -> list[tuple[ast.AST, _Scope, _FuncNode | None]]:
+    def _later(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """Whether a function's body can wait: no seed word in it (header included)."""
+        return self._text is not None and not _any_within(
+            self._seed_lines, node.lineno, node.end_lineno or node.lineno)
+
+    def reveal(self, later: _Later) -> None:
+        """Collect a function body that waited."""
+        if self._pending.pop(id(later.node), None) is None:
+            return
+        self.late = True
+        self._collect(later.node.body, later.scope, later.node, later.order)
+
+    def body(self, fdef: _DefNode) -> None:
+        """Collect the body of a function of this module, if it waited."""
+        later = self._pending.get(id(fdef))
+        if later is not None:
+            self.reveal(later)
+
+    def reveal_word(self, word: str) -> bool:
+        """Collect every waiting function body a name occurs in."""
+        if not self._pending or self._text is None:
+            return False
+        lines = self._text.lines(word, True)
+        revealed = False
+        while lines:
+            hit = [p for p in self._pending.values() if _any_within(lines, p.first, p.last)]
+            if not hit:
+                break
+            for p in hit:
+                self.reveal(p)
+            revealed = True
+        return revealed
+
+    def _reveal_aliases(self) -> None:
+        """Collect the bodies that use another name for a loader, bound where it is
+        known: an import of it (``from ctypes import CDLL as C``), an assignment of it or
+        of such a name (``load = C``, ``loader = ctypes.LibraryLoader(...)``), until there
+        are no more."""
+        names: set[str] = set()
+        while self._pending and self._text is not None:
+            found = {name for scope in self._scopes for name, bindings in scope.bindings.items()
+                     if name not in names and any(_aliases(b, names) for b in bindings)}
+            if not found:
+                return
+            names |= found
+            for name in sorted(found):
+                if not _has_loader_word(name):  # else no body with it waits
+                    self.reveal_word(name)
+
+    def calls_named(self, name: str) -> list[_Call]:
+        """The calls of a name (``name(...)``, ``x.name(...)``) in the module, in order."""
+        if name not in self._asked:
+            self._asked.add(name)
+            self.reveal_word(name)
+        calls = self.calls_by_name.get(name)
+        if not calls:
+            return []
+        if self.late:
+            calls.sort(key=_order_of)
+        return list(calls)
+
+    def self_attr(self, attr: str) -> list[tuple[ast.expr, _Scope]]:
+        """The values assigned to ``self.attr`` or ``cls.attr`` in the module, in order."""
+        if attr not in self._asked:
+            self._asked.add(attr)
+            self.reveal_word(attr)
+        got = self._self_attrs.get(attr)
+        if not got:
+            return []
+        if self.late:
+            got.sort(key=_first)
+        return [(v, sc) for _, v, sc in got]
+
+    def _visit(self, node: ast.AST, scope: _Scope, func: _FuncNode | None,
+               ) -> list[tuple[ast.AST | _Later, _Scope, _FuncNode | None]]:
         """Record what ``node`` binds or calls; return its children with their scopes."""
-        kids: list[tuple[ast.AST, _Scope, _FuncNode | None]] = []
+        kids: list[tuple[ast.AST | _Later, _Scope, _FuncNode | None]] = []
 
         def add(nodes: Sequence[ast.AST | None], s: _Scope = scope,
                 f: _FuncNode | None = func) -> None:
@@ -1098,13 +1344,18 @@ class _Analysis:
             self.func_scope[id(node)] = inner
             self.returns.setdefault(id(node), [])
             if not isinstance(node, ast.Lambda):
+                self._scopes.append(inner)
                 scope.bind(node.name, binding("def", node))
                 if scope.kind == "class":
                     self.methods.add(id(node))
                 elif scope.kind == "module":
                     self.module_defs.add(id(node))
                 add(node.decorator_list)
-                add(node.body, inner, node)
+                if self._later(node):
+                    kids.append((_Later(node, inner, node.lineno, node.end_lineno or node.lineno),
+                                 inner, node))
+                else:
+                    add(node.body, inner, node)
             else:
                 self.returns[id(node)].append((node.body, False, False))
                 add([node.body], inner, node)
@@ -1130,6 +1381,7 @@ class _Analysis:
             return kids
         if isinstance(node, ast.ClassDef):
             inner = _Scope(node, scope, "class", top_ids=_top_ids(node))
+            self._scopes.append(inner)
             scope.bind(node.name, binding("opaque", None))
             add([*node.bases, *node.keywords, *node.decorator_list])
             add(node.body, inner)
@@ -1201,7 +1453,7 @@ class _Analysis:
             if isinstance(node, ast.Yield | ast.YieldFrom) and func is not None:
                 self.generators.add(id(func))
         elif isinstance(node, ast.Call):
-            call = _Call(node, scope)
+            call = _Call(node, scope, (*self._prefix, self._count))
             self.calls.append(call)
             fn = node.func
             key = fn.id if isinstance(fn, ast.Name) else \
@@ -1221,7 +1473,8 @@ class _Analysis:
             for t in targets:
                 if (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
                         and t.value.id in ("self", "cls") and node.value is not None):
-                    self.self_attrs.setdefault(t.attr, []).append((node.value, scope))
+                    self._self_attrs.setdefault(t.attr, []).append(
+                        ((*self._prefix, self._count), node.value, scope))
 
         add(_children(node))
         return kids
@@ -1546,7 +1799,7 @@ class _Analysis:
             return _cap([_basename(a) for a in self.ev(expr.value, scope, d, hops, ctx)])
         if isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls"):
             out: list[_AV] = []
-            for value, s in self.self_attrs.get(expr.attr, [])[:16]:
+            for value, s in self.self_attr(expr.attr)[:16]:
                 out.extend(self.ev(value, s, d, hops, ctx))
             return _cap(out) if out else _UNK
         q = self.qual(expr, scope)
@@ -1778,6 +2031,7 @@ class _Analysis:
             prog.touched.update(hit[1])
             return hit[0]
         prog.func_memo[key] = ((), {})  # cycle guard
+        self.body(fdef)
         inner = self.func_scope[id(fdef)]
         rets = self.returns.get(id(fdef), [])
         generator = id(fdef) in self.generators
@@ -2502,7 +2756,7 @@ def detect_python(source: str | bytes, file: str, *,
         gc.disable()
         try:
             tree = ast.parse(source, filename=file)
-            an = _Analysis(tree, file, prog)
+            an = _Analysis(tree, file, prog, source)
         except (SyntaxError, ValueError) as e:
             return [], [f"{file}: not valid Python: {e}"]
         except (RecursionError, MemoryError) as e:
@@ -2522,8 +2776,13 @@ def detect_python(source: str | bytes, file: str, *,
         for i, s in enumerate(sites):
             found.append((line, col, i, s))
 
+    # Calls and attributes of the bodies collected so far: those collected while the sites
+    # are evaluated hold no loader (see _Analysis).
+    if an.late:
+        an.calls.sort(key=_order_of)
+    calls, attrs = list(an.calls), list(an.attrs)
     try:
-        for call in an.calls:
+        for call in calls:
             m = _match_loader(an, call)
             if m is None:
                 continue
@@ -2537,7 +2796,7 @@ def detect_python(source: str | bytes, file: str, *,
             if loader.api == _WRAPPER_API:
                 sites = [s for s in sites if s.names]
             emit(call.node, sites)
-        for node, scope in an.attrs:
+        for node, scope in attrs:
             recv = _loader_instance(an, node.value, scope)
             if recv is None:
                 continue
@@ -2549,7 +2808,7 @@ def detect_python(source: str | bytes, file: str, *,
             else:
                 merged, leaves = _contexts(an, _expression(an, node.slice, scope), node.lineno)
                 emit(node, _site_list(an, node.lineno, loader, merged, leaves))
-        for call in an.calls:
+        for call in calls:
             cnode = call.node
             if id(cnode) in prog.consumed:
                 continue
