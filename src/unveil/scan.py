@@ -77,11 +77,29 @@ _WORDS = {
     "rb": (b"ffi_lib", b"Fiddle", b"dlopen", b"dlload", b"DynamicLibrary"),
 }
 _PY_CALLS = re.compile(
-    rb"(?:CDLL|PyDLL|WinDLL|OleDLL|LoadLibrary(?:Ex)?|find_library|dlopen"
+    rb"(?P<call>CDLL|PyDLL|WinDLL|OleDLL|LoadLibrary(?:Ex)?|find_library|dlopen"
     rb"|load_library(?:_permanently)?|add_dll_directory|require_versions?)\s*\("
     rb"|\b(?:cdll|pydll|windll|oledll)\s*[.\[]|getattr\(\s*(?:ctypes\.)?(?:cdll|windll)"
     rb"|(?:from|import)\s[^\n]*\b(?:CDLL|PyDLL|WinDLL|OleDLL|find_library|cdll|windll"
     rb"|load_library|LoadLibrary)\b")
+_NONE_ARG = re.compile(rb"\s*None\s*\)")
+
+
+def _py_call_counts(raw: bytes, m: re.Match[bytes]) -> bool:
+    """Whether a match of ``_PY_CALLS`` can be a load site: not in a comment line, not a
+    loader given ``None`` alone (the program itself), not ``x.load_library(...)`` in a
+    file that never names numpy's ``ctypeslib`` (the only such loader)."""
+    at = m.start()
+    line = max(raw.rfind(b"\n", 0, at), raw.rfind(b"\r", 0, at)) + 1
+    if raw[line:at].lstrip()[:1] == b"#":
+        return False
+    call = m.group("call")
+    if call is None:
+        return True
+    if call != b"find_library" and _NONE_ARG.match(raw, m.end()):
+        return False
+    return not (call == b"load_library" and raw[at - 1:at] == b"."
+                and b"ctypeslib" not in raw)
 
 
 def _py_calls(raw: bytes) -> bool:
@@ -97,8 +115,9 @@ def _py_calls(raw: bytes) -> bool:
             end = len(raw) if end < 0 else end
             # up to the next line too: a call's parenthesis may follow a line break
             nxt = raw.find(b"\n", end + 1)
-            if _PY_CALLS.search(raw, start, len(raw) if nxt < 0 else nxt):
-                return True
+            for m in _PY_CALLS.finditer(raw, start, len(raw) if nxt < 0 else nxt):
+                if _py_call_counts(raw, m):
+                    return True
             i = raw.find(w, end)
     return False
 

@@ -19,6 +19,7 @@ import unveil
 from unveil.dynload import python as dp
 from unveil.dynload.python import PythonModules, detect_python
 from unveil.model import LoadSite
+from unveil.sources.fs import HostFS
 
 SNIPPETS = {
     "alias imported": '''
@@ -304,3 +305,35 @@ def test_any_mix_gives_the_same_sites(parts: list[str]) -> None:
     with pytest.MonkeyPatch.context() as mp:
         eager(mp)
         assert detect_python(src, "pkg/mod.py") == lazy
+
+
+def test_tree_reads_resolve_like_the_file_system(tmp_path: Path) -> None:
+    # PythonModules.of resolves a file's directory once for all its files: the same file
+    # (or none) as resolving the whole path, through linked directories and files too.
+    root = tmp_path / "root"
+    lib = root / "venv" / "lib" / "site-packages" / "pkg"
+    lib.mkdir(parents=True)
+    (lib / "a.py").write_text("A = 1\n")
+    (lib / "sub").mkdir()
+    (lib / "sub" / "b.py").write_text("B = 2\n")
+    (root / "venv" / "lib64").symlink_to("lib")
+    (lib / "link.py").symlink_to("a.py")
+    (lib / "abs.py").symlink_to("/venv/lib/site-packages/pkg/sub/b.py")
+    (lib / "dangling.py").symlink_to("nowhere.py")
+    (lib / "loop1.py").symlink_to("loop2.py")
+    (lib / "loop2.py").symlink_to("loop1.py")
+    (lib / "dirlink").symlink_to("sub")
+    fs = HostFS(str(root))
+    modules = PythonModules.of(fs)
+    paths = [f"/venv/{d}/site-packages/pkg/{f}"
+             for d in ("lib", "lib64")
+             for f in ("a.py", "sub/b.py", "link.py", "abs.py", "dangling.py", "loop1.py",
+                       "dirlink", "dirlink/b.py", "missing.py", "a.py/x", "sub", "sub/..",
+                       "./a.py", "sub/../a.py")]
+    for path in [*paths, "a.py", "/", ""]:
+        try:
+            real = fs.resolve(path)
+            expected = fs.head(real, 1 << 20) if real is not None else None
+        except Exception:
+            expected = None
+        assert modules.read(path) == expected, path

@@ -721,9 +721,23 @@ class PythonModules:
     def of(cls, fs: FileSystem) -> PythonModules:
         """The modules of a scanned tree (paths are the tree's loader paths)."""
 
+        def resolve(path: str) -> str | None:
+            """``fs.resolve(path)``, the directory resolved once for all its files (the
+            callers of a function are searched for in every file of a package)."""
+            head, _, name = path.rpartition("/")
+            if not head or name in ("", ".", ".."):
+                return fs.resolve(path)
+            real_dir = fs.resolve(head)
+            if real_dir is None:
+                return None
+            kind = fs.entry(real_dir, name)
+            if kind is Kind.FILE:
+                return real_dir.rstrip("/") + "/" + name
+            return None if kind is None else fs.resolve(path)
+
         def read(path: str) -> bytes | None:
             try:
-                real = fs.resolve(path)
+                real = resolve(path)
                 return fs.head(real, MAX_SOURCE_BYTES + 1) if real is not None else None
             except UnveilError:  # SymlinkLoop included
                 return None
