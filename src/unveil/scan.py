@@ -615,6 +615,9 @@ class _TargetScan:
                 t.problems.append(Problem(str(self.fs.describe(path)),
                                           f"ld.so would stop: {fatal_of[path]}",
                                           ProblemKind.LOADER))
+        if cfg.identify and found and not tag.startswith(("macosx", "win")):
+            # Read (if no system library asked yet) so that a damaged database is reported.
+            self.packages.preload()
         if self._packages is not None:
             # A package database that could not be read: which package owns a file is unknown.
             root = str(self.fs.describe("/"))

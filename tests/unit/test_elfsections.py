@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,41 @@ def test_not_elf_and_hostile_tables() -> None:
     assert bad.sections == ()
     assert bad.problem is not None
     assert "section headers" in bad.problem
+
+
+def _handmade(bits: int, little: bool) -> bytes:
+    """An ELF file of this class and byte order with four sections, written field by field."""
+    e = "<" if little else ">"
+    names = b"\0.shstrtab\0.rodata\0.bss\0"
+    ehsize, shentsize = (64, 64) if bits == 64 else (52, 40)
+    rodata = b"version 1.2.3\0"
+    body = names + rodata
+    shoff = ehsize + len(body)
+    ident = b"\x7fELF" + bytes([2 if bits == 64 else 1, 1 if little else 2, 1]) + bytes(9)
+    if bits == 64:
+        head = ident + struct.pack(e + "HHIQQQIHHHHHH", 3, 62, 1, 0, 0, shoff, 0, ehsize, 0, 0,
+                                   shentsize, 4, 1)
+        row = e + "IIQQQQIIQQ"
+    else:
+        head = ident + struct.pack(e + "HHIIIIIHHHHHH", 3, 3, 1, 0, 0, shoff, 0, ehsize, 0, 0,
+                                   shentsize, 4, 1)
+        row = e + "IIIIIIIIII"
+    table = struct.pack(row, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    table += struct.pack(row, 1, 3, 0, 0, ehsize, len(names), 0, 0, 1, 0)
+    table += struct.pack(row, 11, 1, 2, 0x1000, ehsize + len(names), len(rodata), 0, 0, 1, 0)
+    table += struct.pack(row, 19, 8, 3, 0x2000, shoff, 0x100, 0, 0, 8, 0)
+    return head + body + table
+
+
+@pytest.mark.parametrize(("bits", "little"), [(32, True), (32, False), (64, False)])
+def test_other_classes_and_byte_orders(tmp_path: Path, bits: int, little: bool) -> None:
+    data = _handmade(bits, little)
+    path = tmp_path / "f.so"
+    path.write_bytes(data)
+    table = elf_sections(BytesBlob(data))
+    assert table is not None
+    assert (table.bits, table.little) == (bits, little)
+    with path.open("rb") as f:
+        want = [(s.name, s["sh_offset"], s["sh_size"], s["sh_flags"])
+                for s in ELFFile(f).iter_sections()]
+    assert [(s.name, s.offset, s.size, s.flags) for s in table.sections] == want

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from unveil import scan
+from unveil.config import ScanConfig
+from unveil.errors import SourceError
 from unveil.identify.owners import PackageIndex, _DpkgLists
 from unveil.sources.fs import HostFS
 
@@ -126,3 +129,72 @@ def test_agrees_with_dpkg_query() -> None:
         assert o.name in names, (path, o, names)
         checked += 1
     assert checked > 10
+
+
+def _root(tmp_path: Path, status: str, lists: dict[str, str]) -> Path:
+    info = tmp_path / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_bytes(status.encode())
+    for name, text in lists.items():
+        (info / f"{name}.list").write_text(text)
+    return tmp_path
+
+
+def test_status_stanzas_as_dpkg_writes_and_reads_them(tmp_path: Path) -> None:
+    status = ("Status: install ok installed\r\nPackage: early\r\nVersion: 1\r\n\r\n"
+              "Package: dup\nStatus: install ok installed\nVersion: 1\n\n"
+              "Package: dup\nStatus: install ok installed\nVersion: 2\n \n"
+              "Package: half\nStatus: install reinstreq half-installed\nVersion: 3\n\n"
+              "Package:tight\nStatus: install ok installed\nVersion: 4")
+    root = _root(tmp_path, status, {"early": "/lib/libearly.so\n", "dup": "/lib/libdup.so\n",
+                                    "half": "/lib/libhalf.so\n", "tight": "/lib/libt.so\n"})
+    index = PackageIndex(HostFS(str(root)))
+    early = index.owner("/lib/libearly.so")  # Status before Package, CRLF line ends
+    assert early is not None
+    assert (early.name, early.version) == ("early", "1")
+    dup = index.owner("/lib/libdup.so")  # two stanzas: the later one, as dpkg's reader keeps
+    assert dup is not None
+    assert dup.version == "2"
+    assert index.owner("/lib/libhalf.so") is None  # half-installed owns nothing
+    tight = index.owner("/lib/libt.so")  # no space after the colon, last line of the file
+    assert tight is not None
+    assert tight.version == "4"
+
+
+def test_managers_by_spelling_then_database(tmp_path: Path) -> None:
+    """The first spelling any database lists wins, whichever database lists it."""
+    root = _root(tmp_path, "Package: deb-x\nStatus: install ok installed\nVersion: 1\n",
+                 {"deb-x": "/lib/libx.so\n"})
+    apk = root / "lib/apk/db"
+    apk.mkdir(parents=True)
+    (apk / "installed").write_text("P:apk-x\nV:2\nA:x86_64\nF:usr/lib\nR:libx.so\n\n")
+    o = PackageIndex(HostFS(str(root))).owner("/usr/lib/libx.so")
+    assert o is not None
+    assert (o.manager, o.name) == ("apk", "apk-x")
+
+
+def test_unreadable_list_of_removed_package_is_no_problem(tmp_path: Path) -> None:
+    status = ("Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n"
+              "Package: here\nStatus: install ok installed\nVersion: 1\n")
+    root = _root(tmp_path, status, {"gone": "/lib/libgone.so\n", "here": "/lib/libhere.so\n"})
+
+    class Refusing(HostFS):
+        def read_file(self, path: str, limit: int) -> bytes:
+            if path.endswith(".list"):
+                raise SourceError(f"cannot read {path}")
+            return super().read_file(path, limit)
+
+    index = PackageIndex(Refusing(str(root)))
+    index.preload()
+    assert index.problems == ["/var/lib/dpkg/info/here.list: unreadable"]
+
+
+def test_scan_reports_a_damaged_database_without_system_edges(tmp_path: Path) -> None:
+    (tmp_path / "conda-meta").mkdir()
+    (tmp_path / "conda-meta/bad.json").write_text("{bad")
+    (tmp_path / "app").mkdir()
+    lib = next(p for p in sorted(Path("/usr/lib/x86_64-linux-gnu").glob("libz.so.1*"))
+               if p.is_file())
+    shutil.copy(lib, tmp_path / "app/libz.so.1")
+    result = scan(str(tmp_path / "app"), ScanConfig(root=str(tmp_path), dynload=False))
+    assert any("bad.json" in p.message for t in result.targets for p in t.problems)

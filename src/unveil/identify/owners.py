@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import posixpath
+import re
 import threading
 from dataclasses import dataclass
 
@@ -82,18 +83,24 @@ class _DpkgLists:
         self._dirs: dict[bytes, dict[bytes, list[int]]] = {}
         self._index: dict[str, Owner] | None = None
 
-    def owner(self, spellings: list[str]) -> Owner | None:
-        """The first installed package listing the first spelling that any package lists."""
+    def owner(self, path: str) -> Owner | None:
+        """The installed package whose list comes first (in list-name order) among those
+        listing ``path`` exactly."""
+        if not path.startswith("/") or "\n" in path:
+            return None
         if self._index is None and len(self._dirs) >= self.INDEX_AFTER:
             self._index = self._build_index()
         if self._index is not None:
-            return next((o for p in spellings if (o := self._index.get(p)) is not None), None)
-        for p in spellings:
-            d, _, base = p.encode("utf-8", "surrogateescape").rpartition(b"/")
-            for i in self._entries(d).get(base, ()):
-                found = self._package(i)
-                if found is not None:
-                    return found
+            return self._index.get(path)
+        try:
+            raw = path.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate: no list line can spell it
+            return None
+        d, _, base = raw.rpartition(b"/")
+        for i in self._entries(d).get(base, ()):
+            found = self._package(i)
+            if found is not None:
+                return found
         return None
 
     def _entries(self, d: bytes) -> dict[bytes, list[int]]:
@@ -113,25 +120,18 @@ class _DpkgLists:
         return got
 
     def _package(self, i: int) -> Owner | None:
-        """The installed package whose list is number ``i``, from its stanza in ``status``."""
+        """The installed package whose list is number ``i``, from its stanza in ``status``
+        (as dpkg's own reading would have it: the last installed stanza of that name, of the
+        list's architecture when the list name has one)."""
         entry = self._names[i]
-        if entry in self._owners:
-            return self._owners[entry]
-        name, _, arch = entry.partition(":")  # multi-arch lists are "<name>:<arch>.list"
-        needle = b"\nPackage: " + name.encode("utf-8", "surrogateescape") + b"\n"
-        installed: list[Owner] = []
-        at = self._status.find(needle)
-        while at >= 0:
-            end = self._status.find(b"\n\n", at + 1)
-            stanza = self._status[at + 1:end if end >= 0 else None].decode("utf-8", "replace")
-            o = _dpkg_owner(stanza, self._distro)
-            if o is not None:
-                installed.append(o)
-            at = self._status.find(needle, at + 1)
-        found = next((o for o in installed if o.arch == arch), None) if arch else None
-        found = found or next(iter(installed), None)
-        self._owners[entry] = found
-        return found
+        if entry not in self._owners:
+            name, _, arch = entry.partition(":")  # multi-arch lists are "<name>:<arch>.list"
+            installed = [o for o in (_dpkg_owner(st, self._distro)
+                                     for st in _stanzas_of(self._status, name)) if o]
+            same_arch = [o for o in installed if arch and o.arch == arch]
+            best = same_arch or installed
+            self._owners[entry] = best[-1] if best else None
+        return self._owners[entry]
 
     def _build_index(self) -> dict[str, Owner]:
         # A path listed by two packages (shared directories, diversions) keeps the first
@@ -148,6 +148,31 @@ class _DpkgLists:
         return files
 
 
+_BLANK_LINE = re.compile(rb"\n[ \t\r]*(?:\n|$)")
+
+
+def _stanzas_of(status: bytes, name: str) -> list[str]:
+    """The stanzas of ``status`` (which starts with a newline) whose Package field is
+    ``name``, in file order; a Package line need not come first in its stanza."""
+    try:
+        wanted = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return []
+    out = []
+    line = re.compile(rb"(?m)^Package:[ \t]*" + re.escape(wanted) + rb"[ \t]*\r?$")
+    for m in line.finditer(status):
+        start = m.start()
+        while start > 0:  # back over the stanza's earlier fields, to a blank line
+            prev = status.rfind(b"\n", 0, start - 1)
+            if not status[prev + 1:start].strip():
+                break
+            start = prev + 1
+        blank = _BLANK_LINE.search(status, m.end())
+        end = blank.start() if blank else len(status)
+        out.append(status[start:end].decode("utf-8", "replace"))
+    return out
+
+
 def _dpkg_owner(stanza: str, distro: str | None) -> Owner | None:
     fields: dict[str, str] = {}
     for line in stanza.splitlines():
@@ -156,7 +181,9 @@ def _dpkg_owner(stanza: str, distro: str | None) -> Owner | None:
         k, _, v = line.partition(":")
         fields[k] = v.strip()
     name = fields.get("Package")
-    if not name or "installed" not in fields.get("Status", "installed"):
+    # Status is "<want> <flag> <state>": only the state "installed" owns files (not
+    # "half-installed", "not-installed" or "config-files").
+    if not name or fields.get("Status", "installed").split()[-1:] != ["installed"]:
         return None
     source = fields.get("Source", name).split(" ")[0]
     return Owner("dpkg", name, fields.get("Version"), fields.get("Architecture"), source, distro)
@@ -191,12 +218,15 @@ class PackageIndex:
         assert self._files is not None
         if path in self._answers:
             return self._answers[path]
-        spellings = self._spellings(path)
-        # dpkg's claim first, then apk, rpm and conda (the order the databases are read in).
-        with self._lock:
-            found = self._dpkg.owner(spellings) if self._dpkg is not None else None
-        if found is None:
-            found = next((o for p in spellings if (o := self._files.get(p)) is not None), None)
+        found = None
+        for p in self._spellings(path):
+            # Spelling by spelling: dpkg's claim, then apk, rpm and conda (the order the
+            # databases are read in, earlier claims kept).
+            with self._lock:
+                found = self._dpkg.owner(p) if self._dpkg is not None else None
+            found = found or self._files.get(p)
+            if found is not None:
+                break
         self._answers[path] = found
         return found
 
@@ -244,16 +274,21 @@ class PackageIndex:
         except SymlinkLoop:
             rinfo = None
         lists: list[tuple[str, bytes]] = []
+        unreadable: list[str] = []
         if rinfo is not None:
             for entry, kind in sorted(self.fs.listdir(rinfo).items()):
                 if kind is not Kind.FILE or not entry.endswith(".list"):
                     continue
                 text = _read_bytes(self.fs, f"{rinfo}/{entry}")
                 if text is None:
-                    self.problems.append(f"{info}/{entry}: unreadable")
+                    unreadable.append(entry)
                     continue
                 lists.append((entry[:-5], text))
         self._dpkg = _DpkgLists(lists, status, self._distro())
+        for entry in unreadable:  # a removed package's leftover list is no loss
+            name = entry[:-5].partition(":")[0]
+            if any(_dpkg_owner(st, None) for st in _stanzas_of(b"\n" + status, name)):
+                self.problems.append(f"{info}/{entry}: unreadable")
 
     def _load_apk(self) -> None:
         text = _read(self.fs, "/lib/apk/db/installed")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import posixpath
 import re
@@ -89,7 +90,7 @@ PREFIX_CONFIDENCE = 0.6
 
 _SBOM_NAME = re.compile(
     r"(?i)(?:\.cdx\.json|\.cyclonedx\.json|\.spdx\.json|\.sbom\.json|^s?bom\.json)$")
-_JSON_ROW = re.compile(r"(?im)^[^\n]*\.json\b[^\n]*$")
+_JSON_ROW = re.compile(r"(?im)^[^\r\n]*\.json\b[^\r\n]*")
 _DIST_INFO = re.compile(r"^(?P<name>.+?)(?:-(?P<version>[^-]+))?\.dist-info$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _FILE_LIKE = re.compile(
@@ -181,7 +182,8 @@ def read_sboms(fs: FileSystem, site_packages: list[str], *,
             found, why = read(fs, f"{site.rstrip('/')}/{name}")
             sboms.extend(sb for sb in found if sb.path not in seen)
             seen.update(sb.path for sb in found)
-            problems.extend(why)
+            # An SBOM two RECORDs list is read for each: say what is wrong with it once.
+            problems.extend(w for w in why if w not in problems)
     return sboms, problems
 
 
@@ -235,11 +237,14 @@ def _recorded_sboms(fs: FileSystem, dist_info: str, site: str,
         problems.append(f"{record}: {why}")
         return
     text = data.decode("utf-8", "replace")
-    # Every SBOM name ends in ".json": only those rows go through the csv reader (a large
-    # distribution's RECORD has tens of thousands of rows).
-    lines = [m.group(0) for m in _JSON_ROW.finditer(text)]
+    rows: Iterable[str] = io.StringIO(text)
+    if '"' not in text and text.count("\r") == text.count("\r\n"):
+        # No quoted fields and no bare carriage returns: each line is a row, and only rows
+        # naming a ".json" file (every SBOM name does) need the csv reader; a large
+        # distribution's RECORD has tens of thousands of rows.
+        rows = [m.group(0) for m in _JSON_ROW.finditer(text)]
     try:
-        for row in csv.reader(lines):
+        for row in csv.reader(rows):
             if not row or not row[0] or "/sboms/" in f"/{row[0]}":
                 continue
             if not _SBOM_NAME.search(posixpath.basename(row[0])):

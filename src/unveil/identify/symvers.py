@@ -337,7 +337,8 @@ def _regions(blob: Blob) -> list[tuple[int, int]]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
         elif start < end:
             out.append((start, end))
-    return [(a, b - a) for a, b in out]
+    # Sections that all lie outside the file (a damaged table): search the whole file.
+    return [(a, b - a) for a, b in out] or [(0, blob.size)]
 
 
 def _chunks(blob: Blob) -> Iterator[bytes]:
