@@ -14,6 +14,7 @@ import json
 import posixpath
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from unveil.errors import UnveilError
@@ -79,6 +80,8 @@ class _DpkgLists:
         self._status = b"\n" + status
         self._distro = distro
         self._owners: dict[str, Owner | None] = {}
+        #: package name -> where its Package lines are in ``status`` (read on first need)
+        self._package_lines: dict[str, list[tuple[int, int]]] | None = None
         #: directory -> entry name -> the lists naming it, in list order
         self._dirs: dict[bytes, dict[bytes, list[int]]] = {}
         self._index: dict[str, Owner] | None = None
@@ -126,8 +129,10 @@ class _DpkgLists:
         entry = self._names[i]
         if entry not in self._owners:
             name, _, arch = entry.partition(":")  # multi-arch lists are "<name>:<arch>.list"
-            installed = [o for o in (_dpkg_owner(st, self._distro)
-                                     for st in _stanzas_of(self._status, name)) if o]
+            if self._package_lines is None:
+                self._package_lines = _package_lines(self._status)
+            installed = [o for o in (_dpkg_owner(st, self._distro) for st in _stanzas_at(
+                self._status, self._package_lines.get(name, ()))) if o]
             same_arch = [o for o in installed if arch and o.arch == arch]
             best = same_arch or installed
             self._owners[entry] = best[-1] if best else None
@@ -151,26 +156,38 @@ class _DpkgLists:
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*(?:\n|$)")
 
 
-def _stanzas_of(status: bytes, name: str) -> list[str]:
-    """The stanzas of ``status`` (which starts with a newline) whose Package field is
-    ``name``, in file order; a Package line need not come first in its stanza."""
-    try:
-        wanted = name.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return []
+_PACKAGE_LINE = re.compile(rb"(?m)^Package:[ \t]*([^\s]+)[ \t]*\r?$")
+
+
+def _package_lines(status: bytes) -> dict[str, list[tuple[int, int]]]:
+    """Package name -> the (start, end) of each of its Package lines in ``status``."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for m in _PACKAGE_LINE.finditer(status):
+        name = m.group(1).decode("utf-8", "surrogateescape")
+        out.setdefault(name, []).append((m.start(), m.end()))
+    return out
+
+
+def _stanzas_at(status: bytes, lines: Iterable[tuple[int, int]]) -> list[str]:
+    """The stanzas holding these Package lines (which need not come first in them)."""
     out = []
-    line = re.compile(rb"(?m)^Package:[ \t]*" + re.escape(wanted) + rb"[ \t]*\r?$")
-    for m in line.finditer(status):
-        start = m.start()
+    for line_start, line_end in lines:
+        start = line_start
         while start > 0:  # back over the stanza's earlier fields, to a blank line
             prev = status.rfind(b"\n", 0, start - 1)
             if not status[prev + 1:start].strip():
                 break
             start = prev + 1
-        blank = _BLANK_LINE.search(status, m.end())
+        blank = _BLANK_LINE.search(status, line_end)
         end = blank.start() if blank else len(status)
         out.append(status[start:end].decode("utf-8", "replace"))
     return out
+
+
+def _stanzas_of(status: bytes, name: str) -> list[str]:
+    """The stanzas of ``status`` (which starts with a newline) whose Package field is
+    ``name``, in file order."""
+    return _stanzas_at(status, _package_lines(status).get(name, ()))
 
 
 def _dpkg_owner(stanza: str, distro: str | None) -> Owner | None:
