@@ -59,6 +59,7 @@ from unveil.sources.dlldirs import dll_directories
 if TYPE_CHECKING:
     from unveil.dynload.python import PythonModules
     from unveil.identify.owners import PackageIndex
+    from unveil.identify.pool import IdentifyPool
     from unveil.identify.sboms import ShippedSbom
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
@@ -493,14 +494,9 @@ class _TargetScan:
         # Only the target's own files: system libraries are identified by their owner.
         if not self.t.contains(path):
             return (), ()
-        from unveil.identify import identify_binary
-        from unveil.identify.buildinfo import buildinfo_components
+        from unveil.identify import identify_file
 
-        comps = identify_binary(blob, path, b)
-        # Go modules and Rust crates compiled in, from the toolchains' own records.
-        built, warnings = buildinfo_components(blob, b)
-        names = {c.name for c in comps}
-        return (*comps, *(c for c in built if c.name not in names)), warnings
+        return identify_file(blob, path, b)
 
     def loader_for(self, b: Binary) -> Loader:
         """The loader of the binary's platform: dyld for Mach-O, Windows for PE, and for ELF
@@ -531,18 +527,31 @@ class _TargetScan:
 
     def run(self) -> TargetResult:
         t, cfg = self.t, self.s.config
-        # Sources first, before this scan starts any thread: their analysis forks.
-        sources = None
+        candidates = self._candidates()
+        # Worker processes first, before this scan starts any thread: they fork.
+        sources = identifying = None
         try:
+            if cfg.identify and cfg.workers > 1 and self.fs.random_access():
+                # Files on disk: identified in other processes while they are parsed and
+                # resolved here (archive members are not: they would inflate twice).
+                from unveil.identify.pool import IdentifyPool
+
+                mine = [p for p in candidates if t.contains(p)]
+                if len(mine) >= 2 * IdentifyPool.BATCH:
+                    identifying = IdentifyPool(self.fs, mine, cfg.workers)
+                    self.store.identify = None
             if cfg.dynload:
                 sources = _Sources(self.fs, [p for p in t.files if detector_kind(p) is not None],
                                    cfg.workers)
-            return self._run(sources)
+            return self._run(candidates, sources, identifying)
         finally:
             if sources is not None:
                 sources.close()
+            if identifying is not None:
+                identifying.close()
 
-    def _run(self, sources: _Sources | None) -> TargetResult:
+    def _candidates(self) -> list[str]:
+        """The target's files that start like a binary (skipped suffixes aside)."""
         t, cfg = self.t, self.s.config
         candidates: list[str] = []
         total = len(t.files)
@@ -560,6 +569,11 @@ class _TargetScan:
                 continue
             if is_binary(head):
                 candidates.append(path)
+        return candidates
+
+    def _run(self, candidates: list[str], sources: _Sources | None,
+             identifying: IdentifyPool | None) -> TargetResult:
+        t, cfg = self.t, self.s.config
         preload = None
         tag = t.platform_tag or ""
         if (cfg.identify and candidates and not tag.startswith(("macosx", "win"))
@@ -581,6 +595,9 @@ class _TargetScan:
         if preload is not None:
             preload.join()
         found: list[tuple[str, Binary]] = []
+        components = {p: st.components for p, st in zip(candidates, stored_list, strict=True)}
+        #: where each file's identification warnings go when they come from other processes
+        slots: list[tuple[int, str, str]] = []
         for path, stored in zip(candidates, stored_list, strict=True):
             loc = str(self.fs.describe(path))
             if stored.binary is None:
@@ -589,6 +606,7 @@ class _TargetScan:
                 continue
             for w in stored.warnings:
                 t.problems.append(Problem(loc, w, ProblemKind.FORMAT))
+            slots.append((len(t.problems), path, loc))
             found.append((path, stored.binary))
         roles = {p: _role(p, b, t.site_packages) for p, b in found}
         order = sorted(found, key=lambda pb: (roles[pb[0]] not in (Role.EXECUTABLE,
@@ -602,6 +620,12 @@ class _TargetScan:
             for r in result.resolutions:
                 self._flavor_of.setdefault(r.requester, result.flavor)
             self._collect(result, edges_of, fatal_of)
+        if identifying is not None:
+            # Resolution ran meanwhile; the results slot in as if identified here.
+            identified = identifying.results()
+            for at, path, loc in reversed(slots):
+                components[path], more = identified.get(path, ((), ()))
+                t.problems[at:at] = [Problem(loc, w, ProblemKind.FORMAT) for w in more]
         binaries = []
         for path, b in sorted(found):
             res = edges_of.get(path, ())
@@ -609,7 +633,7 @@ class _TargetScan:
             edges = tuple(self._classify(r, path, dist) for r in res)
             digest = self._sha256(path) if cfg.hashes else None
             binaries.append(ScannedBinary(self.fs.describe(path), path, b, roles[path], dist,
-                                          edges, self.store.get(path).components,
+                                          edges, components[path],
                                           sha256=digest))
             if path in fatal_of:
                 t.problems.append(Problem(str(self.fs.describe(path)),

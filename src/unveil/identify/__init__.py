@@ -19,11 +19,12 @@ from packageurl import PackageURL
 from unveil.errors import FormatError, SourceError
 from unveil.formats.blob import Blob
 from unveil.identify.banners import identify_bytes
+from unveil.identify.buildinfo import buildinfo_components
 from unveil.identify.owners import Owner
 from unveil.identify.symvers import identify_runtime, merge_runtime
 from unveil.model import Binary, Component, Evidence
 
-__all__ = ["component_from_note", "component_from_owner", "identify_binary"]
+__all__ = ["component_from_note", "component_from_owner", "identify_binary", "identify_file"]
 
 
 def component_from_note(note: tuple[tuple[str, str], ...]) -> Component | None:
@@ -109,6 +110,17 @@ def identify_binary(blob: Blob, path: str, binary: Binary) -> tuple[Component, .
             found[same] = merge_runtime(found[same], runtime)
     out.extend(c for c in found if c.name not in names)
     return tuple(out)
+
+
+def identify_file(blob: Blob, path: str,
+                  binary: Binary) -> tuple[tuple[Component, ...], tuple[str, ...]]:
+    """Everything identification reads in one file's bytes: :func:`identify_binary`, then the
+    Go modules and Rust crates its toolchain recorded.  Returns (components, warnings about
+    malformed build metadata); never raises for bad bytes."""
+    comps = identify_binary(blob, path, binary)
+    built, warnings = buildinfo_components(blob, binary)
+    names = {c.name for c in comps}
+    return (*comps, *(c for c in built if c.name not in names)), warnings
 
 
 def _banner_names(c: Component) -> Component:

@@ -780,6 +780,9 @@ class MountedFS(FileSystem):
         self.inner = inner
         self.at = at.rstrip("/")
 
+    def random_access(self) -> bool:
+        return self.inner.random_access()
+
     def inner_path(self, path: str) -> str:
         if path == self.at:
             return "/"

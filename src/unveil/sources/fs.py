@@ -44,6 +44,11 @@ class SymlinkLoop(SourceError):
 class FileSystem(ABC):
     """A read-only tree addressed by absolute POSIX paths."""
 
+    def random_access(self) -> bool:
+        """Whether any file can be opened and read anywhere cheaply (memory maps of files on
+        disk), so that another process may read it again instead of being sent its bytes."""
+        return False
+
     def __init__(self) -> None:
         self._resolved: dict[str, str | None] = {}
 
@@ -153,6 +158,9 @@ class FileSystem(ABC):
 
 class HostFS(FileSystem):
     """A directory of this machine seen as the target's ``/`` (``root="/"`` is the host)."""
+
+    def random_access(self) -> bool:
+        return True
 
     def __init__(self, root: str = "/") -> None:
         super().__init__()
@@ -378,6 +386,9 @@ class OverlayFS(FileSystem):
                 parent, name = posixpath.split(p)
                 self._synthetic.setdefault(parent, {})[name] = Kind.DIR
                 p = parent
+
+    def random_access(self) -> bool:
+        return self.base.random_access() and all(m.random_access() for m in self.mounts.values())
 
     def _fs(self, path: str) -> FileSystem:
         for prefix, fs in self.mounts.items():
