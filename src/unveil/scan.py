@@ -149,24 +149,65 @@ def _detect(job: tuple[str, str, str],
 SourceResult = tuple[str, list[LoadSite], list[str]]
 
 
-def _detect_sources(fs: FileSystem, paths: list[str],
-                    modules: PythonModules) -> list[SourceResult]:
-    """Read, prefilter and analyse sources: (path, load sites, problems) for each path
-    worth parsing or unreadable."""
-    out: list[SourceResult] = []
+#: A source worth parsing, or unreadable: (path, why not or None, size).
+_Prefiltered = tuple[str, str | None, int]
+
+
+def _prefilter_sources(fs: FileSystem, paths: list[str],
+                       modules: PythonModules) -> list[_Prefiltered]:
+    """Read and prefilter sources, in order: those worth parsing, and those unreadable.
+    What is read is kept (``PythonModules.remember``): the search of a package for the
+    calls of a function then reads (or inflates) none of it again."""
+    out: list[_Prefiltered] = []
     for path in paths:
         try:
             raw = fs.head(path, 8 << 20)  # plain reads: a map per file costs more
         except UnveilError as err:
-            out.append((path, [], [str(err)]))
+            out.append((path, str(err), 0))
             continue
+        modules.remember(path, raw)
         if _worth_parsing(path, raw):
-            # The detector sees the loader path, so paths it builds from __file__ are
-            # loader paths too; they are shown as member paths afterwards.
-            job = (path, raw.decode("utf-8", "surrogateescape"), path)
-            sites, problems = _detect(job, modules)
-            out.append((path, sites, problems))
+            out.append((path, None, len(raw)))
     return out
+
+
+def _analyse_sources(fs: FileSystem, sources: list[_Prefiltered],
+                     modules: PythonModules) -> list[SourceResult]:
+    """Analyse prefiltered sources: (path, load sites, problems) for each."""
+    out: list[SourceResult] = []
+    for path, error, _size in sources:
+        raw = modules.remembered(path) if error is None else None
+        if error is None and raw is None:
+            try:
+                raw = fs.head(path, 8 << 20)
+            except UnveilError as err:
+                error = str(err)
+        if error is not None or raw is None:
+            out.append((path, [], [error or f"{path}: unreadable"]))
+            continue
+        # The detector sees the loader path, so paths it builds from __file__ are
+        # loader paths too; they are shown as member paths afterwards.
+        job = (path, raw.decode("utf-8", "surrogateescape"), path)
+        sites, problems = _detect(job, modules)
+        out.append((path, sites, problems))
+    return out
+
+
+def _detect_sources(fs: FileSystem, paths: list[str],
+                    modules: PythonModules) -> list[SourceResult]:
+    """Read, prefilter and analyse sources: (path, load sites, problems) for each path
+    worth parsing or unreadable (all read before any is analysed)."""
+    return _analyse_sources(fs, _prefilter_sources(fs, paths, modules), modules)
+
+
+def _package_of(path: str) -> str:
+    """The top-level package (or module) a source is in, for sharing out the analysis."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        i = path.rfind(marker)
+        if i >= 0:
+            end = i + len(marker)
+            return path[:end] + path[end:].split("/", 1)[0]
+    return posixpath.dirname(path)
 
 
 #: In a worker process only: the tree it analyses and its reader of the tree's modules (set
@@ -175,57 +216,131 @@ _WORKER: list[tuple[FileSystem, PythonModules]] = []
 
 
 def _init_worker(fs: FileSystem) -> None:
+    import gc
+
     from unveil.dynload.python import PythonModules
 
+    # What the worker inherited stays as it is: the collector never walks it (nor copies
+    # its pages, shared with the parent until written).
+    gc.freeze()
     _WORKER[:] = [(fs, PythonModules.of(fs))]
 
 
-def _worker_detect_sources(paths: list[str]) -> list[SourceResult]:
+def _import_detectors(paths: list[str]) -> None:
+    """Import the detectors the sources need (Python's always: its module reader too)."""
+    from unveil.dynload import python  # noqa: F401
+
+    seen: set[str | None] = {"py"}
+    for path in paths:
+        kind = detector_kind(path)
+        if kind not in seen:
+            seen.add(kind)
+            detector_for(path)
+            if len(seen) >= 4:
+                break
+
+
+def _worker_prefilter(paths: list[str]) -> list[_Prefiltered]:
     fs, modules = _WORKER[0]
-    return _detect_sources(fs, paths, modules)
+    return _prefilter_sources(fs, paths, modules)
+
+
+def _worker_analyse(sources: list[_Prefiltered]) -> list[SourceResult]:
+    fs, modules = _WORKER[0]
+    return _analyse_sources(fs, sources, modules)
 
 
 class _Sources:
     """Dynamic-loading analysis of a target's sources, started before its binaries are
     parsed: with more than one worker it runs in forked processes meanwhile (source analysis
     is pure Python; parsing mapped ELF files holds this process's GIL), so an environment's
-    thousands of .py files add to the scan's CPU time, not to its wall time."""
+    thousands of .py files add to the scan's CPU time, not to its wall time.
+
+    Two rounds: the workers read and prefilter every source (batches handed out as they
+    free up), then analyse those worth it, the sources of one package together: the worker
+    searching a package for the calls of a function does so once, and finds most of its
+    files in what it read in the first round instead of reading (inflating) them again."""
 
     BATCH = 64
+    #: Sources of one package analysed in one task at most.
+    GROUP = 32
 
     def __init__(self, fs: FileSystem, paths: list[str], workers: int) -> None:
         self.fs = fs
         self.paths = paths
         self.pool: ProcessPoolExecutor | None = None
-        self.futures: list[tuple[str, Future[list[SourceResult]]]] = []
+        self.first: list[tuple[int, Future[list[_Prefiltered]]]] = []
+        self.second: list[tuple[list[int], Future[list[SourceResult]]]] = []
+        #: what the first round found unreadable and the batches that failed, by position
+        self.early: list[tuple[int, SourceResult]] = []
+        self.thread: threading.Thread | None = None
         if workers > 1 and len(paths) >= 8:
             try:
+                # The detectors are imported here, once: a forked worker inherits them
+                # instead of importing (compiling, without bytecode caches) its own.
+                _import_detectors(paths)
                 # fork: the workers inherit the tree (open archives included), not a copy
                 ctx = multiprocessing.get_context("fork")
                 self.pool = ProcessPoolExecutor(workers, mp_context=ctx,
                                                 initializer=_init_worker, initargs=(fs,))
                 step = max(1, min(self.BATCH, len(paths) // (4 * workers) or 1))
-                self.futures = [(paths[i], self.pool.submit(_worker_detect_sources,
-                                                            paths[i:i + step]))
-                                for i in range(0, len(paths), step)]
+                self.first = [(i, self.pool.submit(_worker_prefilter, paths[i:i + step]))
+                              for i in range(0, len(paths), step)]
+                # The second round is handed out by a thread of this process as soon as
+                # the first ends (the workers exist already: nothing forks from it).
+                self.thread = threading.Thread(target=self._second_round, args=(self.pool,),
+                                               name="unveil-sources", daemon=True)
+                self.thread.start()
             except BaseException:
                 self.close()
                 raise
 
+    @staticmethod
+    def _failed(what: str, e: BaseException) -> str:
+        return f"source analysis of {what} failed: {type(e).__name__}: {e}"
+
+    def _second_round(self, pool: ProcessPoolExecutor) -> None:
+        index = {p: i for i, p in enumerate(self.paths)}
+        groups: dict[str, list[_Prefiltered]] = {}
+        for first, f in self.first:
+            try:
+                found = f.result()
+            except BaseException as e:  # a worker died, or the scan ended: say so, go on
+                self.early.append((first, (self.paths[first], [],
+                                           [self._failed("a batch from here on", e)])))
+                continue
+            for item in found:
+                if item[1] is not None:
+                    self.early.append((index[item[0]], (item[0], [], [item[1]])))
+                else:
+                    groups.setdefault(_package_of(item[0]), []).append(item)
+        tasks = [g[i:i + self.GROUP] for g in groups.values()
+                 for i in range(0, len(g), self.GROUP)]
+        tasks.sort(key=lambda t: -sum(size for _, _, size in t))  # the longest first
+        for task in tasks:
+            where = [index[path] for path, _, _ in task]
+            try:
+                self.second.append((where, pool.submit(_worker_analyse, task)))
+            except BaseException as e:
+                self.early.append((where[0], (task[0][0], [],
+                                              [self._failed("the sources from here", e)])))
+
     def results(self) -> list[SourceResult]:
         try:
-            if self.pool is None:
+            if self.pool is None or self.thread is None:
                 from unveil.dynload.python import PythonModules
 
                 return _detect_sources(self.fs, self.paths, PythonModules.of(self.fs))
-            out: list[SourceResult] = []
-            for first, f in self.futures:
+            self.thread.join()
+            found = list(self.early)
+            for where, f in self.second:
                 try:
-                    out.extend(f.result())
+                    found.extend(zip(where, f.result(), strict=True))
                 except Exception as e:  # a worker died: say so, go on
-                    out.append((first, [], [f"source analysis of a batch from here on "
-                                            f"failed: {type(e).__name__}: {e}"]))
-            return out
+                    found.append((where[0], (self.paths[where[0]], [],
+                                             [self._failed("the sources from here", e)])))
+            found.sort(key=lambda t: t[0])
+            return [r for _, r in found]
         finally:
             self.close()
 
@@ -233,6 +348,9 @@ class _Sources:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
             self.pool = None
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
 
 
 _TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import importlib
 import textwrap
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unveil.dynload.python import detect_python
+from unveil.sources.fs import HostFS
 
 scan = importlib.import_module("unveil.scan")
 
@@ -74,3 +76,38 @@ def test_never_in_the_way_of_a_load_site(lines: list[str], newline: str) -> None
     sites, _ = detect_python(src, "pkg/mod.py")
     if sites:
         assert scan._worth_parsing("pkg/mod.py", src.encode())
+
+
+def test_worker_rounds_give_what_one_process_gives(tmp_path: Path) -> None:
+    # _Sources with workers: a first round reads and prefilters, a second analyses a
+    # package's sources together; the results (order included) are those of one process.
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    files = {
+        "pkg/__init__.py": "from ._load import load_it\n",
+        "pkg/_load.py": "import ctypes\ndef load_it(name):\n    return ctypes.CDLL(name)\n",
+        "pkg/a.py": "from ._load import load_it\ndef go():\n    load_it('libpkg-a.so.1')\n",
+        "pkg/b.py": "from . import _load\ndef go():\n    _load.load_it('libpkg-b.so.2')\n",
+        "pkg/c.py": "x = 1\n",
+        "other/__init__.py": "import ctypes\nlib = ctypes.CDLL('libother.so.3')\n",
+        "other/win.py": "import ctypes\nk = ctypes.windll.kernel32\n",
+        "other/bad.py": "import ctypes\nctypes.CDLL('libbad.so' \n",
+        "single.py": "from ctypes.util import find_library\nfind_library('m')\n",
+        "node_modules/x/index.js": "const koffi = require('koffi');\nkoffi.load('libjs.so');\n",
+    }
+    for rel, src in files.items():
+        p = site / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(src)
+    fs = HostFS("/")
+    paths = [*sorted(str(site / rel) for rel in files), str(site / "pkg" / "gone.py")]
+
+    one = scan._Sources(fs, paths, 1).results()
+    two = scan._Sources(fs, paths, 2).results()
+    assert two == one
+    by_path = {p: (sites, problems) for p, sites, problems in one}
+    names = {n for sites, _ in by_path.values() for s in sites for n in s.names}
+    assert {"libpkg-a.so.1", "libpkg-b.so.2", "libother.so.3", "kernel32", "libjs.so"} <= names
+    assert by_path[str(site / "pkg" / "gone.py")][1]  # unreadable: said so
+    assert by_path[str(site / "other" / "bad.py")][1]  # not valid Python: said so
+    assert str(site / "pkg" / "c.py") not in by_path  # nothing to parse
+    assert [p for p, _, _ in one] == sorted(by_path, key=paths.index)

@@ -766,6 +766,21 @@ class PythonModules:
         except Exception:  # as above
             return {}
 
+    def remember(self, path: str, raw: bytes) -> None:
+        """The bytes of a file read already (all of it, as ``read`` would give them):
+        kept while the cache has room, so that searching the package for calls does not
+        read (or inflate) it again.  Larger files than a source analysed are not kept."""
+        prog = self._program
+        if len(raw) <= MAX_SOURCE_BYTES and path not in prog.raw_cache and \
+                prog.raw_bytes + len(raw) <= _MAX_CACHED_BYTES:
+            prog.raw_cache[path] = raw
+            prog.raw_bytes += len(raw)
+
+    def remembered(self, path: str) -> bytes | None:
+        """All the bytes of a file kept by ``remember`` (or read for a search), if any."""
+        raw = self._program.raw_cache.get(path)
+        return raw if raw is not None and len(raw) <= MAX_SOURCE_BYTES else None
+
 
 _TEST_PATH = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_tests?\.py$")
 
