@@ -432,6 +432,18 @@ _OWN_IDENTITY = frozenset({"filename", "sbom", "package-note", "dpkg", "apk", "c
                            "version-symbol"})
 
 
+def _name_only(c: Component) -> bool:
+    """Whether an SBOM match rests on the library's name alone (no hash, no path)."""
+    from unveil.identify.sboms import NAME_CONFIDENCE
+
+    return all(e.method == "sbom" and e.confidence <= NAME_CONFIDENCE for e in c.evidence)
+
+
+def _stem(soname: str) -> str:
+    """``libcom_err.so.3.0`` -> ``libcom_err`` (the name without its ABI and version)."""
+    return soname.split(".so", 1)[0].split(".dylib", 1)[0].split(".dll", 1)[0]
+
+
 def _first_party(binaries: list[ScannedBinary],
                  distributions: Iterable[Distribution]) -> list[ScannedBinary]:
     """A binary of a distribution that no known upstream project claims and that no repair
@@ -782,6 +794,7 @@ class _TargetScan:
     def _with_shipped_sboms(self, binaries: list[ScannedBinary]) -> list[ScannedBinary]:
         """SBOMs the packages ship (PEP 770 and others) as the strongest identity evidence,
         merged with what the bytes say; a disagreement is kept, not resolved silently."""
+        from unveil.identify.banners import dehash
         from unveil.identify.sboms import match_sbom, read_sboms
 
         sboms, problems = read_sboms(self.fs, self.t.site_packages, read=self._dist_sboms)
@@ -789,14 +802,26 @@ class _TargetScan:
             self.t.problems.append(Problem(self.t.spec, pr, ProblemKind.SOURCE))
         if not sboms:
             return binaries
-        out = []
+        matched: list[list[Component]] = []
         for b in binaries:
-            if not self.t.contains(b.loader_path):
-                out.append(b)
-                continue
-            found = [_upstream_version(c) for c in match_sbom(
+            matched.append([_upstream_version(c) for c in match_sbom(
                 b.loader_path, b.location.path, b.sha256, b.binary.soname, sboms,
                 distribution=b.distribution, identified=b.components)]
+                if self.t.contains(b.loader_path) else [])
+        # An entry matched by name alone to two copies of one library with different ABIs
+        # (libcom_err.so.2 from e2fsprogs, libcom_err.so.3 from krb5) cannot say which it
+        # describes: it describes neither.
+        by_name: dict[tuple[str, str | None], set[str]] = {}
+        for b, found in zip(binaries, matched, strict=True):
+            for c in found:
+                if _name_only(c):
+                    by_name.setdefault((c.name, c.version), set()).add(
+                        dehash(b.binary.soname or posixpath.basename(b.location.path)))
+        ambiguous = {k for k, names in by_name.items()
+                     if len({_stem(n) for n in names}) < len(names)}
+        out = []
+        for b, found in zip(binaries, matched, strict=True):
+            found = [c for c in found if not (_name_only(c) and (c.name, c.version) in ambiguous)]
             if found:
                 b = replace(b, components=_merge_components(found, b.components))
             out.append(b)

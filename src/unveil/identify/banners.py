@@ -585,9 +585,23 @@ def _windows(data: bytes) -> list[tuple[int, int]]:
     return out
 
 
+#: Source paths of Rust crates as cargo unpacks them (``~/.cargo/registry/src/index.crates.io-
+#: <hash>/bzip2-0.5.2/src/lib.rs``): the version there is the crate's, a binding's, not the
+#: version of the C project it wraps (bzip2-sys 0.1.13 carries bzip2 1.0.8).
+_CRATE_REGISTRY = (b"/registry/src/", b"crates.io-")
+
+
+def _in_crate_registry(buf: bytes, at: int) -> bool:
+    start = max(buf.rfind(b"\x00", max(0, at - PRE), at) + 1, at - PRE, 0)
+    before = buf[start:at]
+    return any(marker in before for marker in _CRATE_REGISTRY)
+
+
 def _match_chunk(data: bytes, compiled: _Compiled, hits: dict[tuple[str, str | None, str], _Hit],
                  limits: ScanLimits, windowed: bool = True) -> None:
     def record(rule: Rule, pattern: Pattern, m: re.Match[bytes], buf: bytes) -> None:
+        if _in_crate_registry(buf, m.start()):
+            return
         version = None
         if not pattern.presence:
             vm = _VERSION.match(m.group(1).decode("latin-1"))

@@ -7,7 +7,9 @@ import re
 
 __all__ = ["vendoring_tool"]
 
-_AUDITWHEEL = re.compile(r"\.libs/[^/]+-[0-9a-f]{8}\.so")
+#: auditwheel puts its hash before the first dot of the soname: libfoo-<hash>.so.1, and
+#: libopenblaso-r0-<hash>.3.15.so for libopenblaso-r0.3.15.so.
+_AUDITWHEEL = re.compile(r"\.libs/[^/]+-[0-9a-f]{8}\.[^/]*\bso\b[^/]*$")
 _DELVEWHEEL = re.compile(r"\.libs/[^/]+-[0-9a-f]{32}\.dll$", re.IGNORECASE)
 
 

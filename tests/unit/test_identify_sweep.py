@@ -1,0 +1,84 @@
+"""Cases a sweep of real wheels found (cramjam, rasterio, llvmlite, faiss-cpu, psycopg):
+each is the general rule behind the case, on built fixtures or crafted bytes."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from tests.conftest import Builder
+from unveil import scan
+from unveil.config import ScanConfig
+from unveil.formats.blob import BytesBlob
+from unveil.identify.banners import applicable_rules, identify_bytes
+from unveil.identify.rules import Rule, default_rules
+from unveil.identify.vendoring import vendoring_tool
+
+
+def _found(data: bytes,
+           name: str = "_ext.cpython-311-x86_64-linux-gnu.so") -> dict[str, str | None]:
+    return {c.name: c.version for c in identify_bytes(BytesBlob(data), name)}
+
+
+def test_a_crate_registry_path_is_not_the_c_project() -> None:
+    """A Rust crate's source path carries the crate's version (bzip2 0.5.2, the binding), not
+    the C library's (bzip2 1.0.8)."""
+    crate = (b"\x00/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/bzip2-0.5.2/src/"
+             b"bufread.rs\x00")
+    assert "bzip2" not in _found(bytes(64) + crate + bytes(64))
+    vendored_c = b"\x00/project/build/bzip2-1.0.8/blocksort.c\x00"
+    assert _found(bytes(64) + vendored_c + bytes(64)).get("bzip2") == "1.0.8"
+
+
+def test_libjpeg_abi_9_is_ijg_not_turbo() -> None:
+    names = {r.project for r in applicable_rules_for("libjpeg-799ada35.so.9.6.0")}
+    assert names == {"libjpeg"}
+    assert {r.project for r in applicable_rules_for("libjpeg-6f1c7d49.so.62.4.0")} == {
+        "libjpeg-turbo"}
+
+
+def applicable_rules_for(file_name: str) -> list[Rule]:
+    return list(applicable_rules(default_rules(), file_name))
+
+
+def test_gdal_and_llvm_version_spellings() -> None:
+    assert _found(b"\x00\x00GDAL/3.10.3\x00\x00").get("gdal") == "3.10.3"
+    assert _found(b"\x00/project/gdal-3.10.3/port/cpl_conv.cpp\x00").get("gdal") == "3.10.3"
+    assert _found(b"\x00llvm-mc (based on LLVM 22.1.0)\x00").get("llvm") == "22.1.0"
+    # A binding named after LLVM is not LLVM by its name (it may embed it: then the bytes say).
+    assert applicable_rules_for("libllvmlite.so") == []
+
+
+def test_auditwheel_hash_before_the_first_dot() -> None:
+    assert vendoring_tool("faiss_cpu.libs/libopenblaso-r0-d77a1985.3.15.so") == "auditwheel"
+    assert vendoring_tool("pkg.libs/libfoo-1234abcd.so.1.2") == "auditwheel"
+    assert vendoring_tool("pkg/libfoo-1234abcd.so") is None  # not in a .libs directory
+
+
+def test_sbom_name_alone_cannot_pick_between_two_abis(tmp_path: Path, build: Builder) -> None:
+    """One SBOM entry named like two vendored copies of a library with different ABIs
+    describes neither (auditwheel's RPM entry for e2fsprogs' libcom_err.so.2 is not krb5's
+    libcom_err.so.3)."""
+    two = build.lib("w/pkg.libs/libcom_err-2abe824b.so.2.1", soname="libcom_err-2abe824b.so.2.1")
+    three = build.lib("w/pkg.libs/libcom_err-55c5739a.so.3.0", soname="libcom_err-55c5739a.so.3.0")
+    one = build.lib("w/pkg.libs/libkeyutils-dfe70bd6.so.1.5", soname="libkeyutils-dfe70bd6.so.1.5")
+    sbom = {"bomFormat": "CycloneDX", "specVersion": "1.4", "components": [
+        {"type": "library", "name": "libcom_err", "version": "1.42.9-19.el7",
+         "purl": "pkg:rpm/centos/libcom_err@1.42.9-19.el7"},
+        {"type": "library", "name": "keyutils-libs", "version": "1.5.8-3.el7",
+         "purl": "pkg:rpm/centos/keyutils-libs@1.5.8-3.el7"}]}
+    wheel = tmp_path / "pkg-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("pkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n")
+        z.writestr("pkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n")
+        z.writestr("pkg-1.0.dist-info/sboms/auditwheel.cdx.json", json.dumps(sbom))
+        z.writestr("pkg-1.0.dist-info/RECORD", "")
+        for lib in (two, three, one):
+            z.write(lib, f"pkg.libs/{lib.name}")
+    result = scan(str(wheel), ScanConfig(dynload=False))
+    versions = {b.location.path.rsplit("/", 1)[-1]: [(c.name, c.version) for c in b.components]
+                for t in result.targets for b in t.binaries}
+    assert ("libcom_err", "1.42.9") not in versions["libcom_err-2abe824b.so.2.1"]
+    assert ("libcom_err", "1.42.9") not in versions["libcom_err-55c5739a.so.3.0"]
+    assert any(v == "1.5.8" for _n, v in versions["libkeyutils-dfe70bd6.so.1.5"])
