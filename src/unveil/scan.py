@@ -174,6 +174,21 @@ def _prefilter_sources(fs: FileSystem, paths: list[str],
 def _analyse_sources(fs: FileSystem, sources: list[_Prefiltered],
                      modules: PythonModules) -> list[SourceResult]:
     """Analyse prefiltered sources: (path, load sites, problems) for each."""
+    import gc
+
+    # The modules keep every tree parsed: the cyclic collector, run between two sources,
+    # would walk them all again and again.  It runs once, after.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyse(fs, sources, modules)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _analyse(fs: FileSystem, sources: list[_Prefiltered],
+             modules: PythonModules) -> list[SourceResult]:
     out: list[SourceResult] = []
     for path, error, _size in sources:
         raw = modules.remembered(path) if error is None else None
@@ -246,8 +261,13 @@ def _worker_prefilter(paths: list[str]) -> list[_Prefiltered]:
 
 
 def _worker_analyse(sources: list[_Prefiltered]) -> list[SourceResult]:
+    import gc
+
     fs, modules = _WORKER[0]
-    return _analyse_sources(fs, sources, modules)
+    try:
+        return _analyse_sources(fs, sources, modules)
+    finally:
+        gc.freeze()  # the modules read stay till the worker ends: never walk them again
 
 
 class _Sources:
