@@ -134,7 +134,9 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
                 names = ", ".join(("find_library(" + n + ")") if site.stem else n
                                   for n in site.names) or "(computed at run time)"
                 label = f"{escape(where)} [dim]{escape(site.api)}[/] {escape(names)}"
-                if not d.edges:
+                if site.api.endswith("add_dll_directory"):
+                    label += " [dim](a Windows DLL search directory: loads nothing)[/]"
+                elif not d.edges:
                     label += f" [dim]({site.confidence.value} confidence; not resolved)[/]"
                 snode = dnode.add(label)
                 for e in d.edges:

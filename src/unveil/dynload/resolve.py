@@ -592,7 +592,9 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
                  site_dir: str, caller: str | None) -> Resolution | None:
     """The resolution of one candidate name of a site, or None when it does not apply."""
     requester = f"{site.file}:{site.line}" if site.line else site.file
-    if other_platform(name):
+    if other_platform(name) or site.api.endswith("add_dll_directory"):
+        # os.add_dll_directory only adds a directory to Windows' DLL search (the Windows
+        # loader's search path takes it from the sources); it loads nothing, anywhere.
         return None
     if site.api == "require" and not (name.startswith("/") and name.endswith(".node")
                                       and "*" not in name):
