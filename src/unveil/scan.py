@@ -447,9 +447,10 @@ def _merge_components(first: list[Component] | tuple[Component, ...],
 
 
 #: Evidence methods that identify the file itself (a banner alone may be an embedded copy).
+#: Evidence that a component is the file itself (a version function it exports may be an
+#: embedded library's: xmlsec exports libxml2's xmlParserVersion).
 _OWN_IDENTITY = frozenset({"filename", "sbom", "package-note", "dpkg", "apk", "conda", "rpm",
-                           "symbol-version", "build-info", "go-buildinfo", "cargo-auditable",
-                           "version-symbol"})
+                           "symbol-version", "build-info", "go-buildinfo", "cargo-auditable"})
 
 
 def _name_only(c: Component) -> bool:

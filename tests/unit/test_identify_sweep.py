@@ -82,3 +82,16 @@ def test_sbom_name_alone_cannot_pick_between_two_abis(tmp_path: Path, build: Bui
     assert ("libcom_err", "1.42.9") not in versions["libcom_err-2abe824b.so.2.1"]
     assert ("libcom_err", "1.42.9") not in versions["libcom_err-55c5739a.so.3.0"]
     assert any(v == "1.5.8" for _n, v in versions["libkeyutils-dfe70bd6.so.1.5"])
+
+
+def test_version_function_of_an_embedded_library(build: Builder) -> None:
+    """A file not named after a library, carrying it (a presence pattern) and exporting its
+    version variable, gets that library's version."""
+    lib = build.lib("ext/_binding.cpython-311-x86_64-linux-gnu.so", code=(
+        'const char *xmlParserVersion = "21406";\n'
+        'const char msg[] = "xmlParseCharRef: invalid xmlChar value %d\\n";\n'
+        "const char *use(void) { return msg; }\n"))
+    result = scan(str(lib.parent), ScanConfig(dynload=False))
+    b = next(b for t in result.targets for b in t.binaries)
+    found = {c.name: c.version for c in b.components}
+    assert found.get("libxml2") == "2.14.6"

@@ -984,6 +984,15 @@ def identify_bytes(blob: Blob, file_name: str, soname: str | None = None,
                   for i in _named(prepared, n, None)}
         linked -= named_projects
         hits = {k: h for k, h in hits.items() if h.rule.project not in linked}
-    if named:
-        _symbol_hits(blob, elf, named, hits)
+    # The file's own project, and a project found embedded without a version (a presence
+    # pattern: xmlsec carries libxml2 and libxslt): their version functions and variables,
+    # when the file exports them, give the version.
+    unversioned = {h.rule.project: h.rule for h in hits.values()
+                   if h.rule.project not in named_projects} if hits else {}
+    for h in hits.values():
+        if h.version is not None:
+            unversioned.pop(h.rule.project, None)
+    asked = [*named, *unversioned.values()]
+    if asked:
+        _symbol_hits(blob, elf, asked, hits)
     return _components(hits.values(), named, file_name)
