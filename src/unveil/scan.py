@@ -284,6 +284,10 @@ class _Sources:
     BATCH = 64
     #: Sources of one package analysed in one task at most.
     GROUP = 32
+    #: Less source than this (bytes, when the tree knows sizes; else files) is analysed in
+    #: this process: forking and stopping workers would cost more than reading it here.
+    MIN_BYTES = 4 << 20
+    MIN_FILES = 64
 
     def __init__(self, fs: FileSystem, paths: list[str], workers: int) -> None:
         self.fs = fs
@@ -294,7 +298,7 @@ class _Sources:
         #: what the first round found unreadable and the batches that failed, by position
         self.early: list[tuple[int, SourceResult]] = []
         self.thread: threading.Thread | None = None
-        if workers > 1 and len(paths) >= 8:
+        if workers > 1 and self._worth_workers(fs, paths):
             try:
                 # The detectors are imported here, once: a forked worker inherits them
                 # instead of importing (compiling, without bytecode caches) its own.
@@ -314,6 +318,18 @@ class _Sources:
             except BaseException:
                 self.close()
                 raise
+
+    @classmethod
+    def _worth_workers(cls, fs: FileSystem, paths: list[str]) -> bool:
+        if len(paths) < 8:
+            return False
+        size = 0
+        for path in paths:
+            size += fs.size_hint(path)
+            if size >= cls.MIN_BYTES:
+                return True
+        # no size known (a directory's files): count them
+        return size == 0 and len(paths) >= cls.MIN_FILES
 
     @staticmethod
     def _failed(what: str, e: BaseException) -> str:

@@ -78,7 +78,8 @@ def test_never_in_the_way_of_a_load_site(lines: list[str], newline: str) -> None
         assert scan._worth_parsing("pkg/mod.py", src.encode())
 
 
-def test_worker_rounds_give_what_one_process_gives(tmp_path: Path) -> None:
+def test_worker_rounds_give_what_one_process_gives(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     # _Sources with workers: a first round reads and prefilters, a second analyses a
     # package's sources together; the results (order included) are those of one process.
     site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
@@ -102,7 +103,10 @@ def test_worker_rounds_give_what_one_process_gives(tmp_path: Path) -> None:
     paths = [*sorted(str(site / rel) for rel in files), str(site / "pkg" / "gone.py")]
 
     one = scan._Sources(fs, paths, 1).results()
-    two = scan._Sources(fs, paths, 2).results()
+    monkeypatch.setattr(scan._Sources, "MIN_FILES", 8)  # so few files: workers all the same
+    sources = scan._Sources(fs, paths, 2)
+    assert sources.pool is not None
+    two = sources.results()
     assert two == one
     by_path = {p: (sites, problems) for p, sites, problems in one}
     names = {n for sites, _ in by_path.values() for s in sites for n in s.names}
@@ -111,3 +115,12 @@ def test_worker_rounds_give_what_one_process_gives(tmp_path: Path) -> None:
     assert by_path[str(site / "other" / "bad.py")][1]  # not valid Python: said so
     assert str(site / "pkg" / "c.py") not in by_path  # nothing to parse
     assert [p for p, _, _ in one] == sorted(by_path, key=paths.index)
+
+
+def test_little_source_is_analysed_here(tmp_path: Path) -> None:
+    for i in range(10):
+        (tmp_path / f"m{i}.py").write_text("import ctypes\nctypes.CDLL('libm.so.6')\n")
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    sources = scan._Sources(HostFS("/"), paths, 2)
+    assert sources.pool is None  # ten small files: no workers to fork
+    assert len(sources.results()) == 10
