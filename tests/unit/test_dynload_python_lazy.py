@@ -337,3 +337,27 @@ def test_tree_reads_resolve_like_the_file_system(tmp_path: Path) -> None:
         except Exception:
             expected = None
         assert modules.read(path) == expected, path
+
+
+def test_long_chains_of_names_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Names for names for a loader, and functions handing a name down: past a few rounds
+    # or searches every body is walked, with the same sites.
+    chain = "import ctypes\na0 = ctypes.CDLL\n" + "".join(
+        f"a{i} = a{i - 1}\n" for i in range(1, 300)) + "".join(
+        f"def f{i}():\n    return a{i}('lib{i}.so')\n" for i in range(0, 300, 37))
+    forward = "import ctypes\ndef g0(n):\n    return ctypes.CDLL(n)\n" + "".join(
+        f"def g{i}(n):\n    return g{i - 1}(n)\n" for i in range(1, 200)) + "".join(
+        f"def h{i}():\n    g{i}('libh{i}.so')\n" for i in range(0, 200, 3))
+    def attrs(r: range) -> str:
+        return "(" + ", ".join(f"self.a{i}" for i in r) + ")"
+
+    many = ("import ctypes\nclass K:\n    def load(self):\n"
+            f"        for n in {attrs(range(50))}:\n            ctypes.CDLL(n)\n"
+            f"        for m in {attrs(range(50, 100))}:\n            ctypes.CDLL(m)\n"
+            + "".join(f"    def s{i}(self):\n        self.a{i} = 'libx{i}.so'\n"
+                      for i in range(100)))
+    sources = (chain, forward, many)
+    lazy = [detect_python(src, "pkg/mod.py") for src in sources]
+    assert [len(s.names) for s in lazy[2][0]] == [50, 50]
+    eager(monkeypatch)
+    assert [detect_python(src, "pkg/mod.py") for src in sources] == lazy

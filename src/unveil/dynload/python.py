@@ -604,6 +604,10 @@ def _aliases(b: _Binding, names: set[str]) -> bool:
     return isinstance(v, ast.Name) and (v.id in names or _has_loader_word(v.id))
 
 
+def _order_of_later(later: _Later) -> tuple[int, ...]:
+    return later.order
+
+
 def _order_of(call: _Call) -> tuple[int, ...]:
     return call.order
 
@@ -626,6 +630,10 @@ _LINE_BREAK = re.compile(rb"\r\n?|\n")
 _LOADER_WORDS = ("DLL", "dll", "LoadLibrary", "LibraryLoader", "dlopen", "load_lib",
                  "find_library", "require_version")
 _SEED_WORDS = (*_LOADER_WORDS, "global", "cffi")
+#: Searches of the source for a name (each a pass over it) before every body is walked,
+#: and rounds of names for names (``a = ctypes.CDLL``, ``b = a``, ...) followed.
+_MAX_WORD_SEARCHES = 64
+_MAX_ALIAS_ROUNDS = 8
 #: A coding declaration (PEP 263) in one of the first two lines.
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
@@ -1202,6 +1210,7 @@ class _Analysis:
         self._pending: dict[int, _Later] = {}
         self._scopes: list[_Scope] = [self.module]
         self._asked: set[str] = set()
+        self._searches = 0
         self._visited = 0
         self._prefix: tuple[int, ...] = ()
         self._count = 0
@@ -1294,10 +1303,20 @@ class _Analysis:
         if later is not None:
             self.reveal(later)
 
+    def reveal_all(self) -> None:
+        """Collect every function body still waiting (and stop waiting)."""
+        while self._pending:
+            self.reveal(min(self._pending.values(), key=_order_of_later))
+        self._text = None
+
     def reveal_word(self, word: str) -> bool:
         """Collect every waiting function body a name occurs in."""
         if not self._pending or self._text is None:
             return False
+        self._searches += 1
+        if self._searches > _MAX_WORD_SEARCHES:  # each is a pass over the source
+            self.reveal_all()
+            return True
         lines = self._text.lines(word, True)
         revealed = False
         while lines:
@@ -1315,10 +1334,15 @@ class _Analysis:
         of such a name (``load = C``, ``loader = ctypes.LibraryLoader(...)``), until there
         are no more."""
         names: set[str] = set()
+        rounds = 0
         while self._pending and self._text is not None:
             found = {name for scope in self._scopes for name, bindings in scope.bindings.items()
                      if name not in names and any(_aliases(b, names) for b in bindings)}
             if not found:
+                return
+            rounds += 1
+            if rounds > _MAX_ALIAS_ROUNDS:  # a long chain of names for names
+                self.reveal_all()
                 return
             names |= found
             for name in sorted(found):
