@@ -71,9 +71,7 @@ __all__ = ["Scanner", "scan"]
 #: regex for a call or an import of a loader (measured: 4,875 sources of the real-wheel
 #: venv -> 77 with a word -> 41 with a call, none of the others having a load site).
 _WORDS = {
-    # "dll" covers cdll/pydll/windll/oledll/add_dll_directory, "_library" find_library and
-    # load_library: each word is one pass over the file, so fewer words is faster.
-    "py": (b"DLL", b"dll", b"LoadLibrary", b"_library", b"dlopen", b"require_version"),
+    # each word is one pass over the file, so fewer words is faster (Python: _PY_NEEDLES)
     "js": (b"koffi", b"ffi", b"dlopen", b"bindings", b"gyp-build", b".node"),
     "rb": (b"ffi_lib", b"Fiddle", b"dlopen", b"dlload", b"DynamicLibrary"),
 }
@@ -103,34 +101,54 @@ def _py_call_counts(raw: bytes, m: re.Match[bytes]) -> bool:
                 and b"ctypeslib" not in raw)
 
 
+#: What a word of a loader call or import (``_PY_CALLS``) holds, found in one pass each
+#: over a source: (needle, [(word, where the needle is in it)]).  Two-letter needles
+#: cover several words in one pass ("dl": dll, dlopen), which beats a pass per word
+#: though they occur more often ("handle"): an occurrence costs a comparison.
+_PY_NEEDLES: tuple[tuple[bytes, tuple[tuple[bytes, int], ...]], ...] = (
+    (b"dl", ((b"dll", 0), (b"dlopen", 0))),
+    (b"DLL", ((b"DLL", 0),)),
+    (b"ibrary", ((b"d_library", 3), (b"LoadLibrary", 5))),
+    (b"require_version", ((b"require_version", 0),)),
+)
+
+
 def _py_calls(raw: bytes) -> bool:
-    """Whether a line with one of the words holds a loader call or import.  The regex runs
-    on those lines only: over whole files its alternation of words with no common first
-    byte is tried at every position (1.8 s for torch's sources, 0.03 s this way)."""
-    for w in _WORDS["py"]:
-        i = raw.find(w)
+    """Whether a line with one of the words of ``_PY_CALLS`` (cdll, CDLL, dlopen,
+    find_library, LoadLibrary, ...) holds a loader call or import.  The regex runs on those
+    lines only: over whole files its alternation of words with no common first byte is
+    tried at every position (1.8 s for torch's sources, 0.03 s this way)."""
+    size = len(raw)
+    for needle, words in _PY_NEEDLES:
+        i = raw.find(needle)
         while i >= 0:
+            for w, at in words:
+                if i >= at and raw.startswith(w, i - at):
+                    break
+            else:
+                i = raw.find(needle, i + 1)
+                continue
             # from the line before (``getattr(\n    ctypes.cdll, name)``) to the one after
             start = raw.rfind(b"\n", 0, max(0, raw.rfind(b"\n", 0, i))) + 1
-            end = raw.find(b"\n", i + len(w))
-            end = len(raw) if end < 0 else end
+            end = raw.find(b"\n", i)
+            end = size if end < 0 else end
             # up to the next line too: a call's parenthesis may follow a line break
             nxt = raw.find(b"\n", end + 1)
-            for m in _PY_CALLS.finditer(raw, start, len(raw) if nxt < 0 else nxt):
+            for m in _PY_CALLS.finditer(raw, start, size if nxt < 0 else nxt):
                 if _py_call_counts(raw, m):
                     return True
-            i = raw.find(w, end)
+            i = raw.find(needle, end)
     return False
 
 
 def _worth_parsing(path: str, raw: bytes) -> bool:
     ext = path.rsplit(".", 1)[-1]
+    if ext == "py":
+        return _py_calls(raw)
     words = _WORDS.get("js" if ext in ("mjs", "cjs") else ext)
     if words is None:
         return True  # binding.gyp
-    if not any(w in raw for w in words):
-        return False
-    return ext != "py" or _py_calls(raw)
+    return any(w in raw for w in words)
 
 
 def _detect(job: tuple[str, str, str],

@@ -124,3 +124,43 @@ def test_little_source_is_analysed_here(tmp_path: Path) -> None:
     sources = scan._Sources(HostFS("/"), paths, 2)
     assert sources.pool is None  # ten small files: no workers to fork
     assert len(sources.results()) == 10
+
+
+def _py_calls_per_word(raw: bytes) -> bool:
+    """The prefilter as one pass per word (what scan._py_calls does with fewer passes)."""
+    for w in (b"DLL", b"dll", b"LoadLibrary", b"d_library", b"dlopen", b"require_version"):
+        i = raw.find(w)
+        while i >= 0:
+            start = raw.rfind(b"\n", 0, max(0, raw.rfind(b"\n", 0, i))) + 1
+            end = raw.find(b"\n", i + len(w))
+            end = len(raw) if end < 0 else end
+            nxt = raw.find(b"\n", end + 1)
+            for m in scan._PY_CALLS.finditer(raw, start, len(raw) if nxt < 0 else nxt):
+                if scan._py_call_counts(raw, m):
+                    return True
+            i = raw.find(w, end)
+    return False
+
+
+_FRAGMENTS = [b"LoadLibrary", b"CDLL", b"dlopen", b"find_library", b"load_library", b"cdll",
+              b"dl", b"DL", b"L", b"ibrary", b"Load", b"find_", b"load_", b"d_l", b"open",
+              b"ll", b"cdll", b"win", b"require_version", b"(", b")", b".", b"[", b" ", b"\n",
+              b"\r", b"# ", b"None", b"from x import ", b"getattr(", b"ctypes.", b"x",
+              b"ctypeslib", b"add_dll_directory", b"handle", b"_permanently", b"s"]
+
+
+@pytest.mark.parametrize("raw", [
+    w + tail for w in (b"CDLL", b"PyDLL", b"WinDLL", b"OleDLL", b"LoadLibrary", b"LoadLibraryEx",
+                       b"find_library", b"dlopen", b"load_library", b"load_library_permanently",
+                       b"add_dll_directory", b"require_version", b"require_versions",
+                       b"cdll", b"windll", b"x.cdll", b"import cdll", b"from y import CDLL")
+    for tail in (b"(x)", b" (x)", b"\n(x)", b".foo", b"[0]", b"(None)", b"")])
+def test_each_word_same_verdict(raw: bytes) -> None:
+    assert scan._py_calls(raw) == _py_calls_per_word(raw)
+
+
+@settings(max_examples=400, deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=30))
+def test_fewer_passes_same_verdict(parts: list[bytes]) -> None:
+    raw = b"".join(parts)
+    assert scan._py_calls(raw) == _py_calls_per_word(raw)
