@@ -11,9 +11,14 @@ from tests.conftest import Builder
 from unveil import scan
 from unveil.config import ScanConfig
 from unveil.formats.blob import BytesBlob
+from unveil.identify import component_from_owner
 from unveil.identify.banners import applicable_rules, identify_bytes
+from unveil.identify.owners import Owner
 from unveil.identify.rules import Rule, default_rules
 from unveil.identify.vendoring import vendoring_tool
+from unveil.model import Component, Edge, EdgeClass, Outcome, Resolution
+from unveil.model import Rule as ModelRule
+from unveil.report.pep725 import _best
 
 
 def _found(data: bytes,
@@ -95,3 +100,18 @@ def test_version_function_of_an_embedded_library(build: Builder) -> None:
     b = next(b for t in result.targets for b in t.binaries)
     found = {c.name: c.version for c in b.components}
     assert found.get("libxml2") == "2.14.6"
+
+
+def test_external_names_a_system_library_by_its_project_not_its_distro_package() -> None:
+    """[external] wants dep:generic/expat, not the Debian package libexpat1 that owns it."""
+    owner = component_from_owner(Owner("dpkg", "libexpat1", "2.5.0-1", "amd64", "expat",
+                                       "debian-12"))
+    edge = Edge(Resolution("/x/libgdal.so", "libexpat.so.1", Outcome.FOUND,
+                           "/lib/x86_64-linux-gnu/libexpat.so.1", ModelRule.CACHE),
+                EdgeClass.POLICY_SYSTEM, component=owner)
+    assert _best(edge).url == "dep:generic/expat"
+    upstream = Component("gdal", "3.10.3", "pkg:generic/gdal@3.10.3")
+    vendored = Edge(Resolution("/x/_base.so", "libgdal-c8c9c467.so.36.3.10.3", Outcome.FOUND,
+                               "/x/libgdal-c8c9c467.so.36.3.10.3", ModelRule.RPATH),
+                    EdgeClass.BUNDLED, component=upstream)
+    assert _best(vendored).url == "dep:generic/gdal"

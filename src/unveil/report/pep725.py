@@ -70,6 +70,10 @@ def is_platform_library(e: Edge) -> bool:
     return r.request.startswith(("/usr/lib/libSystem", "/System/Library/"))
 
 
+#: Evidence methods of a component that is an installed package, not an upstream project.
+_PACKAGE_MANAGERS = frozenset({"dpkg", "rpm", "apk", "conda"})
+
+
 @dataclass
 class _Entry:
     dep: DepUrl
@@ -92,6 +96,10 @@ def _best(e: Edge, ident: Component | None = None) -> DepUrl:
     request = e.resolution.request
     if c is None:
         return depurl_for(request)
+    if any(ev.method in _PACKAGE_MANAGERS for ev in c.evidence):
+        # A distro package name (libexpat1, libfribidi0) is a worse DepURL than the
+        # library's own name (expat): the file name first.
+        return _pick([c.purl, request, c.name], request)
     return _pick([c.purl, c.name, request], c.name)
 
 
