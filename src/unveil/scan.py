@@ -310,6 +310,10 @@ class _Sources:
     def __init__(self, fs: FileSystem, paths: list[str], workers: int) -> None:
         self.fs = fs
         self.paths = paths
+        self.workers = max(1, workers)
+        #: whether the tree is a directory, not an archive: a package's analysis may
+        #: then be split between workers (see _tasks)
+        self.split = False
         self.pool: ProcessPoolExecutor | None = None
         self.first: list[tuple[int, Future[list[_Prefiltered]]]] = []
         self.second: list[tuple[list[int], Future[list[SourceResult]]]] = []
@@ -337,17 +341,40 @@ class _Sources:
                 self.close()
                 raise
 
-    @classmethod
-    def _worth_workers(cls, fs: FileSystem, paths: list[str]) -> bool:
+    def _worth_workers(self, fs: FileSystem, paths: list[str]) -> bool:
         if len(paths) < 8:
             return False
         size = 0
         for path in paths:
             size += fs.size_hint(path)
-            if size >= cls.MIN_BYTES:
+            if size >= self.MIN_BYTES:
                 return True
-        # no size known (a directory's files): count them
-        return size == 0 and len(paths) >= cls.MIN_FILES
+        # No size known cheaply: a directory's files (an archive lists its sizes).
+        self.split = size == 0
+        return self.split and len(paths) >= self.MIN_FILES
+
+    def _tasks(self, groups: list[list[_Prefiltered]]) -> list[list[_Prefiltered]]:
+        """The analysis tasks: a package's sources together (its files are then searched
+        for callers once); in a directory none over a worker's share of the work (bytes
+        to parse), lest one worker be left with most of it: a second worker searching the
+        package reads its files again from the page cache, cheap, where an archive's
+        would be inflated again.  The longest first."""
+        total = sum(size for g in groups for _, _, size in g)
+        share = -(-total // self.workers) if self.split else total
+        tasks: list[list[_Prefiltered]] = []
+        for group in groups:
+            task: list[_Prefiltered] = []
+            size = 0
+            for item in group:
+                if task and (len(task) >= self.GROUP or size + item[2] > share):
+                    tasks.append(task)
+                    task, size = [], 0
+                task.append(item)
+                size += item[2]
+            if task:
+                tasks.append(task)
+        tasks.sort(key=lambda t: -sum(size for _, _, size in t))
+        return tasks
 
     @staticmethod
     def _failed(what: str, e: BaseException) -> str:
@@ -368,9 +395,7 @@ class _Sources:
                     self.early.append((index[item[0]], (item[0], [], [item[1]])))
                 else:
                     groups.setdefault(_package_of(item[0]), []).append(item)
-        tasks = [g[i:i + self.GROUP] for g in groups.values()
-                 for i in range(0, len(g), self.GROUP)]
-        tasks.sort(key=lambda t: -sum(size for _, _, size in t))  # the longest first
+        tasks = self._tasks(list(groups.values()))
         for task in tasks:
             where = [index[path] for path, _, _ in task]
             try:

@@ -164,3 +164,16 @@ def test_each_word_same_verdict(raw: bytes) -> None:
 def test_fewer_passes_same_verdict(parts: list[bytes]) -> None:
     raw = b"".join(parts)
     assert scan._py_calls(raw) == _py_calls_per_word(raw)
+
+
+def test_analysis_tasks_share_the_work() -> None:
+    sources = scan._Sources(HostFS("/"), [], 2)
+    big = [(f"/sp/big/m{i}.py", None, 100) for i in range(8)]
+    small = [(f"/sp/small{i}.py", None, 50) for i in range(4)]
+    sources.split = True  # a directory: the big package goes to both workers
+    tasks = sources._tasks([big, small])
+    assert sorted(p for t in tasks for p, _, _ in t) == sorted(p for p, _, _ in big + small)
+    assert max(sum(size for _, _, size in t) for t in tasks) <= 500
+    assert all(len({"big" in p for p, _, _ in t}) == 1 for t in tasks)  # one group each
+    sources.split = False  # an archive: a package in one task (searched once)
+    assert [len(t) for t in sources._tasks([big, small])] == [8, 4]
