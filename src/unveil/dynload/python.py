@@ -411,14 +411,30 @@ _LEAVES = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop, a
            ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue)
 
 
+def _subclasses(*bases: type[ast.AST]) -> frozenset[type[ast.AST]]:
+    out: set[type[ast.AST]] = set()
+    todo = list(bases)
+    while todo:
+        t = todo.pop()
+        out.add(t)
+        todo.extend(t.__subclasses__())
+    return frozenset(out)
+
+
+#: The same, as the exact types the parser makes (a set lookup, not an ``isinstance``).
+_LEAF_TYPES = _subclasses(*_LEAVES)
+_AST = ast.AST
+
+
 def _children(node: ast.AST) -> list[ast.AST]:
     """``ast.iter_child_nodes`` without the leaves (about half of all nodes)."""
     out: list[ast.AST] = []
+    leaves = _LEAF_TYPES
     for name in node._fields:
         value = getattr(node, name, None)
-        if isinstance(value, list):
-            out.extend(v for v in value if isinstance(v, ast.AST) and not isinstance(v, _LEAVES))
-        elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+        if type(value) is list:
+            out.extend(v for v in value if type(v) not in leaves and isinstance(v, _AST))
+        elif type(value) not in leaves and isinstance(value, _AST):
             out.append(value)
     return out
 
@@ -832,6 +848,8 @@ class _Program:
         self.callers_cache: dict[int, tuple[list[_Caller], bool]] = {}
         self.caller_objs: dict[tuple[int, int], _Caller] = {}
         self.package_files_cache: dict[str, list[str]] = {}
+        #: a package's files outside its tests (package, length of its root's prefix)
+        self.untested_cache: dict[tuple[str, int], list[str]] = {}
         self.begin()
 
     def begin(self) -> None:
@@ -932,11 +950,18 @@ class _Program:
         # their calls count only for a loader that is itself in the tests.
         skip = len(root.rstrip("/")) + 1 if root else 0
         with_tests = _in_tests(an.file[skip:])
+        files = self.package_files(top)
+        if not with_tests:
+            key = (top, skip)
+            kept = self.untested_cache.get(key)
+            if kept is None:
+                kept = self.untested_cache[key] = [p for p in files if not _in_tests(p[skip:])]
+            files = kept
         for name in names:  # grows with the aliases found, up to 8 names
             needle = name.encode()
             word = re.compile(rb"\b" + re.escape(needle) + rb"\b")
-            for path in self.package_files(top):
-                if path == an.file or (not with_tests and _in_tests(path[skip:])):
+            for path in files:
+                if path == an.file:
                     continue
                 if self.search_bytes >= _MAX_SEARCH_BYTES_PER_FILE:
                     self.limit("search for calls in other modules stopped")
@@ -1260,6 +1285,7 @@ class _Analysis:
         pop, extend = stack.pop, stack.extend
         special = _SPECIAL_NODES
         children = _children
+        attribute, subscript, attrs = ast.Attribute, ast.Subscript, self.attrs
         room = _MAX_NODES - self._visited
         count = 0
         self._prefix = order
@@ -1271,7 +1297,13 @@ class _Analysis:
                 self._pending.clear()  # and no more bodies
                 self._text = None
                 break
-            if type(node) in special:
+            t = type(node)
+            if t is attribute or t is subscript:  # the commonest: only listed
+                attrs.append((node, scope))  # type: ignore[arg-type]
+                plain = [(c, scope, func) for c in children(node)]  # type: ignore[arg-type]
+                plain.reverse()
+                extend(plain)
+            elif t in special:
                 self._count = count
                 kids = self._visit(node, scope, func)  # type: ignore[arg-type]
                 kids.reverse()
