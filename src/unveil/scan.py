@@ -381,6 +381,12 @@ class _Sources:
         return f"source analysis of {what} failed: {type(e).__name__}: {e}"
 
     def _second_round(self, pool: ProcessPoolExecutor) -> None:
+        try:
+            self._hand_out(pool)
+        except BaseException as e:  # never a silent gap in the results
+            self.early.append((0, (self.paths[0], [], [self._failed("the sources", e)])))
+
+    def _hand_out(self, pool: ProcessPoolExecutor) -> None:
         index = {p: i for i, p in enumerate(self.paths)}
         groups: dict[str, list[_Prefiltered]] = {}
         for first, f in self.first:

@@ -5,6 +5,7 @@ detector would find."""
 from __future__ import annotations
 
 import importlib
+import os
 import textwrap
 from pathlib import Path
 
@@ -177,3 +178,35 @@ def test_analysis_tasks_share_the_work() -> None:
     assert all(len({"big" in p for p, _, _ in t}) == 1 for t in tasks)  # one group each
     sources.split = False  # an archive: a package in one task (searched once)
     assert [len(t) for t in sources._tasks([big, small])] == [8, 4]
+
+
+def _die(sources: list[object]) -> list[object]:
+    os._exit(3)  # a worker killed mid-analysis
+
+
+def _many_sources(tmp_path: Path) -> list[str]:
+    for i in range(10):
+        (tmp_path / f"m{i}.py").write_text(f"import ctypes\nctypes.CDLL('libm{i}.so')\n")
+    return sorted(str(p) for p in tmp_path.iterdir())
+
+
+def test_a_dead_worker_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = _many_sources(tmp_path)
+    monkeypatch.setattr(scan._Sources, "MIN_FILES", 8)
+    monkeypatch.setattr(scan, "_worker_analyse", _die)
+    results = scan._Sources(HostFS("/"), paths, 2).results()
+    assert results
+    assert all(not sites for _, sites, _ in results)
+    assert any("failed" in pr for _, _, problems in results for pr in problems)
+
+
+def test_a_failing_round_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = _many_sources(tmp_path)
+    monkeypatch.setattr(scan._Sources, "MIN_FILES", 8)
+
+    def broken(self: object, groups: object) -> object:
+        raise RuntimeError("no tasks")
+
+    monkeypatch.setattr(scan._Sources, "_tasks", broken)
+    results = scan._Sources(HostFS("/"), paths, 2).results()
+    assert any("no tasks" in pr for _, _, problems in results for pr in problems)
