@@ -299,7 +299,8 @@ class _Sources:
     searching a package for the calls of a function does so once, and finds most of its
     files in what it read in the first round instead of reading (inflating) them again."""
 
-    BATCH = 64
+    #: Sources read and prefiltered per task at most (and a quarter of a worker's share).
+    BATCH = 256
     #: Sources of one package analysed in one task at most.
     GROUP = 32
     #: Less source than this (bytes, when the tree knows sizes; else files) is analysed in
