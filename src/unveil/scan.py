@@ -192,17 +192,10 @@ def _prefilter_sources(fs: FileSystem, paths: list[str],
 def _analyse_sources(fs: FileSystem, sources: list[_Prefiltered],
                      modules: PythonModules) -> list[SourceResult]:
     """Analyse prefiltered sources: (path, load sites, problems) for each."""
-    import gc
+    from unveil.dynload.python import collector_paused
 
-    # The modules keep every tree parsed: the cyclic collector, run between two sources,
-    # would walk them all again and again.  It runs once, after.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _analyse(fs, sources, modules)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _analyse(fs: FileSystem, sources: list[_Prefiltered],

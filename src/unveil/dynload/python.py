@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import contextlib
 import gc
 import os
 import posixpath
@@ -2822,13 +2823,19 @@ def detect_python(source: str | bytes, file: str, *,
     made from other modules.  Returns the load sites (ordered by line) and the problems
     met (unparsable source, analysis limits reached).  Never raises for bad input.
     """
-    # Parsing and evaluating make many objects and little garbage: the cyclic collector
-    # would walk every tree parsed so far (the modules keep them) over and over, a third
-    # of the time of a package's analysis.  It runs once the analysis is over.
+    with collector_paused():
+        return _detect_python(source, file, modules)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Parsing and evaluating make many objects and little garbage: the cyclic collector
+    would walk every tree parsed so far (the modules keep them) over and over, a third of
+    the time of a package's analysis.  It runs once the analysis is over."""
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _detect_python(source, file, modules)
+        yield
     finally:
         if paused:
             gc.enable()
