@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import random
 import struct
+import zlib
 from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from tests.conftest import Builder
+from unveil.formats import elfsections
 from unveil.formats.blob import BytesBlob
 from unveil.formats.elfsections import elf_sections
+from unveil.identify.banners import identify_bytes
+from unveil.sources.zipread import InflateBlob
 
 
 def _system_elves(n: int) -> list[Path]:
@@ -112,3 +117,108 @@ def test_other_classes_and_byte_orders(tmp_path: Path, bits: int, little: bool) 
         want = [(s.name, s["sh_offset"], s["sh_size"], s["sh_flags"])
                 for s in ELFFile(f).iter_sections()]
     assert [(s.name, s.offset, s.size, s.flags) for s in table.sections] == want
+
+
+# --------------------------------------------------------------------------- far tails
+
+
+def _member(data: bytes) -> InflateBlob:
+    """``data`` as a deflated archive member, inflated as a wheel's would be."""
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    comp = z.compress(data) + z.flush()
+    return InflateBlob(comp, 0, len(comp), len(data))
+
+
+@pytest.mark.parametrize("path", _system_elves(25), ids=lambda p: p.name)
+def test_far_tail_stand_ins_agree_with_the_real_table(path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every compressed member treated as having a far tail: the sections identification
+    reads are where the real table says, and nothing the banners scan is left out."""
+    monkeypatch.setattr(elfsections, "FAR_TAIL", -1)
+    data = path.read_bytes()
+    real = elf_sections(BytesBlob(data))
+    stand = elf_sections(_member(data))
+    assert real is not None
+    assert stand is not None
+    if not stand.synthesized:  # .rodata in the code segment, or no tail: the real table
+        assert stand.sections == real.sections
+        return
+    by_name = {s.name: s for s in real.sections}
+    for name in (".dynstr", ".dynamic"):
+        got = next(s for s in stand.sections if s.name == name)
+        assert (got.offset, got.size, got.addr) == (by_name[name].offset, by_name[name].size,
+                                                    by_name[name].addr)
+    dynsym = next(s for s in stand.sections if s.name == ".dynsym")
+    assert dynsym.offset == by_name[".dynsym"].offset
+    assert dynsym.size >= by_name[".dynsym"].size
+    assert stand.sections[dynsym.link].name == ".dynstr"
+    if ".comment" in by_name:
+        comment = next(s for s in stand.sections if s.name == ".comment")
+        assert (comment.offset, comment.size) == (by_name[".comment"].offset,
+                                                  by_name[".comment"].size)
+    # Read-only data and initialised data the banners scan: inside a stand-in data piece.
+    pieces = [s for s in stand.sections if s.type == 1 and s.flags & 2 and not s.flags & 4
+              and s.name == ""]
+    for s in real.sections:
+        if s.name in (".rodata", ".data") and s.size:
+            assert any(p.offset <= s.offset and s.offset + s.size <= p.offset + p.size
+                       for p in pieces), s
+
+
+def _far_tail_lib(build: Builder, name: str, asm: str) -> bytes:
+    code = f'__asm__("{asm}");\nconst char banner[] = "zlib 1.3.1";\nint f(void) {{ return 1; }}\n'
+    return build.lib(name, code=code).read_bytes()
+
+
+def test_far_tail_go_and_rust_read_the_real_table(build: Builder,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(elfsections, "FAR_TAIL", -1)
+    plain = _far_tail_lib(build, "libplain.so", "")
+    go = _far_tail_lib(build, "libgo.so", r'.section .note.go.buildid,\"a\",@note\n'
+                       r'.p2align 2\n.long 3\n.long 4\n.long 4\n.asciz \"Go\"\n.p2align 2\n'
+                       r'.ascii \"abcd\"\n.previous\n')
+    rust = _far_tail_lib(build, "librust.so", r'.section .comment,\"MS\",@progbits,1\n'
+                         r'.asciz \"rustc version 1.80.0 (051478957 2024-07-21)\"\n.previous\n')
+    stand = elf_sections(_member(plain))
+    assert stand is not None
+    assert stand.synthesized
+    assert any(s.name == ".comment" for s in stand.sections)
+    for data in (go, rust):
+        table = elf_sections(_member(data))
+        assert table is not None
+        assert not table.synthesized
+        real = elf_sections(BytesBlob(data))
+        assert real is not None
+        assert table.sections == real.sections
+
+
+def test_far_tail_identification_is_unchanged(build: Builder,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = build.lib("libz.so.1", code='const char v[] = " deflate 1.3.1 Copyright 1995-2024 '
+                    'Jean-loup Gailly and Mark Adler";\nint f(void) { return 1; }\n')
+    data = lib.read_bytes()
+    want = identify_bytes(BytesBlob(data), "libz.so.1")
+    monkeypatch.setattr(elfsections, "FAR_TAIL", -1)
+    member = _member(data)
+    got = identify_bytes(member, "libz.so.1")
+    table = elf_sections(member)
+    assert table is not None
+    assert table.synthesized
+    assert got == want
+    assert any(c.name == "zlib" and c.version == "1.3.1" for c in got)
+
+
+def test_far_tail_relocation_tables(build: Builder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A version pointer is read through its R_X86_64_RELATIVE relocation: the stand-in
+    relocation tables are the real ones."""
+    data = build.lib("libxml2.so.2", code='const char *xmlParserVersion = "21406";\n'
+                     'int f(void) { return 1; }\n').read_bytes()
+    real = elf_sections(BytesBlob(data))
+    monkeypatch.setattr(elfsections, "FAR_TAIL", -1)
+    stand = elf_sections(_member(data))
+    assert real is not None
+    assert stand is not None
+    assert stand.synthesized
+    want = {(s.type, s.offset, s.size, s.entsize) for s in real.sections if s.type in (4, 9)}
+    got = {(s.type, s.offset, s.size, s.entsize) for s in stand.sections if s.type in (4, 9)}
+    assert got == want

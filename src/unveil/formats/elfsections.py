@@ -8,6 +8,7 @@ blob; the table is parsed by the first of them and remembered for that blob.
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import weakref
@@ -17,7 +18,7 @@ from typing import NamedTuple
 from unveil.errors import FormatError
 from unveil.formats.blob import Blob
 
-__all__ = ["MAX_SECTIONS", "ElfSection", "ElfSections", "elf_sections"]
+__all__ = ["FAR_TAIL", "MAX_SECTIONS", "ElfSection", "ElfSections", "elf_sections"]
 
 #: More section headers than any real file has (the extended count allows 2**32).
 MAX_SECTIONS = 1 << 16
@@ -25,6 +26,11 @@ MAX_SECTIONS = 1 << 16
 MAX_NAMES = 1 << 24
 
 SHT_NOBITS = 8
+#: A compressed member whose section headers lie more than this past its loaded segments gets
+#: a synthesized table (see the module docstring).
+FAR_TAIL = 16 << 20
+#: How much of the unloaded tail is read for ``.comment`` (it is the tail's first section).
+COMMENT_MAX = 1 << 16
 
 
 class ElfSection(NamedTuple):
@@ -53,6 +59,9 @@ class ElfSections:
     shoff: int
     sections: tuple[ElfSection, ...]
     problem: str | None = None
+    #: the table was not read: ``sections`` are stand-ins built from the program headers and
+    #: the dynamic segment of a compressed member (see the module docstring)
+    synthesized: bool = False
 
 
 _MEMO: weakref.WeakKeyDictionary[Blob, ElfSections | None] = weakref.WeakKeyDictionary()
@@ -96,6 +105,13 @@ def _read(blob: Blob) -> ElfSections | None:
 
     if not shoff or shentsize < row.size:
         return empty()
+    if blob.sequential:
+        try:
+            stand_in = _synthesized(blob, head, little, bits, shoff)
+        except (FormatError, struct.error):
+            stand_in = None
+        if stand_in is not None:
+            return ElfSections(little, bits, machine, shoff, stand_in, None, True)
     try:
         if shnum == 0:  # more than 0xff00 sections: the count is in section 0's sh_size
             shnum = row.unpack(blob.read(shoff, row.size))[5]
@@ -127,3 +143,157 @@ def _read(blob: Blob) -> ElfSections | None:
             name = ""
         out.append(ElfSection(name, typ, flags, addr, off, size, link, entsize))
     return ElfSections(little, bits, machine, shoff, tuple(out), problem)
+
+
+# --------------------------------------------------------------------------- stand-ins
+
+_PT_LOAD, _PT_DYNAMIC, _PT_NOTE, _PT_TLS = 1, 2, 4, 7
+_PT_GNU_EH_FRAME, _PT_GNU_RELRO = 0x6474E550, 0x6474E552
+_SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR, _SHF_MERGE_STRINGS = 0x1, 0x2, 0x4, 0x30
+_STRINGS = re.compile(rb"[\x00\x09\x20-\x7e]*")
+#: dynamic tags of the tables the linker puts at the start of the first segment:
+#: (address tag, size tag or None)
+_TABLES: tuple[tuple[int, int | None], ...] = (
+    (6, None), (5, 10), (4, None), (0x6FFFFEF5, None), (0x6FFFFFF0, None), (0x6FFFFFFE, None),
+    (0x6FFFFFFC, None), (7, 8), (17, 18), (23, 2))
+
+
+def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
+                 shoff: int) -> tuple[ElfSection, ...] | None:
+    """Stand-in sections for a compressed member whose real table lies past a far tail;
+    ``None`` when the real table should be read (near, or a Go or Rust binary, or a layout the
+    stand-ins cannot describe)."""
+    e = "<" if little else ">"
+    if bits == 64:
+        phoff, = struct.unpack_from(e + "Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 0x36)
+        ph = struct.Struct(e + "IIQQQQQQ")
+    else:
+        phoff, = struct.unpack_from(e + "I", head, 0x1C)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 0x2A)
+        ph = struct.Struct(e + "IIIIIIII")
+    if not 0 < phnum < 0xFFFF or phentsize < ph.size:
+        return None
+    table = blob.read(phoff, phnum * phentsize)
+    # (type, flags, offset, vaddr, filesz)
+    headers: list[tuple[int, int, int, int, int]] = []
+    for i in range(phnum):
+        f = ph.unpack_from(table, i * phentsize)
+        if bits == 64:
+            typ, flags, off, vaddr, _pa, filesz = f[:6]
+        else:
+            typ, off, vaddr, _pa, filesz, _memsz, flags = f[:7]
+        headers.append((typ, flags, off, vaddr, filesz))
+    loads = [h for h in headers if h[0] == _PT_LOAD and h[4]]
+    if not loads:
+        return None
+    loaded_end = max(off + filesz for _t, _f, off, _v, filesz in loads)
+    if shoff - loaded_end <= FAR_TAIL or shoff > blob.size:
+        return None
+    if any(_is_go_note(blob, e, off, filesz) for typ, _f, off, _v, filesz in headers
+           if typ == _PT_NOTE):
+        return None
+
+    def to_offset(vaddr: int) -> int | None:
+        for _t, _f, off, va, filesz in loads:
+            if va <= vaddr < va + filesz:
+                return off + (vaddr - va)
+        return None
+
+    dyn = next((h for h in headers if h[0] == _PT_DYNAMIC), None)
+    tags: dict[int, int] = {}
+    if dyn is not None and 0 < dyn[4] <= 1 << 20:
+        entry = struct.Struct(e + ("qQ" if bits == 64 else "iI"))
+        for tag, value in entry.iter_unpack(blob.read(dyn[2], dyn[4] // entry.size
+                                                      * entry.size)):
+            if tag == 0:
+                break
+            tags.setdefault(tag, value)
+    out = [ElfSection("", 0, 0, 0, 0, 0, 0, 0)]
+    strtab = to_offset(tags[5]) if 5 in tags else None
+    dynstr_index = 0
+    if strtab is not None and 10 in tags:
+        dynstr_index = len(out)
+        out.append(ElfSection(".dynstr", 3, _SHF_ALLOC, tags[5], strtab, tags[10], 0, 0))
+    symtab = to_offset(tags[6]) if 6 in tags else None
+    entsize = tags.get(11, 24 if bits == 64 else 16)
+    if symtab is not None and strtab is not None and symtab < strtab and dynstr_index:
+        # Linkers put .dynstr right after .dynsym.
+        out.append(ElfSection(".dynsym", 11, _SHF_ALLOC, tags[6], symtab, strtab - symtab,
+                              dynstr_index, entsize))
+    if dyn is not None:
+        out.append(ElfSection(".dynamic", 6, _SHF_ALLOC | _SHF_WRITE, dyn[3], dyn[2], dyn[4],
+                              dynstr_index, 16 if bits == 64 else 8))
+    for name, at_tag, size_tag, typ in ((".rela.dyn", 7, 8, 4), (".rel.dyn", 17, 18, 9),
+                                        (".rela.plt" if tags.get(20) == 7 else ".rel.plt",
+                                         23, 2, 4 if tags.get(20) == 7 else 9)):
+        rel_at = to_offset(tags[at_tag]) if at_tag in tags and size_tag in tags else None
+        if rel_at is not None:
+            entry_size = (24 if typ == 4 else 16) if bits == 64 else (12 if typ == 4 else 8)
+            out.append(ElfSection(name, typ, _SHF_ALLOC, tags[at_tag], rel_at, tags[size_tag],
+                                  0, entry_size))
+    # The dynamic tables open the first segment: the data a segment holds starts after them.
+    table_ends: list[tuple[int, int]] = []
+    for table_tag, table_size_tag in _TABLES:
+        if table_tag in tags and (at := to_offset(tags[table_tag])) is not None:
+            table_ends.append((at, at + (tags.get(table_size_tag, 0) if table_size_tag else 0)))
+    # (start, end, name, flags) of what segments other than PT_LOAD say a stretch holds
+    named: list[tuple[int, int, str, int]] = [
+        (h[2], h[2] + h[4], ".data.rel.ro" if h[0] == _PT_GNU_RELRO else ".tdata",
+         _SHF_ALLOC | _SHF_WRITE)
+        for h in headers if h[0] in (_PT_GNU_RELRO, _PT_TLS) and h[4]]
+    eh = next((h for h in headers if h[0] == _PT_GNU_EH_FRAME and h[4]), None)
+    if eh is not None and any(off <= eh[2] < off + filesz and pflags & 1
+                              for _t, pflags, off, _v, filesz in loads):
+        return None  # .rodata shares the code segment (no -z separate-code): not told apart
+    for _t, pflags, off, vaddr, filesz in sorted(loads, key=lambda h: h[2]):
+        start, end = off, off + filesz
+        inside = [t_end for t_start, t_end in table_ends if start <= t_start < end]
+        if inside:
+            start = min(max(inside), end)
+        flags = _SHF_ALLOC | (_SHF_WRITE if pflags & 2 else 0) | (
+            _SHF_EXECINSTR if pflags & 1 else 0)
+        cuts = [cut for cut in named if start <= cut[0] < end]
+        if eh is not None and start <= eh[2] < end and not pflags & 1:
+            cuts.append((eh[2], end, ".eh_frame", _SHF_ALLOC))
+        for c_start, c_end, name, c_flags in sorted(cuts):
+            if c_start > start:
+                out.append(ElfSection("", 1, flags, vaddr + (start - off), start,
+                                      c_start - start, 0, 0))
+            c_end = min(c_end, end)
+            out.append(ElfSection(name, 1, c_flags, vaddr + (c_start - off), c_start,
+                                  c_end - c_start, 0, 0))
+            start = max(start, c_end)
+        if end > start:
+            out.append(ElfSection("", 1, flags, vaddr + (start - off), start, end - start,
+                                  0, 0))
+    comment = blob.read(loaded_end, min(COMMENT_MAX, shoff - loaded_end))
+    if b"rustc version" in comment:
+        return None  # Rust: .dep-v0 and .comment are worth the whole table
+    size = _strings_run(comment)
+    if size:
+        out.append(ElfSection(".comment", 1, _SHF_MERGE_STRINGS, 0, loaded_end, size, 0, 1))
+    return tuple(out)
+
+
+def _is_go_note(blob: Blob, e: str, off: int, size: int) -> bool:
+    """Whether a PT_NOTE segment holds Go's build ID note (owner ``Go``)."""
+    notes = blob.read(off, min(size, 4096))
+    pos = 0
+    while pos + 12 <= len(notes):
+        namesz, descsz, _typ = struct.unpack_from(e + "III", notes, pos)
+        name = notes[pos + 12:pos + 12 + namesz].rstrip(b"\x00")
+        if name == b"Go":
+            return True
+        pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+    return False
+
+
+def _strings_run(data: bytes) -> int:
+    """The length of the NUL-separated printable strings ``data`` starts with (how
+    ``.comment`` looks), or 0 when it does not start with one."""
+    m = _STRINGS.match(data)
+    n = m.end() if m else 0
+    while n and data[n - 1] != 0:  # end at the last complete string
+        n -= 1
+    return n if n >= 4 and data[:1] != b"\x00" else 0

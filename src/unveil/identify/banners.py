@@ -30,8 +30,11 @@ DT_NEEDED, Mach-O load commands or PE imports name it) is a mention -- GDAL comp
 pattern (a bare ``1.2.3`` string) that reads two versions in one file reads none.
 
 Compressed wheel members: section headers sit at the end of an ELF file and ``.rodata``
-before them, so a member inflated on the fly is inflated once more from the start (one
-restart of :class:`~unveil.sources.zipread.InflateBlob`); for libtorch_cpu.so that is ~1 s.
+before them.  The ranges this module will read are kept as the member inflates
+(:func:`keep_regions`, from the program headers), so that it is inflated once; when an
+unstripped symbol table or debug information lies between the loaded segments and the section
+headers, the table is synthesized from the program headers instead of inflating that far
+(:mod:`unveil.formats.elfsections`).
 """
 
 from __future__ import annotations
