@@ -10,18 +10,22 @@ Usage: ``python bench/costs.py [-n RUNS] [TARGET ...]`` — scans each target th
   binaries);
 * ``default``: both, as ``unveil scan`` runs.
 
-(``--cpu``: CPU seconds of the process and its workers instead of wall-clock) and prints a
-Markdown table with each share (``+identify`` / ``bare`` - 1, ...) and what
-identification adds to a default scan (``default`` / ``+dynload`` - 1).  Without
-targets it uses the cached wheels of ``bench/corpus.py`` (scipy, pyarrow, torch, opencv for
-Linux and Windows) and the real-wheel virtual environment.
+(``--cpu``: CPU seconds of the process and its workers instead of wall-clock; ``--cli``: the
+``unveil scan --format json`` command as a user runs it, start-up, imports and output
+included, each run a new process) and prints a Markdown table with each share
+(``+identify`` / ``bare`` - 1, ...) and what identification adds to a default scan
+(``default`` / ``+dynload`` - 1).  Without targets it uses the cached wheels of
+``bench/corpus.py`` (scipy, pyarrow, torch, opencv for Linux and Windows) and the real-wheel
+virtual environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -48,6 +52,25 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+#: the command-line flags that give each way of scanning (``--cli``)
+FLAGS = {"bare": ["--no-identify", "--no-dynload"], "+identify": ["--no-dynload"],
+         "+dynload": ["--no-identify"], "default": []}
+
+
+def cli_times(target: str, runs: int) -> dict[str, float]:
+    """Best wall-clock of ``python -m unveil scan --format json`` per way, the ways taken in
+    turn in every round (so that a change in the machine's load hits them all)."""
+    times: dict[str, list[float]] = {name: [] for name in FLAGS}
+    for _ in range(runs + 1):  # the first round warms the page cache
+        for name, flags in FLAGS.items():
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "unveil", "scan", "--format", "json",
+                            *flags, target], stdout=subprocess.DEVNULL, check=False,
+                           env={**os.environ, "NO_COLOR": "1"})
+            times[name].append(time.perf_counter() - t)
+    return {name: min(v[1:]) for name, v in times.items()}
+
+
 def best(target: str, cfg: ScanConfig, runs: int, cpu: bool = False) -> float:
     unveil.scan(target, cfg)  # warm: page cache, lazily built tables
     clock = _cpu if cpu else time.perf_counter
@@ -65,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", action="store_true",
                    help="CPU seconds (this process and its workers) instead of wall-clock: "
                         "what the work costs, steadier on a loaded machine")
+    p.add_argument("--cli", action="store_true",
+                   help="time the command (a new process per run: start-up, imports and JSON "
+                        "output included), the four ways taken in turn")
     p.add_argument("targets", nargs="*")
     args = p.parse_args(argv)
     targets = args.targets or [str(m) for pat in DEFAULT for m in sorted(CACHE.glob(pat))[:1]]
@@ -77,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
           "| default s | identify share of default |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|")
     for target in targets:
-        t = {name: best(target, cfg, args.runs, args.cpu) for name, cfg in ways.items()}
+        t = (cli_times(target, args.runs) if args.cli else
+             {name: best(target, cfg, args.runs, args.cpu) for name, cfg in ways.items()})
         name = Path(target).name
         print(f"| {name[:48]} | {t['bare']:.2f} | {t['+identify']:.2f} | "
               f"{t['+identify'] / t['bare'] - 1:+.0%} | {t['+dynload']:.2f} | "

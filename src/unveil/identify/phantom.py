@@ -48,8 +48,10 @@ from unveil.identify.depurl import depurl_for
 from unveil.identify.sboms import DistSbomReader, ShippedSbom, read_dist_sboms, sbom_covers
 from unveil.identify.vendoring import vendoring_tool
 from unveil.model import (
+    Component,
     Edge,
     EdgeClass,
+    Evidence,
     LinkKind,
     Location,
     Outcome,
@@ -378,6 +380,12 @@ class _Context:
     declared: Declared
     declared_urls: set[str]
     declared_cores: frozenset[str]
+    #: what only the library an edge reaches decides, asked once per library: a
+    #: library a hundred binaries need (libc10.so in torch) is one question, not a hundred
+    urls: dict[tuple[str, Location | None, Component | None], list[str]] = field(
+        default_factory=dict)
+    covered: dict[tuple[str, str, Location | None, str | None], Evidence | None] = field(
+        default_factory=dict)
 
 
 def _classify_edge(e: Edge, requester: str, distribution: str | None,
@@ -385,7 +393,10 @@ def _classify_edge(e: Edge, requester: str, distribution: str | None,
     r = e.resolution
     declared = ctx.declared
     target = ctx.by_location.get(e.location) if e.location is not None else None
-    urls = _edge_urls(e, target)
+    key = (r.request, e.location, e.component)
+    urls = ctx.urls.get(key)
+    if urls is None:
+        urls = ctx.urls[key] = _edge_urls(e, target)
 
     def done(category: Category, reason: str) -> PhantomFinding:
         return PhantomFinding(category, requester, r.request, e, urls[0] if urls else None,
@@ -400,11 +411,15 @@ def _classify_edge(e: Edge, requester: str, distribution: str | None,
         loc = e.location
         member = loc.path if loc is not None else r.request
         path = r.path or r.request
-        covered = sbom_covers(
-            path, member, target.sha256 if target else None,
-            target.binary.soname if target else None, declared.sboms,
-            distribution=(target.distribution if target else None) or distribution,
-            identified=target.components if target else ())
+        owner = (target.distribution if target else None) or distribution
+        at = (path, member, loc, owner)
+        if at in ctx.covered:
+            covered = ctx.covered[at]
+        else:
+            covered = ctx.covered[at] = sbom_covers(
+                path, member, target.sha256 if target else None,
+                target.binary.soname if target else None, declared.sboms,
+                distribution=owner, identified=target.components if target else ())
         if covered is not None:
             return done(Category.BUNDLED_RECORDED, f"shipped, recorded in {covered.detail}")
         if not _third_party(e, target):
