@@ -36,10 +36,8 @@ import enum
 import functools
 import posixpath
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from typing import Any
 
 from unveil.errors import UnveilError
@@ -58,7 +56,7 @@ from unveil.model import (
     ScannedBinary,
     TargetResult,
 )
-from unveil.report.pep725 import is_platform_library, read_declared
+from unveil.report.pep725 import core_metadata, is_platform_library, read_declared, toml_or_none
 from unveil.sources.fs import FileSystem, Kind
 
 __all__ = [
@@ -184,10 +182,7 @@ def declared_from_text(text: str, source: str = "") -> Declared:
         problems.append(f"{source}: unreadable declarations: {e}")
     requires: set[str] = set()
     name: str | None = None
-    try:
-        data: dict[str, Any] | None = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        data = None
+    data = toml_or_none(text)
     if data is not None:
         project = data.get("project")
         if isinstance(project, dict):
@@ -200,9 +195,9 @@ def declared_from_text(text: str, source: str = "") -> Declared:
             if isinstance(project.get("name"), str):
                 name = project["name"]
     else:
-        msg = HeaderParser().parsestr(text, headersonly=True)
-        requires |= _requirement_names(msg.get_all("Requires-Dist") or ())
-        name = msg.get("Name")
+        fields = core_metadata(text)
+        requires |= _requirement_names(fields.get("requires-dist", ()))
+        name = next(iter(fields.get("name", ())), None)
     return Declared(frozenset(depurls), frozenset(requires), (),
                     name.strip() if isinstance(name, str) and name.strip() else None,
                     (source,) if source else (), tuple(problems))

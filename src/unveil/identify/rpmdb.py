@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-import sqlite3
 import struct
 import tempfile
 import zlib
@@ -423,6 +422,9 @@ def _sqlite_blobs(fs: FileSystem, path: str,
                 uri = local.as_uri()
             else:
                 uri = local.as_uri() + "?mode=ro&immutable=1"
+        # Imported here: only a root with an rpm database needs it (5 ms of every scan).
+        import sqlite3  # noqa: PLC0415
+
         try:
             conn = sqlite3.connect(uri, uri=True, isolation_level=None)
         except sqlite3.Error as e:

@@ -21,9 +21,7 @@ system DLLs, the macOS shared cache) are the platform, not dependencies, and are
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from typing import Any
 
 from unveil.identify.depurl import DepUrl, depurl_for
@@ -235,16 +233,51 @@ def read_declared(text: str) -> set[str]:
 
     Versions and environment markers are removed, so the set compares with a suggestion.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        data = None
+    data = toml_or_none(text)
     if data is not None:
         return _from_table(data)
-    msg = HeaderParser().parsestr(text, headersonly=True)
-    out = {_strip(v) for v in msg.get_all("Requires-External-Dep") or () if v.strip()}
-    for v in msg.get_all("Requires-External") or ():
+    fields = core_metadata(text)
+    out = {_strip(v) for v in fields.get("requires-external-dep", ()) if v.strip()}
+    for v in fields.get("requires-external", ()):
         name = _LEGACY_VERSION.sub("", v.split(";", 1)[0]).strip()
         if name:
             out.add(depurl_for(name).url)
+    return out
+
+
+def toml_or_none(text: str) -> dict[str, Any] | None:
+    """``text`` parsed as TOML, or ``None`` when it is not TOML (core metadata is not: its
+    first line, ``Metadata-Version: 2.4``, is not a TOML key, which is checked first)."""
+    if text.lstrip("\ufeff \t\r\n")[:17].lower() == "metadata-version:":
+        return None
+    import tomllib  # noqa: PLC0415 - only sources and sdists carry pyproject.toml
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+_HEADER = re.compile(r"([!-9;-~]+)[ \t]*:[ \t]*(.*)")
+
+
+def core_metadata(text: str) -> dict[str, list[str]]:
+    """The header fields of core metadata (METADATA, PKG-INFO), by lower-case name, values in
+    order: ``Name: value`` lines, a line starting with white space continuing the previous
+    value, the headers ending at the first line that is neither (the description body).
+
+    This is what :class:`email.parser.HeaderParser` reads from such a file, written here
+    because importing :mod:`email` took 10-12 ms of every wheel scan (``python -X
+    importtime``), more than reading every METADATA of an environment."""
+    out: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t") and last is not None:
+            last[-1] = f"{last[-1]} {line.strip()}".strip()
+            continue
+        m = _HEADER.fullmatch(line.rstrip())
+        if m is None:
+            break
+        last = out.setdefault(m.group(1).lower(), [])
+        last.append(m.group(2))
     return out
