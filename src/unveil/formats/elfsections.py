@@ -28,7 +28,7 @@ MAX_NAMES = 1 << 24
 SHT_NOBITS = 8
 #: A compressed member whose section headers lie more than this past its loaded segments gets
 #: a synthesized table (see the module docstring).
-FAR_TAIL = 16 << 20
+FAR_TAIL = 1 << 20
 #: How much of the unloaded tail is read for ``.comment`` (it is the tail's first section).
 COMMENT_MAX = 1 << 16
 
