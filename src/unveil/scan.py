@@ -720,11 +720,14 @@ class _TargetScan:
             return self._dyld
         if b.format is BinaryFormat.PE:
             if self._windows is None:
-                if not self.t.dll_directories:
-                    self.t.dll_directories = dll_directories(self.fs, self.t.site_packages)
+                def added() -> tuple[str, ...]:
+                    if not self.t.dll_directories:
+                        self.t.dll_directories = dll_directories(self.fs, self.t.site_packages)
+                    return tuple(self.t.dll_directories)
+
                 self._windows = WindowsLoader(
                     self.fs, WindowsPlatform(python_dll=_python_dll(self.t.python_tag)),
-                    self.store, dll_directories=tuple(self.t.dll_directories))
+                    self.store, dll_directories=added)
             return self._windows
         libc = self.s.config.linux_libc or flavor_of(b, self.t.platform_tag)
         if libc == "musl":

@@ -22,6 +22,7 @@ Windows itself is not here, so System32's content is a documented list
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -84,12 +85,23 @@ class _Mod:
 
 class WindowsLoader:
     def __init__(self, fs: FileSystem, platform: WindowsPlatform, store: BinaryStore, *,
-                 dll_directories: tuple[str, ...] = ()) -> None:
+                 dll_directories: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+                 ) -> None:
+        """``dll_directories`` may be a function: it is then called on the first search
+        that reaches them (finding them reads and parses packages' ``__init__.py``, which a
+        scan whose PE files need only system DLLs -- launchers in a Linux environment --
+        never has to)."""
         self.fs = fs
         self.platform = platform
         self.store = store
-        self.dll_directories = dll_directories
+        self._dll_directories = dll_directories
         self._system = system_dlls()
+
+    @property
+    def dll_directories(self) -> tuple[str, ...]:
+        if callable(self._dll_directories):
+            self._dll_directories = tuple(self._dll_directories())
+        return self._dll_directories
 
     def _find_in(self, d: str, name: str) -> str | None:
         """Case-insensitive lookup of ``name`` in directory ``d`` (as NTFS does)."""
