@@ -8,13 +8,11 @@ the target loads are resolved on their own.
 
 from __future__ import annotations
 
-import hashlib
-import multiprocessing
 import posixpath
 import re
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -57,6 +55,10 @@ from unveil.model import (
 from unveil.sources.dlldirs import dll_directories
 
 if TYPE_CHECKING:
+    # Imported where used: a wheel scan forks no process and hashes nothing by default,
+    # and these imports (multiprocessing, sockets, hashlib) cost ~20 ms of its start-up.
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from unveil.dynload.python import PythonModules
     from unveil.identify.owners import PackageIndex
     from unveil.identify.pool import IdentifyPool
@@ -319,6 +321,9 @@ class _Sources:
                 # The detectors are imported here, once: a forked worker inherits them
                 # instead of importing (compiling, without bytecode caches) its own.
                 _import_detectors(paths)
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
                 # fork: the workers inherit the tree (open archives included), not a copy
                 ctx = multiprocessing.get_context("fork")
                 self.pool = ProcessPoolExecutor(workers, mp_context=ctx,
@@ -1009,6 +1014,8 @@ class _TargetScan:
         return tuple(out)
 
     def _sha256(self, path: str) -> str | None:
+        import hashlib
+
         h = hashlib.sha256()
         try:
             blob = self.fs.open_blob(path)
