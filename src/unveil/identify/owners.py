@@ -296,8 +296,9 @@ class PackageIndex:
             for entry, kind in sorted(self.fs.listdir(rinfo).items()):
                 if kind is not Kind.FILE or not entry.endswith(".list"):
                     continue
-                text = _read_bytes(self.fs, f"{rinfo}/{entry}")
-                if text is None:
+                try:  # a regular file of a resolved directory: no path to resolve
+                    text = self.fs.read_file(f"{rinfo}/{entry}", MAX_DB)
+                except UnveilError:
                     unreadable.append(entry)
                     continue
                 lists.append((entry[:-5], text))
