@@ -90,7 +90,7 @@ PREFIX_CONFIDENCE = 0.6
 
 _SBOM_NAME = re.compile(
     r"(?i)(?:\.cdx\.json|\.cyclonedx\.json|\.spdx\.json|\.sbom\.json|^s?bom\.json)$")
-_JSON_ROW = re.compile(r"(?im)^[^\r\n]*\.json\b[^\r\n]*")
+_JSON = re.compile(r"\.json", re.IGNORECASE)
 _DIST_INFO = re.compile(r"^(?P<name>.+?)(?:-(?P<version>[^-]+))?\.dist-info$")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _FILE_LIKE = re.compile(
@@ -242,7 +242,7 @@ def _recorded_sboms(fs: FileSystem, dist_info: str, site: str,
         # No quoted fields and no bare carriage returns: each line is a row, and only rows
         # naming a ".json" file (every SBOM name does) need the csv reader; a large
         # distribution's RECORD has tens of thousands of rows.
-        rows = [m.group(0) for m in _JSON_ROW.finditer(text)]
+        rows = _json_rows(text)
     try:
         for row in csv.reader(rows):
             if not row or not row[0] or "/sboms/" in f"/{row[0]}":
@@ -255,6 +255,23 @@ def _recorded_sboms(fs: FileSystem, dist_info: str, site: str,
                 yield real
     except csv.Error as e:
         problems.append(f"{record}: unreadable RECORD: {e}")
+
+
+def _json_rows(text: str) -> list[str]:
+    """The lines of ``text`` that mention ``.json`` (any case), found from each occurrence:
+    ``_JSON_ROW``, anchored at every line start, walked each of torch's 15,000 RECORD lines
+    (29 ms for an environment's RECORDs)."""
+    rows: list[str] = []
+    end = 0
+    for m in _JSON.finditer(text):
+        at = m.start()
+        if at < end:
+            continue  # a second mention on a line already taken
+        start = max(text.rfind("\n", 0, at), text.rfind("\r", 0, at)) + 1
+        ends = [e for e in (text.find("\n", at), text.find("\r", at)) if e >= 0]
+        end = min(ends) if ends else len(text)
+        rows.append(text[start:end])
+    return rows
 
 
 def _read(fs: FileSystem, path: str) -> tuple[bytes | None, str]:
