@@ -276,7 +276,13 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True)
 class Component:
-    """A claim about the upstream identity of a binary or library."""
+    """A claim about the upstream identity of a binary or library.
+
+    ``ScannedBinary.components[0]`` is the file itself.  When nothing names the file (no
+    rule, SBOM, package database or build record) but its bytes hold other projects (a
+    statically linked zlib, an LLVM), the first component is a stand-in named after the file
+    with the single evidence method ``"unidentified"`` (:attr:`unidentified`), so that
+    what is embedded is never taken for what the file is."""
 
     name: str
     version: str | None
@@ -286,6 +292,11 @@ class Component:
     homepage: str | None = None
     source: str | None = None
     conflicts: tuple[str, ...] = ()
+
+    @property
+    def unidentified(self) -> bool:
+        """Whether this is the stand-in for a file no known project names."""
+        return any(e.method == "unidentified" for e in self.evidence)
 
 
 class Role(enum.Enum):

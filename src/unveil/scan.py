@@ -560,6 +560,27 @@ def _first_party(binaries: list[ScannedBinary],
     return out
 
 
+def _unidentified(binaries: list[ScannedBinary]) -> list[ScannedBinary]:
+    """A binary whose components were all found embedded in it (a banner, a rustc
+    ``.comment``), nothing naming the file itself: a stand-in first, so that
+    ``components[0]`` (the file) is not taken for zlib or LLVM (``torch/bin/test_jit``
+    embeds protobuf; ruff's executable records the rustc that built it)."""
+    out = []
+    for b in binaries:
+        first = b.components[0] if b.components else None
+        if first is None or any(e.method in _OWN_IDENTITY or e.method == "distribution"
+                                for e in first.evidence):
+            out.append(b)
+            continue
+        base = posixpath.basename(b.location.path)
+        embedded = ", ".join(sorted({c.name for c in b.components}))
+        stand_in = Component(base, None, None, (), (Evidence(
+            "unidentified", f"no known project names {base}; what its bytes hold "
+            f"({embedded}) is embedded in it, not what it is", 0.0, "name"),))
+        out.append(replace(b, components=(stand_in, *b.components)))
+    return out
+
+
 _VERSIONED_LIBRARY = re.compile(r"\.so\.\d|\.\d+\.dylib$")
 
 
@@ -621,7 +642,7 @@ def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBi
                 b.location.path)
     out = []
     for b in binaries:
-        if b.components and not b.components[0].version:
+        if b.components and not b.components[0].version and not b.components[0].unidentified:
             c = b.components[0]
             own = dehash(posixpath.basename(b.location.path))
             seen = {v: [p for p in paths if dehash(posixpath.basename(p)) != own]
@@ -867,7 +888,7 @@ class _TargetScan:
                               for p in self._packages.problems)
         if cfg.identify:
             binaries = self._with_shipped_sboms(binaries)
-            binaries = _first_party(binaries, t.distributions)
+            binaries = _unidentified(_first_party(binaries, t.distributions))
         binaries = _propagate_sibling_versions(binaries)
         dynamic = self._dynamic_loads(found, sources) if sources is not None else ()
         target_result = TargetResult(t.spec, t.kind,

@@ -115,3 +115,49 @@ def test_external_names_a_system_library_by_its_project_not_its_distro_package()
                                "/x/libgdal-c8c9c467.so.36.3.10.3", ModelRule.RPATH),
                     EdgeClass.BUNDLED, component=upstream)
     assert _best(vendored).url == "dep:generic/gdal"
+
+
+_ZLIB_BANNER = ('const char v[] = " deflate 1.3.1 Copyright 1995-2024 Jean-loup Gailly and '
+                'Mark Adler ";\nint f(void) { return v[0]; }\n')
+
+
+def test_a_file_nothing_names_is_not_what_it_embeds(tmp_path: Path, build: Builder) -> None:
+    """libmystery.so.1 holds zlib's banner and nothing names the file itself: its first
+    component (the file) is a stand-in, zlib comes after it as embedded, and no record or
+    output calls the file zlib (torch/bin/test_jit and protobuf, ruff and rustc)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from unveil.cli.render import render_scan
+    from unveil.report.cyclonedx import to_cyclonedx
+    from unveil.report.upstreams import upstreams
+
+    build.root = tmp_path
+    build.lib("tree/libmystery.so.1", code=_ZLIB_BANNER)
+    build.lib("tree/libz.so.1", code=_ZLIB_BANNER)  # named by the zlib rule: zlib itself
+    result = scan(str(tmp_path / "tree"), ScanConfig(dynload=False))
+    by_name = {Path(b.location.path).name: b for b in result.targets[0].binaries}
+    mystery = by_name["libmystery.so.1"].components
+    assert mystery[0].unidentified
+    assert mystery[0].name == "libmystery.so.1"
+    assert mystery[0].version is None
+    assert [(c.name, c.version) for c in mystery[1:]] == [("zlib", "1.3.1")]
+    zlib = by_name["libz.so.1"].components
+    assert not zlib[0].unidentified
+    assert (zlib[0].name, zlib[0].version) == ("zlib", "1.3.1")
+
+    out = StringIO()
+    render_scan(Console(file=out, width=200, no_color=True), result)
+    line = next(x for x in out.getvalue().splitlines() if "libmystery.so.1" in x)
+    assert "no known project names it" in line
+    assert "embedded: zlib 1.3.1" in line
+
+    bom = json.loads(to_cyclonedx(result, "test"))
+    comp = next(c for c in bom["components"] if c["name"] == "libmystery.so.1")
+    assert comp["type"] == "file"
+    assert [c["name"] for c in comp["components"]] == ["zlib"]
+
+    listed = {p["project"]: p for p in upstreams(result)}
+    assert "libmystery.so.1" not in listed
+    assert listed["zlib"]["how"] == ["bundled", "embedded"]

@@ -74,7 +74,9 @@ def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
     if b.components:
         c = b.components[0]
         ident = f" [magenta]{escape(c.name)} {escape(c.version or '(version unknown)')}[/]"
-        if c.evidence and all(e.method == "distribution" for e in c.evidence):
+        if c.unidentified:
+            ident = " [dim](no known project names it)[/]"
+        elif c.evidence and all(e.method == "distribution" for e in c.evidence):
             ident += " [dim](guess: the distribution's own code)[/]"
         embedded = b.components[1:]
         if embedded:
@@ -111,7 +113,7 @@ _IDENTITY: dict[str, Component] = {}
 def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> None:
     _IDENTITY.clear()
     _IDENTITY.update({str(b.location): b.components[0] for t in result.targets
-                      for b in t.binaries if b.components})
+                      for b in t.binaries if b.components and not b.components[0].unidentified})
     for t in result.targets:
         root = Tree(f"[bold]{escape(t.target)}[/] [dim]({t.kind.value})[/]")
         by_dist: dict[str | None, list[ScannedBinary]] = defaultdict(list)

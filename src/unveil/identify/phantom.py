@@ -303,7 +303,7 @@ def _edge_urls(e: Edge, target: ScannedBinary | None) -> list[str]:
         names += [e.component.purl, e.component.name]
     if target is not None:
         own = _url(_request_name(e.resolution.request))
-        for c in target.components:
+        for c in _identified(target):
             if own is not None and _url(c.name) == own:
                 names += [c.purl, c.name]
     return _urls(names)
@@ -351,6 +351,12 @@ def _required_provider(request: str, provider: str | None,
     return None
 
 
+def _identified(target: ScannedBinary) -> tuple[Component, ...]:
+    """The binary's components that name a project (not the stand-in for a file nothing
+    names, which is named after the file and would match its own name)."""
+    return tuple(c for c in target.components if not c.unidentified)
+
+
 def _third_party(e: Edge, target: ScannedBinary | None) -> bool:
     """A bundled library that is not the project's own: vendored by a repair tool, known to
     the DepURL registry, or identified as the project its file name names."""
@@ -366,7 +372,7 @@ def _third_party(e: Edge, target: ScannedBinary | None) -> bool:
         return True
     if target is None:
         return False
-    return any(_url(c.name) == named.url for c in target.components)
+    return any(_url(c.name) == named.url for c in _identified(target))
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +420,7 @@ def _classify_edge(e: Edge, requester: str, distribution: str | None,
             covered = ctx.covered[at] = sbom_covers(
                 path, member, target.sha256 if target else None,
                 target.binary.soname if target else None, declared.sboms,
-                distribution=owner, identified=target.components if target else ())
+                distribution=owner, identified=_identified(target) if target else ())
         if covered is not None:
             return done(Category.BUNDLED_RECORDED, f"shipped, recorded in {covered.detail}")
         if not _third_party(e, target):

@@ -89,7 +89,7 @@ def _evidence(c: Component | None, occurrences: list[str]) -> ComponentEvidence 
 
 
 def _binary_component(b: ScannedBinary, ref: str) -> CdxComponent:
-    ident = b.components[0] if b.components else None
+    ident = b.components[0] if b.components and not b.components[0].unidentified else None
     member = b.location.path
     props = [Property(name="unveil:role", value=b.role.value)]
     if b.binary.soname:

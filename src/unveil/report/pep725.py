@@ -103,12 +103,15 @@ def _best(e: Edge, ident: Component | None = None) -> DepUrl:
 
 def _own_component(e: Edge, target: ScannedBinary | None) -> Component | None:
     """Who the vendored file is: the component its file name names when there is one
-    (``components[0]`` may be a library embedded in it), else the first."""
+    (``components[0]`` may be a library embedded in it), else the first, unless nothing
+    names the file (then what it embeds is not who it is)."""
     if target is None or not target.components:
         return None
     named = depurl_for(e.resolution.request).url
-    return next((c for c in target.components if depurl_for(c.name).url == named),
-                target.components[0])
+    first = target.components[0]
+    return next((c for c in target.components
+                 if not c.unidentified and depurl_for(c.name).url == named),
+                None if first.unidentified else first)
 
 
 def _clean(text: str) -> str:

@@ -348,8 +348,8 @@ def to_spdx(result: ScanResult, version: str, *, sha1: Mapping[str, str] | None 
             out.relate(top, RelationshipType.CONTAINS, sid)
             # The distribution's own code (scan's first-party guess) is the distribution
             # package already: it CONTAINS the file, no second package of that name.
-            if b.components and not any(e.method == "distribution"
-                                        for e in b.components[0].evidence):
+            if b.components and not b.components[0].unidentified and not any(
+                    e.method == "distribution" for e in b.components[0].evidence):
                 lib = out.component(b.components[0])
                 out.relate(lib, RelationshipType.CONTAINS, sid)
                 out.relate(top, RelationshipType.CONTAINS, lib)

@@ -48,6 +48,8 @@ def upstreams(result: ScanResult) -> list[dict[str, Any]]:
     for t in result.targets:
         for b in t.binaries:
             for i, c in enumerate(b.components):
+                if c.unidentified:  # the file itself, no project named
+                    continue
                 add(c.name, c.version, c.homepage, c.source, file=b.location.path,
                     dist=b.distribution, how="embedded" if i else "bundled")
             for e in b.edges:
