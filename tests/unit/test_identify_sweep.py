@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import zipfile
+from io import StringIO
 from pathlib import Path
+
+from rich.console import Console
 
 from tests.conftest import Builder
 from unveil import scan
+from unveil.cli.render import render_scan
 from unveil.config import ScanConfig
 from unveil.formats.blob import BytesBlob
 from unveil.identify import component_from_owner
@@ -18,7 +22,9 @@ from unveil.identify.rules import Rule, default_rules
 from unveil.identify.vendoring import vendoring_tool
 from unveil.model import Component, Edge, EdgeClass, Outcome, Resolution
 from unveil.model import Rule as ModelRule
+from unveil.report.cyclonedx import to_cyclonedx
 from unveil.report.pep725 import _best
+from unveil.report.upstreams import upstreams
 
 
 def _found(data: bytes,
@@ -125,14 +131,6 @@ def test_a_file_nothing_names_is_not_what_it_embeds(tmp_path: Path, build: Build
     """libmystery.so.1 holds zlib's banner and nothing names the file itself: its first
     component (the file) is a stand-in, zlib comes after it as embedded, and no record or
     output calls the file zlib (torch/bin/test_jit and protobuf, ruff and rustc)."""
-    from io import StringIO
-
-    from rich.console import Console
-
-    from unveil.cli.render import render_scan
-    from unveil.report.cyclonedx import to_cyclonedx
-    from unveil.report.upstreams import upstreams
-
     build.root = tmp_path
     build.lib("tree/libmystery.so.1", code=_ZLIB_BANNER)
     build.lib("tree/libz.so.1", code=_ZLIB_BANNER)  # named by the zlib rule: zlib itself
