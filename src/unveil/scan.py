@@ -443,6 +443,13 @@ _PLAIN_EXTENSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.so$")
 
 def _role(path: str, binary: Binary, site_packages: list[str]) -> Role:
     name = posixpath.basename(path)
+    if binary.format is BinaryFormat.PE:
+        # PE's file_type is its own (1 program, 2 DLL: see formats.pe), not ELF's ET_EXEC.
+        if binary.file_type == 1:
+            return Role.EXECUTABLE
+        if binary.file_type != 2:
+            return Role.OTHER
+        return Role.EXTENSION if name.lower().endswith(".pyd") else Role.LIBRARY
     if binary.interpreter is not None and binary.soname is None:
         return Role.EXECUTABLE
     if binary.file_type == 2:

@@ -18,7 +18,7 @@ from tests.unit.test_macho import MH_BUNDLE, MH_DYLIB, Spec, make_fat, make_mach
 from tests.unit.test_pe import make_pe
 from unveil import scan
 from unveil.cli.main import main
-from unveil.model import EdgeClass, Outcome, ScanResult
+from unveil.model import EdgeClass, Outcome, Role, ScanResult
 
 CACHE = Path.home() / ".cache" / "unveil-tests"
 SCHEMA = json.loads(resources.files("unveil").joinpath("data/scan.schema.json").read_text())
@@ -85,12 +85,21 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
             b"os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "
             b"'pkg.libs'))):\n        os.add_dll_directory(libs_dir)\n\n"
             b"_delvewheel_patch_1_11_2()\n")
+    tool = make_pe(imports=(("KERNEL32.dll", ("GetLastError",)),), delay=(),
+                   characteristics=0x0022, export_name=None).data
     whl = write_wheel(tmp_path / "pkg-1.0-cp311-cp311-win_amd64.whl", {
         "pkg/__init__.py": init,
         "pkg/_ext.cp311-win_amd64.pyd": bytes(ext),
         f"{libs}/libfoo-0123456789abcdef0123456789abcdef.dll": bytes(foo),
+        "pkg-1.0.data/scripts/tool.exe": bytes(tool),
     })
-    edges = _edges(scan(str(whl)))
+    result = scan(str(whl))
+    # PE's file type 2 is a DLL (ELF's 2 is an executable): a .pyd is an extension module.
+    roles = {b.location.path.rsplit("/", 1)[-1]: b.role for b in result.targets[0].binaries}
+    assert roles == {"_ext.cp311-win_amd64.pyd": Role.EXTENSION,
+                     "libfoo-0123456789abcdef0123456789abcdef.dll": Role.LIBRARY,
+                     "tool.exe": Role.EXECUTABLE}
+    edges = _edges(result)
     assert edges["libfoo-0123456789abcdef0123456789abcdef.dll"][0] is EdgeClass.BUNDLED
     assert edges["python311.dll"][0] is EdgeClass.RUNTIME
     assert edges["VCRUNTIME140.dll"][0] is EdgeClass.RUNTIME
