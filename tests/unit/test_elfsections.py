@@ -222,3 +222,52 @@ def test_far_tail_relocation_tables(build: Builder, monkeypatch: pytest.MonkeyPa
     want = {(s.type, s.offset, s.size, s.entsize) for s in real.sections if s.type in (4, 9)}
     got = {(s.type, s.offset, s.size, s.entsize) for s in stand.sections if s.type in (4, 9)}
     assert got == want
+
+
+def test_far_tail_rodata_in_the_code_segment_reads_the_real_table(
+        build: Builder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ARM's default layout: no -z separate-code and no PT_GNU_EH_FRAME, so .rodata shares
+    the one code segment with the dynamic tables: the stand-ins cannot find it."""
+    lib = build.lib("libz.so.1", code='const char v[] = " deflate 1.3.1 Copyright 1995-2024 '
+                    'Jean-loup Gailly and Mark Adler ";\nint f(void) { return v[0]; }\n',
+                    extra=["-Wl,-z,noseparate-code", "-Wl,--no-eh-frame-hdr"])
+    data = lib.read_bytes()
+    monkeypatch.setattr(elfsections, "FAR_TAIL", -1)
+    member = _member(data)
+    table = elf_sections(member)
+    assert table is not None
+    assert not table.synthesized
+    assert [(c.name, c.version) for c in identify_bytes(member, "libz.so.1")] == [
+        ("zlib", "1.3.1")]
+
+
+def _first_data_segment(data: bytes) -> int:
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phnum, = struct.unpack_from("<H", data, 0x38)
+    for i in range(phnum):
+        typ, flags, off = struct.unpack_from("<IIQ", data, phoff + 56 * i)
+        if typ == 1 and flags & 2 and not flags & 1:
+            return int(off)
+    raise AssertionError("no data segment")
+
+
+def test_far_tail_go_header_without_note_and_many_headers_read_the_real_table(
+        build: Builder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(elfsections, "FAR_TAIL", -1)
+    data = build.lib("libplain.so", code="int x = 1;\nint f(void) { return x; }\n").read_bytes()
+    plain = elf_sections(_member(data))
+    assert plain is not None
+    assert plain.synthesized
+    # Go's build information header at the start of the data segment, no Go note.
+    go = bytearray(data)
+    at = _first_data_segment(data)
+    go[at:at + 16] = b"\xff Go buildinf:\x08\x02"
+    table = elf_sections(_member(bytes(go)))
+    assert table is not None
+    assert not table.synthesized
+    # More program headers than any real file: not cut into stand-ins (crafted files with
+    # thousands made that quadratic).
+    many = bytearray(data)
+    struct.pack_into("<H", many, 0x38, elfsections.MAX_STAND_IN_HEADERS + 1)
+    table = elf_sections(_member(bytes(many)))
+    assert table is None or not table.synthesized

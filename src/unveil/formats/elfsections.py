@@ -31,6 +31,12 @@ SHT_NOBITS = 8
 FAR_TAIL = 1 << 20
 #: How much of the unloaded tail is read for ``.comment`` (it is the tail's first section).
 COMMENT_MAX = 1 << 16
+#: More program headers than this: the real table is read (stand-ins cut each segment by
+#: every RELRO/TLS header, which a crafted file with thousands would make quadratic).
+MAX_STAND_IN_HEADERS = 256
+#: How much of the first data segment is looked at for Go's build information header (it
+#: opens the segment; Go's debug/buildinfo searches the segment when the section is unnamed).
+GO_PEEK = 1 << 16
 
 
 class ElfSection(NamedTuple):
@@ -150,6 +156,7 @@ def _read(blob: Blob) -> ElfSections | None:
 _PT_LOAD, _PT_DYNAMIC, _PT_NOTE, _PT_TLS = 1, 2, 4, 7
 _PT_GNU_EH_FRAME, _PT_GNU_RELRO = 0x6474E550, 0x6474E552
 _SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR, _SHF_MERGE_STRINGS = 0x1, 0x2, 0x4, 0x30
+_GO_MAGIC = b"\xff Go buildinf:"
 _STRINGS = re.compile(rb"[\x00\x09\x20-\x7e]*")
 #: dynamic tags of the tables the linker puts at the start of the first segment:
 #: (address tag, size tag or None)
@@ -172,8 +179,8 @@ def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
         phoff, = struct.unpack_from(e + "I", head, 0x1C)
         phentsize, phnum = struct.unpack_from(e + "HH", head, 0x2A)
         ph = struct.Struct(e + "IIIIIIII")
-    if not 0 < phnum < 0xFFFF or phentsize < ph.size:
-        return None
+    if not 0 < phnum <= MAX_STAND_IN_HEADERS or phentsize < ph.size:
+        return None  # (real files have a dozen; thousands would make the cuts quadratic)
     table = blob.read(phoff, phnum * phentsize)
     # (type, flags, offset, vaddr, filesz)
     headers: list[tuple[int, int, int, int, int]] = []
@@ -193,6 +200,13 @@ def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
     if any(_is_go_note(blob, e, off, filesz) for typ, _f, off, _v, filesz in headers
            if typ == _PT_NOTE):
         return None
+    if not any(not pflags & 3 for _t, pflags, _o, _v, _s in loads):
+        # No read-only data segment: .rodata shares the code segment (ARM's default, no
+        # -z separate-code) and the stand-ins could not tell it from code.
+        return None
+    data = next((h for h in loads if h[1] & 2 and not h[1] & 1), None)
+    if data is not None and _GO_MAGIC in blob.read(data[2], min(GO_PEEK, data[4])):
+        return None  # Go without a build ID note: its build information needs the table
 
     def to_offset(vaddr: int) -> int | None:
         for _t, _f, off, va, filesz in loads:
@@ -246,6 +260,9 @@ def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
     if eh is not None and any(off <= eh[2] < off + filesz and pflags & 1
                               for _t, pflags, off, _v, filesz in loads):
         return None  # .rodata shares the code segment (no -z separate-code): not told apart
+    if any(pflags & 1 and any(off <= t_start < off + filesz for t_start, _e in table_ends)
+           for _t, pflags, off, _v, filesz in loads):
+        return None  # the dynamic tables open a code segment: so may .rodata follow them
     for _t, pflags, off, vaddr, filesz in sorted(loads, key=lambda h: h[2]):
         start, end = off, off + filesz
         inside = [t_end for t_start, t_end in table_ends if start <= t_start < end]
