@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from unveil.identify.sboms import read_sboms
+from unveil.identify.sboms import _json_rows, read_sboms
 from unveil.sources.fs import HostFS
 
 CDX = json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
@@ -61,3 +62,18 @@ def test_shared_broken_sbom_reported_once(tmp_path: Path) -> None:
     sboms, problems = read_sboms(HostFS("/"), [str(site)])
     assert sboms == []
     assert len(problems) == 1
+
+
+def test_json_rows_are_the_lines_naming_json() -> None:
+    old = re.compile(r"(?im)^[^\r\n]*\.json\b[^\r\n]*")
+    texts = [
+        "a.py,sha256=x,1\npkg/sboms/x.cdx.json,,\nb.JSON,,\n",
+        "a.py,,\rpkg/x.spdx.json,,\rc.py,,\r",  # CR-only lines
+        "one.json two.json,,\r\nlast.json",
+    ]
+    for text in texts:
+        assert set(_json_rows(text)) >= {m.group(0) for m in old.finditer(text)}
+    # A RECORD where every row names a .json file (the first version searched to the end
+    # of the text for a CR on every row: 16 s for this one).
+    big = "".join(f"pkg/data/file{i}.json,sha256=abc,{i}\n" for i in range(60_000))
+    assert len(_json_rows(big)) == 60_000
