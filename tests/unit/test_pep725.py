@@ -31,3 +31,19 @@ def test_toml_or_none() -> None:
     assert toml_or_none("not = [toml") is None
     assert toml_or_none('[external]\nhost-requires = ["dep:generic/zlib"]\n') == {
         "external": {"host-requires": ["dep:generic/zlib"]}}
+
+
+def test_core_metadata_breaks_lines_as_email_does() -> None:
+    """Only CR, LF and CRLF end a line: a U+2028, form feed or NEL inside a value (a summary)
+    does not end the headers before Requires-Dist."""
+    for odd in ("\u2028", "\x0c", "\x85", "\x0b"):
+        text = (f"Metadata-Version: 2.1\nName: foo\nSummary: fast{odd}thing\n"
+                "Requires-Dist: numpy\nRequires-External: libpng\n\n")
+        msg = HeaderParser().parsestr(text, headersonly=True)
+        fields = core_metadata(text)
+        assert fields["requires-dist"] == msg.get_all("Requires-Dist") == ["numpy"]
+        assert fields["requires-external"] == ["libpng"]
+    # No space before the colon of a header name; a first line that continues nothing is
+    # skipped, as email.parser does.
+    assert "name" not in core_metadata("Name : foo\n")
+    assert core_metadata(" stray\nName: foo\n")["name"] == ["foo"]

@@ -261,7 +261,9 @@ def toml_or_none(text: str) -> dict[str, Any] | None:
         return None
 
 
-_HEADER = re.compile(r"([!-9;-~]+)[ \t]*:[ \t]*(.*)")
+_HEADER = re.compile(r"([!-9;-~]+):[ \t]*(.*)")
+#: the line breaks of email.parser (str.splitlines also breaks at \x0b, \x0c, \x85, \u2028...)
+_LINES = re.compile(r"\r\n|\r|\n")
 
 
 def core_metadata(text: str) -> dict[str, list[str]]:
@@ -274,9 +276,10 @@ def core_metadata(text: str) -> dict[str, list[str]]:
     importtime``), more than reading every METADATA of an environment."""
     out: dict[str, list[str]] = {}
     last: list[str] | None = None
-    for line in text.splitlines():
-        if line[:1] in (" ", "\t") and last is not None:
-            last[-1] = f"{last[-1]} {line.strip()}".strip()
+    for line in _LINES.split(text):
+        if line[:1] in (" ", "\t"):
+            if last is not None:  # (a first line that continues nothing is skipped)
+                last[-1] = f"{last[-1]} {line.strip()}".strip()
             continue
         m = _HEADER.fullmatch(line.rstrip())
         if m is None:
