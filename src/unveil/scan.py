@@ -601,6 +601,10 @@ def _could_be_own_code(b: ScannedBinary, base: str, dist: str) -> bool:
     if b.role is not Role.LIBRARY:
         return False
     key = re.sub(r"[-_.]+", "", dist.lower())
+    if b.binary.format is BinaryFormat.PE:
+        # A DLL name carries no ABI version to tell a copied-in library (libiomp5md.dll,
+        # libcrypto-3-x64.dll) from one built with the package: only its name can.
+        return key in re.sub(r"[-_.]+", "", base)
     return not _VERSIONED_LIBRARY.search(base) or key in re.sub(r"[-_.]+", "", base)
 
 

@@ -92,13 +92,21 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
         "pkg/_ext.cp311-win_amd64.pyd": bytes(ext),
         f"{libs}/libfoo-0123456789abcdef0123456789abcdef.dll": bytes(foo),
         "pkg-1.0.data/scripts/tool.exe": bytes(tool),
+        "pkg/pkg_core.dll": bytes(foo),
+        "pkg/libiomp5md.dll": bytes(foo),
     })
     result = scan(str(whl))
     # PE's file type 2 is a DLL (ELF's 2 is an executable): a .pyd is an extension module.
-    roles = {b.location.path.rsplit("/", 1)[-1]: b.role for b in result.targets[0].binaries}
-    assert roles == {"_ext.cp311-win_amd64.pyd": Role.EXTENSION,
-                     "libfoo-0123456789abcdef0123456789abcdef.dll": Role.LIBRARY,
-                     "tool.exe": Role.EXECUTABLE}
+    binaries = {b.location.path.rsplit("/", 1)[-1]: b for b in result.targets[0].binaries}
+    assert {n: b.role for n, b in binaries.items()} == {
+        "_ext.cp311-win_amd64.pyd": Role.EXTENSION,
+        "libfoo-0123456789abcdef0123456789abcdef.dll": Role.LIBRARY,
+        "tool.exe": Role.EXECUTABLE, "pkg_core.dll": Role.LIBRARY,
+        "libiomp5md.dll": Role.LIBRARY}
+    # The distribution's own code (a guess): its extension modules, and a DLL named after
+    # it; a DLL copied in (no ABI version in a DLL name to tell) is not guessed to be.
+    own = {n for n, b in binaries.items() if b.components and b.components[0].name == "pkg"}
+    assert own == {"_ext.cp311-win_amd64.pyd", "pkg_core.dll"}
     edges = _edges(result)
     assert edges["libfoo-0123456789abcdef0123456789abcdef.dll"][0] is EdgeClass.BUNDLED
     assert edges["python311.dll"][0] is EdgeClass.RUNTIME
