@@ -232,9 +232,13 @@ def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
     symtab = to_offset(tags[6]) if 6 in tags else None
     entsize = tags.get(11, 24 if bits == 64 else 16)
     if symtab is not None and strtab is not None and symtab < strtab and dynstr_index:
-        # Linkers put .dynstr right after .dynsym.
-        out.append(ElfSection(".dynsym", 11, _SHF_ALLOC, tags[6], symtab, strtab - symtab,
-                              dynstr_index, entsize))
+        # .dynsym ends where the next dynamic table starts: .dynstr after GNU ld's, the
+        # symbol versions after lld's (.dynsym, .gnu.version, .gnu.version_r, .gnu.hash,
+        # .dynstr).
+        after = [at for tag, _size in _TABLES if tag != 6 and tag in tags
+                 and (at := to_offset(tags[tag])) is not None and at > symtab]
+        out.append(ElfSection(".dynsym", 11, _SHF_ALLOC, tags[6], symtab,
+                              min(after, default=strtab) - symtab, dynstr_index, entsize))
     if dyn is not None:
         out.append(ElfSection(".dynamic", 6, _SHF_ALLOC | _SHF_WRITE, dyn[3], dyn[2], dyn[4],
                               dynstr_index, 16 if bits == 64 else 8))
