@@ -1382,11 +1382,15 @@ class _Analysis:
                 if not _has_loader_word(name):  # else no body with it waits
                     self.reveal_word(name)
 
+    def _ask(self, word: str) -> None:
+        """Walk, once, the bodies holding ``word`` that have not been walked yet."""
+        if word not in self._asked:
+            self._asked.add(word)
+            self.reveal_word(word)
+
     def calls_named(self, name: str) -> list[_Call]:
         """The calls of a name (``name(...)``, ``x.name(...)``) in the module, in order."""
-        if name not in self._asked:
-            self._asked.add(name)
-            self.reveal_word(name)
+        self._ask(name)
         calls = self.calls_by_name.get(name)
         if not calls:
             return []
@@ -1396,9 +1400,7 @@ class _Analysis:
 
     def self_attr(self, attr: str) -> list[tuple[ast.expr, _Scope]]:
         """The values assigned to ``self.attr`` or ``cls.attr`` in the module, in order."""
-        if attr not in self._asked:
-            self._asked.add(attr)
-            self.reveal_word(attr)
+        self._ask(attr)
         got = self._self_attrs.get(attr)
         if not got:
             return []
