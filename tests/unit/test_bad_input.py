@@ -21,6 +21,7 @@ import struct
 import time
 import traceback
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,14 @@ from unveil.cli.host import detect_host
 from unveil.cli.main import main
 from unveil.config import ScanConfig
 from unveil.errors import FormatError, TargetError, UnveilError
+from unveil.formats import elfsections
 from unveil.formats.blob import BytesBlob
 from unveil.formats.elf import ElfFile, parse_elf
+from unveil.identify.banners import identify_bytes
 from unveil.loader.ldcache import parse_ld_cache
 from unveil.model import Edge, Outcome, ProblemKind, ScanResult, Verdict
 from unveil.sources import fs as fs_module
+from unveil.sources.zipread import InflateBlob
 
 LIBZ = Path("/lib/x86_64-linux-gnu/libz.so.1")
 HOST_CACHE = Path("/etc/ld.so.cache")
@@ -289,6 +293,28 @@ class TestElfMutated:
             chunk = data.draw(st.binary(min_size=1, max_size=16))
             out[at:at + len(chunk)] = chunk
         _only_format_errors(bytes(out[:len(whole)]))
+
+    @FUZZ
+    @given(data=st.data())
+    def test_header_fields_through_synthesized_sections(self, elves: Elves,
+                                                        data: st.DataObject) -> None:
+        """A compressed member read through stand-in sections (every member treated as
+        having a far tail): hostile program headers and dynamic entries give a table, the
+        real one or nothing, and identification runs on it without an escaping error."""
+        name = data.draw(st.sampled_from(sorted(elves.all())))
+        whole = elves.all()[name]
+        mutated = data.draw(mutations(whole, elf_sites(whole)))
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        packed = z.compress(mutated) + z.flush()
+        saved = elfsections.FAR_TAIL
+        elfsections.FAR_TAIL = -1
+        try:
+            member = InflateBlob(packed, 0, len(packed), len(mutated))
+            with contextlib.suppress(FormatError):
+                elfsections.elf_sections(member)
+                identify_bytes(member, "libz.so.1")
+        finally:
+            elfsections.FAR_TAIL = saved
 
     @pytest.mark.parametrize("syment", [1, 8])
     def test_small_syment(self, elves: Elves, syment: int) -> None:
