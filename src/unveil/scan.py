@@ -496,11 +496,16 @@ def _upstream_version(c: Component) -> Component:
 
 def _merge_components(first: list[Component] | tuple[Component, ...],
                       then: tuple[Component, ...]) -> tuple[Component, ...]:
-    """Components from a stronger source first; the same project from a weaker one adds its
-    evidence, and a different version is recorded as a conflict."""
+    """Components from a stronger source first; the same project from a weaker one (however
+    it is spelled: pillow's SBOM says ``FreeType`` and ``Little CMS 2``, the rules
+    ``freetype`` and ``lcms2``) adds its evidence, and a different version is recorded as a
+    conflict.  The merged component keeps the stronger source's version and purl and the
+    rule table's name when the rules know the project."""
+    from unveil.identify.sboms import same_project
+
     out = list(first)
     for c in then:
-        same = next((i for i, x in enumerate(out) if x.name == c.name), None)
+        same = next((i for i, x in enumerate(out) if same_project(x, c)), None)
         if same is None:
             out.append(c)
             continue
@@ -510,8 +515,18 @@ def _merge_components(first: list[Component] | tuple[Component, ...],
                 c.version + "."):
             conflicts = (*conflicts, f"{c.evidence[0].method if c.evidence else 'other'} "
                                      f"evidence says {c.version}")
-        out[same] = replace(x, version=x.version or c.version, purl=x.purl or c.purl,
-                            cpes=x.cpes or c.cpes, homepage=x.homepage or c.homepage,
+        version = x.version or c.version
+        purl, cpes = x.purl, x.cpes
+        if not purl and c.purl:  # the weaker source's names, for the version kept
+            purl = c.purl if c.version == version else _purl_at(c.purl, version)
+        if not cpes:
+            cpes = c.cpes if c.cpes and c.version == version else (
+                _cpes(c.name, version) if version else ())
+        # The rule table's name for a project it knows (lcms2, not "Little CMS 2"): one
+        # spelling across packages; the SBOM's stays in its evidence.
+        name = c.name if x.name != c.name and (c.homepage or c.source) else x.name
+        out[same] = replace(x, name=name, version=version, purl=purl, cpes=cpes,
+                            homepage=x.homepage or c.homepage,
                             source=x.source or c.source, conflicts=conflicts,
                             evidence=(*x.evidence, *c.evidence))
     return tuple(out)
@@ -619,6 +634,17 @@ def _with_version(purl: str | None, version: str) -> str | None:
     except ValueError:
         return purl
     if p.version:
+        return purl
+    return PackageURL(p.type, p.namespace, p.name, version, p.qualifiers, p.subpath).to_string()
+
+
+def _purl_at(purl: str, version: str | None) -> str | None:
+    """``purl`` naming ``version`` instead of its own (``None``: no version)."""
+    from packageurl import PackageURL
+
+    try:
+        p = PackageURL.from_string(purl)
+    except ValueError:
         return purl
     return PackageURL(p.type, p.namespace, p.name, version, p.qualifiers, p.subpath).to_string()
 

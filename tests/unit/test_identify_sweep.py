@@ -20,11 +20,12 @@ from unveil.identify.banners import applicable_rules, identify_bytes
 from unveil.identify.owners import Owner
 from unveil.identify.rules import Rule, default_rules
 from unveil.identify.vendoring import vendoring_tool
-from unveil.model import Component, Edge, EdgeClass, Outcome, Resolution
+from unveil.model import Component, Edge, EdgeClass, Evidence, Outcome, Resolution
 from unveil.model import Rule as ModelRule
 from unveil.report.cyclonedx import to_cyclonedx
 from unveil.report.pep725 import _best
 from unveil.report.upstreams import upstreams
+from unveil.scan import _merge_components
 
 
 def _found(data: bytes,
@@ -159,3 +160,36 @@ def test_a_file_nothing_names_is_not_what_it_embeds(tmp_path: Path, build: Build
     listed = {p["project"]: p for p in upstreams(result)}
     assert "libmystery.so.1" not in listed
     assert listed["zlib"]["how"] == ["bundled", "embedded"]
+
+
+def test_an_sbom_and_the_rules_spelling_one_project_make_one_component() -> None:
+    """pillow's SBOM says "Little CMS 2" and "FreeType", the rules lcms2 and freetype: one
+    component each, with the rules' name, the SBOM's version and purl, both evidences, and
+    a CPE for the version kept; what the file embeds stays apart."""
+    def sbom(name: str, version: str, purl: str) -> Component:
+        detail = f"pillow-13.0.0.dist-info/sboms/auditwheel.cdx.json: {name}@{version}"
+        return Component(name, version, purl, (), (Evidence("sbom", detail, 0.9, "name"),
+                                                    Evidence("sbom", detail, 0.9, "version")))
+
+    ours = Component("lcms2", "2.19", "pkg:generic/lcms2@2.19",
+                     ("cpe:2.3:a:littlecms:little_cms:2.19:*:*:*:*:*:*:*",),
+                     (Evidence("filename", "liblcms2.so.2.0.19", 0.3, "name"),
+                      Evidence("version-symbol", "cmsGetEncodedCMMversion() returns 2190", 0.9,
+                               "version")), homepage="https://www.littlecms.com")
+    bzip2 = Component("bzip2", "1.0.8", "pkg:generic/bzip2@1.0.8", (),
+                      (Evidence("banner", "bzip2/libbzip2 1.0.8", 0.8, "version"),))
+    merged = _merge_components([sbom("Little CMS 2", "2.19.1", "pkg:generic/littlecms2@2.19.1")],
+                               (ours, bzip2))
+    assert [c.name for c in merged] == ["lcms2", "bzip2"]
+    lcms = merged[0]
+    assert (lcms.version, lcms.purl) == ("2.19.1", "pkg:generic/littlecms2@2.19.1")
+    assert lcms.cpes == ("cpe:2.3:a:littlecms:little_cms:2.19.1:*:*:*:*:*:*:*",)
+    assert {e.method for e in lcms.evidence} == {"sbom", "filename", "version-symbol"}
+
+    freetype = Component("freetype", None, "pkg:generic/freetype", (),
+                         (Evidence("filename", "libfreetype.so.6", 0.3, "name"),),
+                         homepage="https://freetype.org")
+    merged = _merge_components([sbom("FreeType", "2.14.3", "")], (freetype,))
+    assert [(c.name, c.version, c.purl) for c in merged] == [
+        ("freetype", "2.14.3", "pkg:generic/freetype@2.14.3")]
+    assert merged[0].cpes

@@ -61,6 +61,7 @@ __all__ = [
     "parse_sbom",
     "read_dist_sboms",
     "read_sboms",
+    "same_project",
     "sbom_covers",
 ]
 
@@ -696,6 +697,17 @@ def _file_score(c: SbomComponent, paths: Sequence[str], bases: frozenset[str],
     if not c.subject and _MODULE.match(c.name) and c.name in modules:
         return FILE_CONFIDENCE
     return best
+
+
+def same_project(a: Component, b: Component) -> bool:
+    """Whether two components name one project, however each source spells it: an SBOM's
+    ``FreeType``, ``Little CMS 2`` or ``libjpeg / libjpeg-turbo`` and the rules' ``freetype``,
+    ``lcms2`` and ``libjpeg-turbo`` (the same letters and digits, or one DepURL of the PEP 804
+    registry)."""
+    if a.name == b.name:
+        return True
+    x, y = _comp_names(a.name, a.purl, None), _comp_names(b.name, b.purl, None)
+    return bool(x.alnum & y.alnum or x.projects & y.projects)
 
 
 def _same_project(ident: Component, c: SbomComponent) -> bool:
