@@ -24,7 +24,7 @@ from unveil.model import Component, Edge, EdgeClass, Evidence, Outcome, Resoluti
 from unveil.model import Rule as ModelRule
 from unveil.report.cyclonedx import to_cyclonedx
 from unveil.report.pep725 import _best
-from unveil.report.upstreams import upstreams
+from unveil.report.upstreams import _project_of, upstreams
 from unveil.scan import _merge_components
 
 
@@ -193,3 +193,12 @@ def test_an_sbom_and_the_rules_spelling_one_project_make_one_component() -> None
     assert [(c.name, c.version, c.purl) for c in merged] == [
         ("freetype", "2.14.3", "pkg:generic/freetype@2.14.3")]
     assert merged[0].cpes
+
+
+def test_upstream_listing_groups_a_distributions_own_modules() -> None:
+    """pillow's SBOM names each extension module (``pkg:pypi/pillow@13.0.0#c-ext/PIL._avif``):
+    the upstream listing shows pillow once, not one project per module."""
+    ext = Component("PIL._avif", "13.0.0", "pkg:pypi/pillow@13.0.0#c-ext/PIL._avif")
+    assert _project_of(ext) == "pillow"
+    assert _project_of(Component("zlib", "1.3.1", "pkg:generic/zlib@1.3.1")) == "zlib"
+    assert _project_of(Component("odd", None, "pkg:pypi/")) == "odd"  # not a purl: its name

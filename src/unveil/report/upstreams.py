@@ -13,7 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from unveil.model import EdgeClass, ScanResult
+from packageurl import PackageURL
+
+from unveil.model import Component, EdgeClass, ScanResult
 
 __all__ = ["upstreams", "upstreams_json", "upstreams_text"]
 
@@ -27,6 +29,18 @@ class _Project:
     files: set[str] = field(default_factory=set)
     distributions: set[str] = field(default_factory=set)
     how: set[str] = field(default_factory=set)
+
+
+def _project_of(c: Component) -> str:
+    """A component its package's SBOM records as part of a Python distribution
+    (``pkg:pypi/pillow@13.0.0#c-ext/PIL._avif``) is that distribution's code: one project,
+    not one per extension module."""
+    if c.purl and c.purl.startswith("pkg:pypi/"):
+        try:
+            return PackageURL.from_string(c.purl).name
+        except ValueError:
+            pass
+    return c.name
 
 
 def upstreams(result: ScanResult) -> list[dict[str, Any]]:
@@ -50,7 +64,7 @@ def upstreams(result: ScanResult) -> list[dict[str, Any]]:
             for i, c in enumerate(b.components):
                 if c.unidentified:  # the file itself, no project named
                     continue
-                add(c.name, c.version, c.homepage, c.source, file=b.location.path,
+                add(_project_of(c), c.version, c.homepage, c.source, file=b.location.path,
                     dist=b.distribution, how="embedded" if i else "bundled")
             for e in b.edges:
                 if e.edge_class in (EdgeClass.SYSTEM, EdgeClass.POLICY_SYSTEM) and e.component:
