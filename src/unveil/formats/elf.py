@@ -64,6 +64,7 @@ class _Segment:
     filesz: int
     memsz: int
     align: int
+    flags: int = 0  # PF_X 1, PF_W 2, PF_R 4
 
 
 @dataclass(slots=True)
@@ -137,11 +138,19 @@ class ElfFile:
             for i in range(h.phnum):
                 f = pfmt.unpack_from(table, i * phentsize)
                 if bits == 32:
-                    ptype, off, vaddr, _pa, filesz, memsz, _fl, align = f
+                    ptype, off, vaddr, _pa, filesz, memsz, flags, align = f
                 else:
-                    ptype, _fl, off, vaddr, _pa, filesz, memsz, align = f
-                h.segments.append(_Segment(ptype, off, vaddr, filesz, memsz, align))
+                    ptype, flags, off, vaddr, _pa, filesz, memsz, align = f
+                h.segments.append(_Segment(ptype, off, vaddr, filesz, memsz, align, flags))
         return h
+
+    def file_offset(self, vaddr: int) -> int | None:
+        """Where the byte at ``vaddr`` is in the file, or ``None`` if no loaded segment
+        holds it."""
+        try:
+            return self._vaddr_to_offset(vaddr)
+        except FormatError:
+            return None
 
     def _vaddr_to_offset(self, vaddr: int) -> int:
         for s in self.h.segments:
@@ -195,7 +204,8 @@ class ElfFile:
         return tab[index:end].decode("utf-8", "backslashreplace")
 
     # -- notes ------------------------------------------------------------------------------
-    def _notes(self) -> list[tuple[bytes, int, bytes]]:
+    def notes(self) -> list[tuple[bytes, int, bytes]]:
+        """(owner, type, descriptor) of each note in the PT_NOTE segments, bounded."""
         out: list[tuple[bytes, int, bytes]] = []
         seen: set[int] = set()
         budget = 4 * MAX_NOTE_BYTES
@@ -329,7 +339,7 @@ class ElfFile:
         build_id = None
         package: tuple[tuple[str, str], ...] | None = None
         dlopen: list[DlopenNote] = []
-        for owner, ntype, desc in self._notes():
+        for owner, ntype, desc in self.notes():
             if owner == b"GNU" and ntype == NT_GNU_BUILD_ID:
                 build_id = desc.hex()
             elif owner == b"FDO" and ntype == NT_FDO_PACKAGING_METADATA:

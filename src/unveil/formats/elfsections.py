@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from unveil.errors import FormatError
 from unveil.formats.blob import Blob
+from unveil.formats.elf import ElfFile
 
 __all__ = ["FAR_TAIL", "MAX_SECTIONS", "ElfSection", "ElfSections", "elf_sections"]
 
@@ -113,7 +114,7 @@ def _read(blob: Blob) -> ElfSections | None:
         return empty()
     if blob.sequential:
         try:
-            stand_in = _synthesized(blob, head, little, bits, shoff)
+            stand_in = _synthesized(blob, bits, shoff)
         except (FormatError, struct.error):
             stand_in = None
         if stand_in is not None:
@@ -153,7 +154,7 @@ def _read(blob: Blob) -> ElfSections | None:
 
 # --------------------------------------------------------------------------- stand-ins
 
-_PT_LOAD, _PT_DYNAMIC, _PT_NOTE, _PT_TLS = 1, 2, 4, 7
+_PT_LOAD, _PT_DYNAMIC, _PT_TLS = 1, 2, 7
 _PT_GNU_EH_FRAME, _PT_GNU_RELRO = 0x6474E550, 0x6474E552
 _SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR, _SHF_MERGE_STRINGS = 0x1, 0x2, 0x4, 0x30
 _GO_MAGIC = b"\xff Go buildinf:"
@@ -165,40 +166,22 @@ _TABLES: tuple[tuple[int, int | None], ...] = (
     (0x6FFFFFFC, None), (7, 8), (17, 18), (23, 2))
 
 
-def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
-                 shoff: int) -> tuple[ElfSection, ...] | None:
+def _synthesized(blob: Blob, bits: int, shoff: int) -> tuple[ElfSection, ...] | None:
     """Stand-in sections for a compressed member whose real table lies past a far tail;
     ``None`` when the real table should be read (near, or a Go or Rust binary, or a layout the
     stand-ins cannot describe)."""
-    e = "<" if little else ">"
-    if bits == 64:
-        phoff, = struct.unpack_from(e + "Q", head, 0x20)
-        phentsize, phnum = struct.unpack_from(e + "HH", head, 0x36)
-        ph = struct.Struct(e + "IIQQQQQQ")
-    else:
-        phoff, = struct.unpack_from(e + "I", head, 0x1C)
-        phentsize, phnum = struct.unpack_from(e + "HH", head, 0x2A)
-        ph = struct.Struct(e + "IIIIIIII")
-    if not 0 < phnum <= MAX_STAND_IN_HEADERS or phentsize < ph.size:
+    elf = ElfFile(blob)
+    if not 0 < len(elf.h.segments) <= MAX_STAND_IN_HEADERS:
         return None  # (real files have a dozen; thousands would make the cuts quadratic)
-    table = blob.read(phoff, phnum * phentsize)
     # (type, flags, offset, vaddr, filesz)
-    headers: list[tuple[int, int, int, int, int]] = []
-    for i in range(phnum):
-        f = ph.unpack_from(table, i * phentsize)
-        if bits == 64:
-            typ, flags, off, vaddr, _pa, filesz = f[:6]
-        else:
-            typ, off, vaddr, _pa, filesz, _memsz, flags = f[:7]
-        headers.append((typ, flags, off, vaddr, filesz))
+    headers = [(g.type, g.flags, g.offset, g.vaddr, g.filesz) for g in elf.h.segments]
     loads = [h for h in headers if h[0] == _PT_LOAD and h[4]]
     if not loads:
         return None
     loaded_end = max(off + filesz for _t, _f, off, _v, filesz in loads)
     if shoff - loaded_end <= FAR_TAIL or shoff > blob.size:
         return None
-    if any(_is_go_note(blob, e, off, filesz) for typ, _f, off, _v, filesz in headers
-           if typ == _PT_NOTE):
+    if any(owner == b"Go" for owner, _type, _desc in elf.notes()):
         return None
     if not any(not pflags & 3 for _t, pflags, _o, _v, _s in loads):
         # No read-only data segment: .rodata shares the code segment (ARM's default, no
@@ -208,21 +191,11 @@ def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
     if data is not None and _GO_MAGIC in blob.read(data[2], min(GO_PEEK, data[4])):
         return None  # Go without a build ID note: its build information needs the table
 
-    def to_offset(vaddr: int) -> int | None:
-        for _t, _f, off, va, filesz in loads:
-            if va <= vaddr < va + filesz:
-                return off + (vaddr - va)
-        return None
-
+    to_offset = elf.file_offset
     dyn = next((h for h in headers if h[0] == _PT_DYNAMIC), None)
     tags: dict[int, int] = {}
-    if dyn is not None and 0 < dyn[4] <= 1 << 20:
-        entry = struct.Struct(e + ("qQ" if bits == 64 else "iI"))
-        for tag, value in entry.iter_unpack(blob.read(dyn[2], dyn[4] // entry.size
-                                                      * entry.size)):
-            if tag == 0:
-                break
-            tags.setdefault(tag, value)
+    for tag, value in elf.dynamic():
+        tags.setdefault(tag, value)
     out = [ElfSection("", 0, 0, 0, 0, 0, 0, 0)]
     strtab = to_offset(tags[5]) if 5 in tags else None
     dynstr_index = 0
@@ -295,19 +268,6 @@ def _synthesized(blob: Blob, head: bytes, little: bool, bits: int,
     if size:
         out.append(ElfSection(".comment", 1, _SHF_MERGE_STRINGS, 0, loaded_end, size, 0, 1))
     return tuple(out)
-
-
-def _is_go_note(blob: Blob, e: str, off: int, size: int) -> bool:
-    """Whether a PT_NOTE segment holds Go's build ID note (owner ``Go``)."""
-    notes = blob.read(off, min(size, 4096))
-    pos = 0
-    while pos + 12 <= len(notes):
-        namesz, descsz, _typ = struct.unpack_from(e + "III", notes, pos)
-        name = notes[pos + 12:pos + 12 + namesz].rstrip(b"\x00")
-        if name == b"Go":
-            return True
-        pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
-    return False
 
 
 def _strings_run(data: bytes) -> int:
