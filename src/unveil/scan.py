@@ -630,12 +630,10 @@ def _with_version(purl: str | None, version: str) -> str | None:
     if not purl:
         return purl
     try:
-        p = PackageURL.from_string(purl)
+        named = PackageURL.from_string(purl).version
     except ValueError:
         return purl
-    if p.version:
-        return purl
-    return PackageURL(p.type, p.namespace, p.name, version, p.qualifiers, p.subpath).to_string()
+    return purl if named else _purl_at(purl, version)
 
 
 def _purl_at(purl: str, version: str | None) -> str | None:
