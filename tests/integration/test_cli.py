@@ -4,6 +4,7 @@ JSON schema and ldd's own output."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -102,6 +103,25 @@ def test_text_output(build: Builder, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "pkg/_ext.cpython-311-x86_64-linux-gnu.so" in out
     assert "libgone.so.3 not found" in out
     assert "\x1b[" not in out, "no colour when not a terminal"
+
+
+def test_text_output_of_an_environment_is_relative(build: Builder, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The tree names installed files from their distribution's directory (site-packages);
+    ``-v`` and the JSON keep whole paths."""
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    install(whl, site)
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    assert main(["scan", "--no-identify", str(tmp_path / "env")]) == 0
+    out = capsys.readouterr().out
+    assert "── pkg/_ext.cpython-311-x86_64-linux-gnu.so" in out
+    assert f"{site}/pkg" not in out
+    assert "→ pkg.libs/libvend-0a1b2c3d.so.1" in out
+    assert main(["scan", "-v", "--no-identify", str(tmp_path / "env")]) == 0
+    unwrapped = re.sub(r"\s*\n[\s│]*", "", capsys.readouterr().out)
+    assert f"{site}/pkg/_ext.cpython-311-x86_64-linux-gnu.so" in unwrapped
 
 
 def test_missing_target_is_a_usage_error(tmp_path: Path,

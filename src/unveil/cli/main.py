@@ -28,6 +28,9 @@ from unveil.sources.fs import HostFS
 
 __all__ = ["entry", "main"]
 
+#: the width of text output that is not a terminal: wide enough that nothing wraps
+UNWRAPPED = 100_000
+
 _CLASSES: dict[str, object] = {c.value: c for c in EdgeClass}
 _CLASSES.update({f"dlopen-{c.value}": c for c in EdgeClass})
 _CLASSES.update({c: c for c in ("phantom", "bundled-unrecorded")})
@@ -264,11 +267,17 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
         from unveil.cli.render import render_scan
 
+        # Piped or written to a file, a line is never wrapped: a path cut in two is lost to
+        # grep.  On a terminal rich fits the tree to its width.
         if args.output:
             with open(args.output, "w", encoding="utf-8", errors="backslashreplace") as f:
-                render_scan(Console(file=f, width=120, no_color=True), result, args.verbose)
+                render_scan(Console(file=f, width=UNWRAPPED, no_color=True), result,
+                            args.verbose)
         else:
-            render_scan(Console(highlight=False), result, args.verbose)
+            console = Console(highlight=False)
+            if not console.is_terminal:
+                console = Console(highlight=False, width=UNWRAPPED)
+            render_scan(console, result, args.verbose)
     if args.strict and result.problems:
         return 2
     classes = {e.edge_class.value for e in result.edges}

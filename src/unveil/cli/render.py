@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +18,7 @@ from unveil.model import (
     Outcome,
     ScannedBinary,
     ScanResult,
+    TargetResult,
     Verdict,
 )
 from unveil.report.json import summary
@@ -33,6 +36,26 @@ _ORDER = [EdgeClass.MISSING, EdgeClass.OTHER_DISTRIBUTION, EdgeClass.SYSTEM,
           EdgeClass.BUNDLED, EdgeClass.POLICY_SYSTEM]
 
 
+def _shortener(t: TargetResult, verbose: bool) -> Callable[[str], str]:
+    """Paths as the tree shows them: relative to the directory of the distribution that
+    holds them (a venv's site-packages, a node_modules package), else to the target
+    directory; whole with ``-v`` (the JSON always has them whole)."""
+    if verbose:
+        return lambda path: path
+    dirs = {t.target.rstrip("/")} if t.target.startswith("/") else set()
+    for d in t.distributions:
+        if d.metadata_path.startswith("/"):
+            dirs.add(posixpath.dirname(d.metadata_path.rstrip("/")))
+    prefixes = sorted((d + "/" for d in dirs if d), key=len, reverse=True)
+
+    def short(path: str) -> str:
+        for p in prefixes:
+            if path.startswith(p):
+                return path[len(p):]
+        return path
+    return short
+
+
 def _where(e: Edge, container: str | None) -> str:
     loc = e.location
     if loc is None:
@@ -42,18 +65,20 @@ def _where(e: Edge, container: str | None) -> str:
     return str(loc)
 
 
-def _edge_text(e: Edge, verbose: bool, container: str | None) -> str:
+def _edge_text(e: Edge, verbose: bool, container: str | None,
+               short: Callable[[str], str] = lambda path: path) -> str:
     r = e.resolution
-    name = escape(r.request)
+    name = escape(short(r.request))
     if r.outcome is Outcome.FATAL:
         return f"{name}: [bold red]ld.so would abort[/]: {escape(r.fatal or '')}"
     if r.outcome is not Outcome.FOUND:
         extra = f" (expected from {escape(e.provider)})" if e.provider else ""
         return f"{name} [bold red]not found[/]{extra}"
-    where = escape(_where(e, container))
-    if where == name:
-        what = e.note or "provided by the system"
-        where = f"[dim]({escape(what)})[/]"
+    found = _where(e, container)
+    if found == r.request:  # a path loaded as itself: say how it was asked for instead
+        where = f"[dim]({escape(e.note or 'provided by the system')})[/]"
+    else:
+        where = escape(short(found))
     if e.provider and e.edge_class is EdgeClass.OTHER_DISTRIBUTION:
         where = f"{where} [cyan]({escape(e.provider)})[/]"
     who = e.component or (_IDENTITY.get(str(e.location)) if e.location else None)
@@ -68,8 +93,9 @@ def _edge_text(e: Edge, verbose: bool, container: str | None) -> str:
 EMBEDDED_SHOWN = 8
 
 
-def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
-    label = escape(b.location.path)
+def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool,
+                 short: Callable[[str], str]) -> None:
+    label = escape(short(b.location.path))
     ident = ""
     if b.components:
         c = b.components[0]
@@ -101,7 +127,7 @@ def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool) -> None:
             continue
         g = node.add(f"[{style}]{cls.value} ({len(edges)})[/]")
         for e in edges:
-            g.add(_edge_text(e, verbose, b.location.container))
+            g.add(_edge_text(e, verbose, b.location.container, short))
     if not b.edges and not b.binary.needed:
         node.add("[dim]no dynamic dependencies[/]")
 
@@ -115,6 +141,7 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
     _IDENTITY.update({str(b.location): b.components[0] for t in result.targets
                       for b in t.binaries if b.components and not b.components[0].unidentified})
     for t in result.targets:
+        short = _shortener(t, verbose)
         root = Tree(f"[bold]{escape(t.target)}[/] [dim]({t.kind.value})[/]")
         by_dist: dict[str | None, list[ScannedBinary]] = defaultdict(list)
         for b in t.binaries:
@@ -127,13 +154,13 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
                 v = versions.get(dist)
                 dnode = root.add(f"[bold magenta]{escape(dist)}[/] {escape(v or '')}")
             for b in by_dist[dist]:
-                _binary_node(dnode, b, verbose)
+                _binary_node(dnode, b, verbose, short)
         if t.dynamic_loads:
             dnode = root.add(f"[bold]dynamic loading ({len(t.dynamic_loads)} call sites)[/]")
             for d in t.dynamic_loads:
                 site = d.site
-                where = f"{site.file}:{site.line}" if site.line else site.file
-                names = ", ".join(("find_library(" + n + ")") if site.stem else n
+                where = short(site.file) + (f":{site.line}" if site.line else "")
+                names = ", ".join(("find_library(" + n + ")") if site.stem else short(n)
                                   for n in site.names) or "(computed at run time)"
                 label = f"{escape(where)} [dim]{escape(site.api)}[/] {escape(names)}"
                 if site.api.endswith("add_dll_directory"):
@@ -144,7 +171,7 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
                 for e in d.edges:
                     style = _STYLE[e.edge_class]
                     snode.add(f"[{style}]{e.edge_class.value}[/]: "
-                              + _edge_text(e, verbose, None))
+                              + _edge_text(e, verbose, None, short))
         phantoms = [d for d in t.declarations if d.category == "phantom"]
         if phantoms:
             seen: set[tuple[str, str]] = set()
