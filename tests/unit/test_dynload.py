@@ -431,8 +431,9 @@ def test_wrapper_functions_and_methods() -> None:
     ''')
     assert names([s for s in sites if s.api == "ctypes.CDLL"]) == ["libcrypto.so.3",
                                                                   "libssl.so.3"]
+    # Backend('libother.so.1') runs __init__ with that argument (the default is not used)
     assert names([s for s in sites if s.api == "ctypes.cdll.LoadLibrary"]) == [
-        "libdefault.so.0"]
+        "libother.so.1"]
 
 
 def test_unknown_names_still_give_a_site() -> None:
@@ -1048,3 +1049,83 @@ def test_real_ruby_gems(real_packages: Path) -> None:
     ffi = _scan_tree(_tree(real_packages, "ruby-ffi_1.15.5"))
     # ruby-ffi's own loader: the name is computed, but the site is there.
     assert any(s.api == "FFI::DynamicLibrary.open" for s in ffi)
+
+
+def test_varargs_wrapper_loops_over_its_arguments() -> None:
+    """weasyprint: ``def _dlopen(ffi, *names)`` tries each name in turn."""
+    sites = py('''
+        import ctypes
+        def _dlopen(*names):
+            for name in names:
+                try:
+                    return ctypes.CDLL(name)
+                except OSError:
+                    pass
+        lib = _dlopen('libfoo.so.9', 'libbar.so.1')
+    ''')
+    assert names(sites) == ["libfoo.so.9", "libbar.so.1"]
+
+
+def test_cffi_dlopen_of_a_bare_name_is_find_library() -> None:
+    """cffi's _load_backend_lib: a name without '.' or '/' goes to find_library(); a
+    dotted name that is no library file is tried as a file, then with find_library()."""
+    sites = py('''
+        import cffi
+        ffi = cffi.FFI()
+        pulse = ffi.dlopen('pulse')
+        gobject = ffi.dlopen('gobject-2.0')
+        exact = ffi.dlopen('libexact.so.3')
+    ''')
+    assert names(sites, stem=True) == ["pulse", "gobject-2.0"]
+    assert names(sites, stem=False) == ["gobject-2.0", "libexact.so.3"]
+
+
+def test_static_and_class_methods_take_their_callers_arguments() -> None:
+    """PyOgg: ``ExternalLibrary.load("ogg")`` -> a @staticmethod's first parameter."""
+    sites = py('''
+        import ctypes, ctypes.util
+        class L:
+            @staticmethod
+            def load(name):
+                return L.load_other("lib" + name)
+            @classmethod
+            def load_other(cls, name):
+                return ctypes.CDLL(ctypes.util.find_library(name))
+        ogg = L.load("ogg")
+    ''')
+    assert names(sites, stem=True) == ["libogg"]
+
+
+def test_a_loader_chosen_by_a_condition_and_a_class_attribute() -> None:
+    """pymediainfo: ``lib_type = WinDLL if nt else CDLL; lib_type(path)``; pylibftdi: a
+    class-level dict read through ``self``."""
+    sites = py('''
+        import ctypes, os
+        lib_type = ctypes.WinDLL if os.name == 'nt' else ctypes.CDLL
+        info = lib_type('libmediainfo.so.0')
+        class D:
+            _search = {"ftdi": ["libftdi1.so.2"]}
+            def _load(self, name):
+                for dll in self._search.get(name, []):
+                    return ctypes.cdll.LoadLibrary(dll)
+            def open(self):
+                return self._load("ftdi")
+    ''')
+    assert [(s.api, s.names) for s in sites] == [
+        ("ctypes.CDLL", ("libmediainfo.so.0",)),
+        ("ctypes.cdll.LoadLibrary", ("libftdi1.so.2",))]
+
+
+def test_class_instantiation_calls_init() -> None:
+    """PySDL2: ``DLL("SDL2", [...])`` runs ``__init__(self, name, candidates)``."""
+    sites = py('''
+        import ctypes, ctypes.util
+        class DLL:
+            def __init__(self, libinfo, libnames):
+                for n in libnames:
+                    p = ctypes.util.find_library(n)
+                    if p:
+                        self._dll = ctypes.CDLL(p)
+        dll = DLL("SDL2", ["SDL2", "SDL2-2.0"])
+    ''')
+    assert names(sites, stem=True) == ["SDL2", "SDL2-2.0"]

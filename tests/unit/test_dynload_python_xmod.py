@@ -572,3 +572,57 @@ def test_arbitrary_neighbour_modules_never_raise(caller: str, other: str) -> Non
         sites, problems = detect_python(files[path], path, modules=mods)
         assert all(isinstance(s, LoadSite) for s in sites)
         assert all(isinstance(p, str) for p in problems)
+
+
+def test_static_method_called_from_another_module(tmp_path: Path) -> None:
+    root = write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/loader.py": '''
+            import ctypes, ctypes.util
+            class ExternalLibrary:
+                @staticmethod
+                def load(name):
+                    return ctypes.CDLL(ctypes.util.find_library(name))
+        ''',
+        "pkg/ogg.py": '''
+            from .loader import ExternalLibrary
+            libogg = ExternalLibrary.load("ogg")
+        ''',
+    })
+    site = by_names(detect(root, "pkg/loader.py"))[("ogg",)]
+    assert site.stem
+
+
+def test_resource_path_through_a_context_manager(tmp_path: Path) -> None:
+    """llvmlite: ``with wrapper(as_file(files(pkg) / get_library_name())) as p:
+    CDLL(str(p))``, the name from a function of another module, the wrapper a class
+    whose ``__enter__`` enters what it wraps."""
+    root = write(tmp_path, {
+        "llv/__init__.py": "",
+        "llv/utils.py": '''
+            import os
+            def get_library_name():
+                return 'llv.dll' if os.name == 'nt' else 'libllv.so'
+        ''',
+        "llv/binding/__init__.py": "",
+        "llv/binding/ffi.py": '''
+            import ctypes, sys
+            import importlib.resources as _impres
+            from llv.utils import get_library_name
+            class _suppress:
+                def __init__(self, context):
+                    self._context = context
+                def __enter__(self):
+                    return self._context.__enter__()
+                def __exit__(self, *exc):
+                    return self._context.__exit__(*exc)
+            def _repl(package, resource):
+                return _impres.as_file(_impres.files(package) / resource)
+            _path = _repl if sys.version_info >= (3, 10) else _impres.path
+            def load():
+                with _suppress(_path(__name__.rpartition(".")[0], get_library_name())) as p:
+                    return ctypes.CDLL(str(p))
+        ''',
+    })
+    sites = detect(root, "llv/binding/ffi.py")
+    assert f"{root}/llv/binding/libllv.so" in [n for s in sites for n in s.names]

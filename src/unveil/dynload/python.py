@@ -107,7 +107,7 @@ _IDENTITY_CALLS = frozenset({
 })
 _IDENTITY_METHODS = frozenset({
     "resolve", "absolute", "as_posix", "__fspath__", "encode", "decode", "strip",
-    "expanduser",
+    "expanduser", "__enter__",
 })
 _PATH_CLASSES = frozenset({"Path", "PurePath", "PosixPath", "PurePosixPath", "WindowsPath",
                            "PureWindowsPath"})
@@ -445,7 +445,8 @@ _Pos = tuple[int, int]
 
 @dataclass(slots=True)
 class _Binding:
-    kind: str  # assign | iter | param | import | def | aug | elem | elems | opaque
+    kind: str  # assign | iter | enter | param | import | def | class | aug | elem | elems
+    #            | opaque
     node: ast.AST | None
     scope: _Scope
     path: tuple[int, ...] = ()
@@ -699,7 +700,7 @@ _SPECIAL_NODES: frozenset[type[ast.AST]] = frozenset({
     ast.Attribute, ast.Subscript,
 })
 #: Binding kinds that take effect when their statement completes.
-_SEQUENTIAL = frozenset({"assign", "aug", "import", "def"})
+_SEQUENTIAL = frozenset({"assign", "enter", "aug", "import", "def"})
 
 
 # --------------------------------------------------------------------------- the modules
@@ -848,6 +849,8 @@ class _Program:
         self.resolved: dict[tuple[str, str], list[_FuncRef]] = {}
         self.callers_cache: dict[int, tuple[list[_Caller], bool]] = {}
         self.caller_objs: dict[tuple[int, int], _Caller] = {}
+        #: the tuple a ``*args`` parameter takes at one call (call, function)
+        self.varargs: dict[tuple[int, int], ast.Tuple] = {}
         self.package_files_cache: dict[str, list[str]] = {}
         #: a package's files outside its tests (package, length of its root's prefix)
         self.untested_cache: dict[tuple[str, int], list[str]] = {}
@@ -900,6 +903,13 @@ class _Program:
             local = an.local_defs(fn, scope)
             if local:
                 return [(an, f) for f in local]
+            if q is None:  # ``f = a if cond else b``: either function
+                arms = an.chosen(fn, scope)
+                if arms:
+                    out: list[_FuncRef] = []
+                    for arm, s in arms:
+                        out.extend(self.callee_defs(an, arm, s, an.qual(arm, s)))
+                    return out[:_MAX_ALTS]
         if q is None or self.modules is None:
             return []
         return self.resolve(an, q)
@@ -914,6 +924,13 @@ class _Program:
             return cached[0]
         out: list[_Caller] = []
         is_method = id(func) in an.methods
+        cls = an.method_class.get(id(func))
+        if func.name == "__init__" and isinstance(cls, ast.ClassDef):
+            # ``Class(args)`` calls ``__init__(self, args)``
+            for call in an.calls_named(cls.name):
+                node = call.node
+                if isinstance(node.func, ast.Name) and an.class_of(node.func, call.scope) is cls:
+                    out.append(self.caller(an, node, call.scope, 1, cls.name))
         for call in an.calls_named(func.name):
             node = call.node
             via_attr = isinstance(node.func, ast.Attribute)
@@ -922,10 +939,12 @@ class _Program:
             if not via_attr and all(f is not func for f in an.local_defs(node.func,
                                                                          call.scope)):
                 continue
-            out.append(self.caller(an, node, call.scope, 1 if via_attr else 0, func.name))
+            offset = _bound_params(func) if via_attr else 0
+            out.append(self.caller(an, node, call.scope, offset, func.name))
             if len(out) >= _MAX_CALLERS:
                 break
-        if self.modules is not None and id(func) in an.module_defs and len(out) < _MAX_CALLERS:
+        if (self.modules is not None and len(out) < _MAX_CALLERS
+                and (id(func) in an.module_defs or id(func) in an.module_methods)):
             out.extend(self._cross_callers(an, func, _MAX_CALLERS - len(out)))
         full = len(out) >= _MAX_CALLERS
         if full:
@@ -983,7 +1002,8 @@ class _Program:
                     defs = self.callee_defs(other, fn, call.scope, other.qual(fn, call.scope))
                     if any(f is func for _, f in defs):
                         seen.add(id(call.node))
-                        out.append(self.caller(other, call.node, call.scope, 0, name))
+                        offset = _bound_params(func) if id(func) in an.methods else 0
+                        out.append(self.caller(other, call.node, call.scope, offset, name))
                         if len(out) >= room:
                             return out
                 for alias, bindings in other.module.bindings.items():
@@ -1145,9 +1165,11 @@ class _Program:
         """The function definitions an imported dotted name refers to, in the tree."""
         absq = self.absolute(qual, an)
         root = self.root_of(an.file)
-        if absq is None or root is None or "." not in absq or \
-                absq.split(".", 1)[0] in _MODELLED:
+        if absq is None or root is None or "." not in absq:
             return []
+        top = absq.split(".", 1)[0]
+        if top in _MODELLED and (self.module_name(an.file) or "").split(".", 1)[0] != top:
+            return []  # modelled, unless this is that package's own code calling itself
         return self._resolve(root, absq, 0, frozenset())
 
     def _resolve(self, root: str, absq: str, depth: int,
@@ -1163,6 +1185,12 @@ class _Program:
         mod = self.analysis(path) if path is not None else None
         if mod is not None:
             out = self._lookup(mod, root, parts[-1], depth, seen | {key})
+        elif len(parts) >= 3:
+            # ``pkg.module.Class.method``: a method of a class defined in the module
+            path = self.module_path(root, parts[:-2])
+            mod = self.analysis(path) if path is not None else None
+            if mod is not None:
+                out = mod.methods_of(parts[-2], parts[-1])
         if depth == 0 and not self.limited:
             self.resolved[key] = out
         return out
@@ -1227,6 +1255,10 @@ class _Analysis:
         self.generators: set[int] = set()
         self.methods: set[int] = set()
         self.module_defs: set[int] = set()
+        #: methods of the classes defined at module level, and each class's scope
+        self.module_methods: set[int] = set()
+        self.class_scope: dict[int, _Scope] = {}
+        self.method_class: dict[int, ast.AST] = {}
         self.defaults: dict[int, dict[str, tuple[ast.expr, _Scope]]] = {}
         self.star_modules: set[str] = set()
         self.cffi_imported = False
@@ -1388,6 +1420,27 @@ class _Analysis:
             self._asked.add(word)
             self.reveal_word(word)
 
+    def class_of(self, expr: ast.Name, scope: _Scope) -> ast.AST | None:
+        """The class of this module a name is bound to, if it is one."""
+        found = scope.lookup(expr.id)
+        classes = [b.node for b in found[1] if b.kind == "class"] if found else []
+        return classes[0] if len(classes) == 1 else None
+
+    def methods_of(self, cls: str, name: str) -> list[_FuncRef]:
+        """The definitions of method ``name`` of the module-level class ``cls``."""
+        out: list[_FuncRef] = []
+        for b in self.module.bindings.get(cls, ()):
+            if b.kind == "class" and b.node is not None:
+                out.extend(self.methods_of_class(b.node, name))
+        return out
+
+    def methods_of_class(self, cls: ast.AST, name: str) -> list[_FuncRef]:
+        inner = self.class_scope.get(id(cls))
+        if inner is None:
+            return []
+        return [(self, m.node) for m in inner.bindings.get(name, ())
+                if m.kind == "def" and isinstance(m.node, _DefNode)]
+
     def calls_named(self, name: str) -> list[_Call]:
         """The calls of a name (``name(...)``, ``x.name(...)``) in the module, in order."""
         self._ask(name)
@@ -1436,6 +1489,9 @@ class _Analysis:
                 scope.bind(node.name, binding("def", node))
                 if scope.kind == "class":
                     self.methods.add(id(node))
+                    self.method_class[id(node)] = scope.node
+                    if scope.parent is not None and scope.parent.kind == "module":
+                        self.module_methods.add(id(node))
                 elif scope.kind == "module":
                     self.module_defs.add(id(node))
                 add(node.decorator_list)
@@ -1461,16 +1517,19 @@ class _Analysis:
             for arg in [*positional, *a.kwonlyargs]:
                 inner.bind(arg.arg, _Binding("param", node, inner, qual=arg.arg, start=entry,
                                              end=entry))
-            for star in (a.vararg, a.kwarg):
-                if star is not None:
-                    inner.bind(star.arg, _Binding("opaque", None, inner, start=entry,
-                                                  end=entry))
+            if a.vararg is not None:  # ``*names``: the tuple of a call's extra arguments
+                inner.bind(a.vararg.arg, _Binding("param", node, inner, qual=a.vararg.arg,
+                                                  start=entry, end=entry))
+            if a.kwarg is not None:
+                inner.bind(a.kwarg.arg, _Binding("opaque", None, inner, start=entry,
+                                                 end=entry))
             add([*a.defaults, *(d for d in a.kw_defaults if d is not None)])
             return kids
         if isinstance(node, ast.ClassDef):
             inner = _Scope(node, scope, "class", top_ids=_top_ids(node))
             self._scopes.append(inner)
-            scope.bind(node.name, binding("opaque", None))
+            self.class_scope[id(node)] = inner
+            scope.bind(node.name, binding("class", node))
             add([*node.bases, *node.keywords, *node.decorator_list])
             add(node.body, inner)
             return kids
@@ -1527,7 +1586,12 @@ class _Analysis:
         elif isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:
                 if item.optional_vars is not None:
-                    self._bind_target(item.optional_vars, scope, "opaque", None, scope,
+                    # ``with f(x) as v``: v is what entering the call's value gives: for a
+                    # @contextmanager function its yield, for as_file() the path.
+                    ctx_call = item.context_expr if isinstance(
+                        item.context_expr, ast.Call | ast.Name | ast.Attribute) else None
+                    self._bind_target(item.optional_vars, scope,
+                                      "enter" if ctx_call else "opaque", ctx_call, scope,
                                       stmt=node)
         elif isinstance(node, ast.ExceptHandler):
             if node.name:
@@ -1615,6 +1679,29 @@ class _Analysis:
                     isinstance(b.node, ast.Attribute | ast.Name)):
                 return self.qual(b.node, b.scope, depth + 1)
         return None
+
+    def chosen(self, name: ast.Name, scope: _Scope) -> list[tuple[ast.Name | ast.Attribute,
+                                                                 _Scope]]:
+        """The names a name may hold when it was bound to a choice between them
+        (``f = a if cond else b``, ``f = a or b``)."""
+        found = scope.lookup(name.id)
+        if found is None:
+            return []
+        arms: list[tuple[ast.Name | ast.Attribute, _Scope]] = []
+        for b in found[1]:
+            if b.kind != "assign" or b.path or not isinstance(b.node, ast.IfExp | ast.BoolOp):
+                continue
+            todo: list[ast.expr] = [b.node]
+            while todo and len(arms) < 8:
+                e = todo.pop()
+                if isinstance(e, ast.IfExp):
+                    todo += [e.orelse, e.body]
+                elif isinstance(e, ast.BoolOp):
+                    todo += reversed(e.values)
+                elif isinstance(e, ast.Name | ast.Attribute) and not (
+                        isinstance(e, ast.Name) and e.id == name.id):
+                    arms.append((e, b.scope))
+        return arms
 
     def local_defs(self, expr: ast.expr, scope: _Scope) -> list[_DefNode]:
         """Every definition of the function a name refers to in this module (a function
@@ -1760,6 +1847,9 @@ class _Analysis:
         if found is None:
             if name == "__file__":
                 return (_s(self.file),)
+            if name == "__name__" and self.prog.modules is not None:
+                mod = self.prog.module_name(self.file)
+                return (_s(mod),) if mod else _UNK
             return _UNK
         def_scope, bindings = found
         loop = _innermost_loop(bindings, use)
@@ -1795,6 +1885,15 @@ class _Analysis:
         for b in bindings:
             if b.kind == "assign":
                 base.extend(_select(self.ev(b.node, b.scope, d, hops, ctx), b.path))
+            elif b.kind == "enter":
+                entered = self.ev_enter(b.node, b.scope, d, ctx)
+                if entered is not None:
+                    base.extend(_select(entered, b.path))
+                    continue
+                # a generator's yields come as a sequence: a @contextmanager gives its yield
+                for a in _select(self.ev(b.node, b.scope, d, hops, ctx), b.path):
+                    base.extend(_elements((a,)) if isinstance(a, _Seq) and a.keys is None
+                                else (a,))
             elif b.kind == "iter":
                 elems = _elements(self.ev(b.node, b.scope, d, hops, ctx))
                 base.extend(_select(elems, b.path) if b.path else elems)
@@ -1828,6 +1927,24 @@ class _Analysis:
                     else:
                         base.extend(_concat((a,), rhs))
         return _cap(base)
+
+    def ev_enter(self, node: ast.AST | None, scope: _Scope, d: int,
+                 ctx: _Ctx) -> _Alts | None:
+        """What ``with Class(...) as v`` binds when ``Class`` is a class of this module with
+        an ``__enter__``: the values ``__enter__`` returns (None for anything else)."""
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+            return None
+        cls = self.class_of(node.func, scope)
+        inner = self.class_scope.get(id(cls)) if cls is not None else None
+        enters = [b.node for b in inner.bindings.get("__enter__", ())
+                  if b.kind == "def" and isinstance(b.node, _DefNode)] if inner else []
+        if not enters:
+            return None
+        caller = self.prog.caller(self, node, scope, 1, "__enter__")
+        out: list[_AV] = []
+        for fdef in enters:
+            out.extend(self.ev_function(fdef, d, ctx, caller))
+        return _cap(out)
 
     def ev_param(self, b: _Binding, d: int, hops: int, ctx: _Ctx) -> _Alts:
         """A parameter: the argument of the call its function was entered from (the
@@ -1889,7 +2006,20 @@ class _Analysis:
             out: list[_AV] = []
             for value, s in self.self_attr(expr.attr)[:16]:
                 out.extend(self.ev(value, s, d, hops, ctx))
+            # and a class attribute (``_search = {...}`` in a class body of the module)
+            for inner in list(self.class_scope.values())[:64]:
+                out.extend(self._ev_bindings(
+                    [b for b in inner.bindings.get(expr.attr, ()) if b.kind == "assign"],
+                    d, hops, ctx))
             return _cap(out) if out else _UNK
+        if isinstance(expr.value, ast.Name):  # ``Class.attr`` of a class of the module
+            found = scope.lookup(expr.value.id)
+            classes = [self.class_scope[id(b.node)] for b in found[1]
+                       if b.kind == "class" and id(b.node) in self.class_scope] if found else []
+            if classes:
+                attrs = [b for c in classes for b in c.bindings.get(expr.attr, ())
+                         if b.kind == "assign"]
+                return self._ev_bindings(attrs, d, hops, ctx) if attrs else _UNK
         q = self.qual(expr, scope)
         if q in ("os.sep", "os.path.sep", "posixpath.sep"):
             return (_s("/"),)
@@ -1959,7 +2089,8 @@ class _Analysis:
                 base = posixpath.dirname(base)
         else:
             parts = here.split("/")
-            base = here
+            root = self.prog.root_of(self.file) if self.prog.modules is not None else None
+            base = root.rstrip("/") if root else here
             for i in range(len(parts) - 1, -1, -1):
                 if parts[i] in _SITE_DIRS:
                     base = "/".join(parts[:i + 1])
@@ -1979,8 +2110,19 @@ class _Analysis:
             return args[i] if i < len(args) and not isinstance(args[i], ast.Starred) else None
 
         defs = self.prog.callee_defs(self, fn, scope, q)
+        offset = 0
+        if not defs and isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name):
+            # ``self.m(...)``, ``cls.m(...)``, ``Class.m(...)``: a method of the module
+            if fn.value.id in ("self", "cls"):
+                defs = [(self, f) for c in list(self.class_scope.values())[:64]
+                        for b in c.bindings.get(fn.attr, ())
+                        if b.kind == "def" and isinstance(f := b.node, _DefNode)]
+            elif (cls := self.class_of(fn.value, scope)) is not None:
+                defs = self.methods_of_class(cls, fn.attr)
+            if defs:
+                offset = _bound_params(defs[0][1])
         if defs:
-            caller = self.prog.caller(self, expr, scope, 0, defs[0][1].name)
+            caller = self.prog.caller(self, expr, scope, offset, defs[0][1].name)
             out: list[_AV] = []
             for an, fdef in defs:
                 out.extend(an.ev_function(fdef, d, ctx, caller))
@@ -2009,6 +2151,15 @@ class _Analysis:
                              for a in self.ev(arg(0, "p"), scope, d, hops, ctx)])
             if q in _IDENTITY_CALLS:
                 return self.ev(arg(0, "path"), scope, d, hops, ctx) or _UNK
+            if last == "as_file" and q.split(".", 1)[0] in ("importlib", "importlib_resources",
+                                                           "resources"):
+                return self.ev(arg(0, "path"), scope, d, hops, ctx) or _UNK
+            if q in ("importlib.resources.path", "importlib_resources.path",
+                     "resources.path") and len(args) >= 2:
+                names = self.ev(args[0], scope, d, hops, ctx)
+                where = _cap([_s(self.module_dir(a.text()))
+                              if isinstance(a, _Str) and a.known else _Unk() for a in names])
+                return _path_join(where, self.ev(args[1], scope, d, hops, ctx))
             if q in ("list", "tuple") and len(args) == 1:
                 return _cap([a if isinstance(a, _Seq) else _Unk(_hints_of((a,)))
                              for a in self.ev(args[0], scope, d, hops, ctx)]) or _UNK
@@ -2144,7 +2295,8 @@ class _Analysis:
         return result
 
 
-_STR_METHODS = frozenset({"split", "rsplit", "replace", "lower", "upper", "rstrip", "lstrip"})
+_STR_METHODS = frozenset({"split", "rsplit", "replace", "lower", "upper", "rstrip", "lstrip",
+                          "partition", "rpartition"})
 
 
 def _str_method(recv: _Alts, m: str, args: Sequence[object]) -> _Alts:
@@ -2156,6 +2308,14 @@ def _str_method(recv: _Alts, m: str, args: Sequence[object]) -> _Alts:
             continue
         text = a.text()
         try:
+            if m in ("partition", "rpartition"):
+                if len(args) != 1 or not isinstance(args[0], str) or not args[0]:
+                    raise ValueError
+                parted = text.partition(args[0]) if m == "partition" else \
+                    text.rpartition(args[0])
+                out.append(_Seq(tuple((_Str((p,), hints=a.hints, indirect=a.indirect),)
+                                      for p in parted)))
+                continue
             if m in ("split", "rsplit"):
                 if not all(x is None or isinstance(x, str | int) for x in args) or \
                         (args and args[0] == ""):
@@ -2234,13 +2394,33 @@ def _slice(base: _Alts, sl: ast.Slice) -> _Alts:
     return _cap(out)
 
 
+def _bound_params(func: _DefNode) -> int:
+    """Leading parameters a method call through an attribute does not pass: none for a
+    ``@staticmethod``, else one (``self``, or ``cls`` of a ``@classmethod``)."""
+    for d in func.decorator_list:
+        if (isinstance(d, ast.Name) and d.id == "staticmethod") or (
+                isinstance(d, ast.Attribute) and d.attr == "staticmethod"):
+            return 0
+    return 1
+
+
 def _argument(func: _DefNode, pname: str, caller: _Caller) -> ast.expr | None:
-    """The argument a call passes for a parameter (None: not passed, or not knowable)."""
+    """The argument a call passes for a parameter (None: not passed, or not knowable);
+    for ``*args``, a tuple of the call's extra positional arguments."""
     node = caller.node
     for kw in node.keywords:
         if kw.arg == pname:
             return kw.value
     positional = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
+    vararg = func.args.vararg
+    if vararg is not None and pname == vararg.arg:
+        made = caller.an.prog.varargs
+        extra = made.get((id(node), id(func)))
+        if extra is None:
+            first = max(len(positional) - caller.offset, 0)
+            extra = made[id(node), id(func)] = ast.Tuple(elts=node.args[first:],
+                                                         ctx=ast.Load())
+        return extra
     if pname not in positional:
         return None
     i = positional.index(pname) - caller.offset
@@ -2449,6 +2629,8 @@ def _match_loader_name(an: _Analysis, call: _Call,
     if an.local_def(fn, scope) is not None:
         return None
     q = an.qual(fn, scope)
+    if q is None and isinstance(fn, ast.Name):
+        q = _chosen_loader(an, fn, scope)
     parts = q.split(".") if q else []
     last = parts[-1] if parts else (fn.attr if isinstance(fn, ast.Attribute) else None)
     resolved = bool(parts) and parts[0] in ("ctypes", "_ctypes")
@@ -2500,6 +2682,16 @@ def _match_loader_name(an: _Analysis, call: _Call,
         # like library files are the candidates.
         return _Loader(_WRAPPER_API, Confidence.LOW), list(node.args)
     return None
+
+
+def _chosen_loader(an: _Analysis, fn: ast.Name, scope: _Scope) -> str | None:
+    """The loader class a name holds when it was chosen by a condition
+    (``lib_type = ctypes.WinDLL if os.name == "nt" else ctypes.CDLL``): the one of the
+    arms that is a ctypes loader class, ``CDLL`` first (the one this platform runs)."""
+    arms = [q for e, s in an.chosen(fn, scope) if (q := an.qual(e, s)) is not None
+            and q.rsplit(".", 1)[-1] in _CTYPES_CLASSES]
+    arms.sort(key=lambda q: not q.endswith(".CDLL"))
+    return arms[0] if arms else None
 
 
 def _loader_instance(an: _Analysis, expr: ast.expr, scope: _Scope,
@@ -2809,7 +3001,30 @@ def _evaluator(an: _Analysis, call: _Call, loader: _Loader,
         return (lambda ctx: _numpy_names(an, loader_args, scope, ctx),
                 ("numpy adds the platform's library suffix to a name without one",))
     first = loader_args[0]
+    if loader.api == "cffi.dlopen":
+        return (lambda ctx: _cffi_names(an.ev(first, scope, 0, 0, ctx)),
+                ("cffi looks up a name without '.' or '/' with find_library()",))
     return (lambda ctx: an.ev(first, scope, 0, 0, ctx)), ()
+
+
+def _cffi_names(alts: _Alts) -> _Alts:
+    """What ``ffi.dlopen(name)`` tries (cffi's ``_load_backend_lib``): a name holding a
+    ``.`` or a ``/`` is opened as a file, and failing that, as a name without either is,
+    looked up with ``ctypes.util.find_library`` (``ffi.dlopen('pulse')`` loads
+    ``libpulse.so.0``).  A path or a library file name is no ``find_library`` name."""
+    out: list[_AV] = []
+    for a in _flatten(alts):
+        if not isinstance(a, _Str) or not a.known or a.stem:
+            out.append(a)
+            continue
+        text = a.text()
+        if not any(c in text for c in "./\\"):
+            out.append(_as_stem(a))
+            continue
+        out.append(a)
+        if "/" not in text and "\\" not in text and not _LIBFILE.search(text):
+            out.append(_as_stem(a))
+    return _cap(out)
 
 
 def _expression(an: _Analysis, expr: ast.expr, scope: _Scope) -> _Evaluate:
