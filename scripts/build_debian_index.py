@@ -8,8 +8,10 @@ Source: Debian's ``Contents-amd64`` index of the release apt is configured for, 
     apt-get install -y apt-file && apt-file update
     python scripts/build_debian_index.py [--lists /var/lib/apt/lists] [--out PATH]
 
-Kept: file names in library directories that look like a shared library with an ABI number
-(``libz.so.1``, ``libavcodec.so.59.37.100``) or a plain ``lib*.so`` in a multiarch dir.
+Kept: file names in the x86-64 library directories (not the lib32/libx32 multilib ones)
+that look like a shared library with an ABI number (``libz.so.1``,
+``libavcodec.so.59.37.100``) or a plain ``lib*.so``, the development link ``-dev``
+packages ship (what ``dlopen("libz.so")`` needs).
 Each line is ``name<TAB>package[,package...]`` (source section stripped), sorted; header
 lines start with ``#`` and record the source and its date.
 """
@@ -25,8 +27,8 @@ import subprocess
 import sys
 from collections import defaultdict
 
-LIBDIR = re.compile(r"^(?:usr/)?lib(?:32|64|x32)?/(?:x86_64-linux-gnu/)?([^/]+)$")
-SONAME = re.compile(r"^lib[^/]*\.so(?:\.\d+)+$")
+LIBDIR = re.compile(r"^(?:usr/)?lib(?:64)?/(?:x86_64-linux-gnu/)?([^/]+)$")
+SONAME = re.compile(r"^lib[^/]*\.so(?:\.\d+)*$")
 
 
 def main(argv: list[str] | None = None) -> int:

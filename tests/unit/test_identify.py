@@ -661,7 +661,11 @@ def test_windows_cover_every_example() -> None:
 
 def test_debian_index_names_the_package() -> None:
     assert "libmagic1" in debian_packages("libmagic.so.1")
-    assert "libmagic1" in debian_packages("libmagic.so")  # a find_library stem
+    # find_library('magic') finds the runtime library; dlopen("libmagic.so") needs the
+    # development link, which only the -dev package ships
+    assert "libmagic1" in debian_packages("libmagic.so", versioned=True)
+    assert debian_packages("libmagic.so") == ("libmagic-dev",)
+    assert debian_packages("libc.so") == ("libc6-dev",)  # not the lib32/libx32 multilibs
     assert debian_packages("libunveil-nothing.so.1") == ()
     c = debian_component("libcairo.so.2")
     assert c is not None

@@ -73,6 +73,10 @@ def _edge_text(e: Edge, verbose: bool, container: str | None,
         return f"{name}: [bold red]ld.so would abort[/]: {escape(r.fatal or '')}"
     if r.outcome is not Outcome.FOUND:
         extra = f" (expected from {escape(e.provider)})" if e.provider else ""
+        hint = e.component
+        if hint is not None and any(x.method == "debian-index" for x in hint.evidence):
+            extra += (f" [dim](in Debian package {escape(hint.name)}: "
+                      f"apt-get install {escape(hint.name)})[/]")
         return f"{name} [bold red]not found[/]{extra}"
     found = _where(e, container)
     if found == r.request:  # a path loaded as itself: say how it was asked for instead

@@ -38,11 +38,12 @@ def index_source() -> str:
     return _index()[1]
 
 
-def debian_packages(name: str) -> tuple[str, ...]:
-    """Packages shipping a library of this name; for a ``find_library`` stem pass
-    ``lib<stem>.so`` and every versioned name is considered."""
+def debian_packages(name: str, *, versioned: bool = False) -> tuple[str, ...]:
+    """Packages shipping a library of this name.  An unversioned ``libfoo.so`` is the
+    development link (``libfoo-dev``); ``versioned=True`` asks instead for the packages
+    of every ``libfoo.so.N``, what ``find_library('foo')`` finds at run time."""
     idx = _index()[0]
-    if name in idx:
+    if not versioned and name in idx:
         return idx[name]
     if name.endswith(".so"):
         found: list[str] = []
@@ -53,8 +54,10 @@ def debian_packages(name: str) -> tuple[str, ...]:
     return ()
 
 
-def debian_component(name: str) -> Component | None:
-    pkgs = debian_packages(name)
+def debian_component(name: str, *, versioned: bool = False) -> Component | None:
+    """The Debian package that ships a library name, as a component whose evidence is the
+    index entry and an install hint (``versioned``: see :func:`debian_packages`)."""
+    pkgs = debian_packages(name, versioned=versioned)
     if not pkgs:
         return None
     # Prefer the plain package over -extra/-dev variants when several ship the name.
