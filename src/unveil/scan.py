@@ -81,6 +81,7 @@ _PY_CALLS = re.compile(
     rb"(?P<call>CDLL|PyDLL|WinDLL|OleDLL|LoadLibrary(?:Ex)?|find_library|dlopen"
     rb"|load_library(?:_permanently)?|add_dll_directory|require_versions?)\s*\("
     rb"|\b(?:cdll|pydll|windll|oledll)\s*[.\[]|getattr\(\s*(?:ctypes\.)?(?:cdll|windll)"
+    rb"|\bctypes\s*\.\s*(?:CDLL|PyDLL|WinDLL|OleDLL)\b(?!\s*\()"  # kept: x = ctypes.CDLL
     rb"|(?:from|import)\s[^\n]*\b(?:CDLL|PyDLL|WinDLL|OleDLL|find_library|cdll|windll"
     rb"|load_library|LoadLibrary)\b")
 _NONE_ARG = re.compile(rb"\s*None\s*\)")
@@ -1033,8 +1034,15 @@ class _TargetScan:
                 sites.append((site, posixpath.dirname(path), path, t.owner_of(path)))
         # One call (same file, line and calling context) the detector reports as a site per
         # kind of name (find_library stems apart from paths): alternatives of one load.
-        other_os = {(st.file, st.line, st.hints) for st, _d, _c, _o in sites
-                    if any(other_platform(n) for n in st.names)}
+        # Code for another platform names its files only (find_library('Security') or
+        # Security.framework); a list that also names this platform's *.so is meant here too.
+        calls: dict[tuple[str, int | None, tuple[str, ...]], list[bool]] = {}
+        for st, _d, _c, _o in sites:
+            kinds = calls.setdefault((st.file, st.line, st.hints), [False, False])
+            kinds[0] |= any(other_platform(n) for n in st.names)
+            kinds[1] |= not st.stem and any(".so" in n.rsplit("/", 1)[-1] and not
+                                            other_platform(n) for n in st.names)
+        other_os = {k for k, (other, here) in calls.items() if other and not here}
         for site, site_dir, caller, dist in sites:
             shown = replace(site, file=self.display(site.file),
                             names=tuple(self.display(n) if n.startswith("/") else n
@@ -1067,7 +1075,14 @@ class _TargetScan:
                                                    request=self.display(e.resolution.request)))
                      for e in edges]
             out.append(DynamicLoad(shown, tuple(edges), dist))
-        return tuple(out)
+        # The sites of one call are alternatives (``find_library("c") or "libc.so"``): once
+        # one of them loads, the names of the others are fallbacks that never run.
+        loaded = {(d.site.file, d.site.line, d.site.hints) for d in out
+                  if any(e.resolution.outcome is Outcome.FOUND for e in d.edges)}
+        return tuple(replace(d, edges=()) if d.edges and (d.site.file, d.site.line,
+                                                          d.site.hints) in loaded
+                     and not any(e.resolution.outcome is Outcome.FOUND for e in d.edges)
+                     else d for d in out)
 
     def _sha256(self, path: str) -> str | None:
         import hashlib
@@ -1115,12 +1130,13 @@ class _TargetScan:
     @staticmethod
     def _debian_hint(request: str) -> Component | None:
         name = request
-        if name.startswith("find_library("):
-            stem = name.split("'")[1] if "'" in name else ""
-            name = f"lib{stem}.so"
+        stem = name.startswith("find_library(")
+        if stem:
+            inner = name.split("'")[1] if "'" in name else ""
+            name = f"lib{inner}.so"
         from unveil.identify.debian import debian_component
 
-        return debian_component(name.rsplit("/", 1)[-1])
+        return debian_component(name.rsplit("/", 1)[-1], versioned=stem)
 
     def _is_weak(self, requester: str, request: str) -> bool:
         b = self.store.get(requester).binary
