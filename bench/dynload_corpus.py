@@ -530,8 +530,9 @@ def compare(pin: Pin, scan: dict[str, Any], trace: dict[str, Any],
     site_seen: list[bool] = []
     for origin, dl in sites:
         paths = {d["path"] for d in dl.get("dependencies", []) if d.get("path")}
-        names = set(dl.get("names", []))
-        j = join_with_static(obs, paths, names)
+        stems = set(dl.get("names", [])) if dl.get("stem") else set()
+        names = set(dl.get("names", [])) - stems
+        j = join_with_static(obs, paths, names, stems)
         hit = [x.library for x in j.with_status(JoinStatus.PREDICTED_AND_SEEN)]
         for k in hit:
             matched_by.setdefault(k, []).append((origin, dl))

@@ -711,14 +711,21 @@ def _stem_matches(stem: str, basename: str) -> bool:
 
 
 def join_with_static(observed: Iterable[ObservedLoad], predicted_paths: set[str],
-                     predicted_names: set[str]) -> Joined:
+                     predicted_names: set[str],
+                     predicted_stems: set[str] | None = None,
+                     present_paths: set[str] | None = None) -> Joined:
     """Classify each library as predicted-and-seen, seen-not-predicted or predicted-not-seen.
 
     Seen libraries are the loads that put a file in a process, grouped by real path.  A
     predicted path matches by real path (symlinks resolved on this host) and, failing that,
     by basename, with a note.  A predicted name matches the basename of the request, the
-    path or the real path (so a SONAME matches a symlink chain); a name without ``.so`` and
-    ``/`` is a ``find_library`` stem (``magic`` matches ``libmagic.so.1``).
+    path or the real path (so a SONAME matches a symlink chain); a ``find_library`` stem
+    (``predicted_stems``: ``magic`` matches ``libmagic.so.1``) matches as ``find_library``
+    would.  Without ``predicted_stems`` (older callers), a name without ``.so`` and ``/``
+    is taken for a stem; with it, such a name is only a file name (``CDLL("pulse")`` does
+    not load ``libpulse.so.0``).  ``present_paths`` are files the scan found but predicted
+    no load of (a package's extension modules): they count for loads the interpreter made
+    (an import), never for one a ``ctypes`` call site made, which a detector had to see.
     """
     groups: dict[str, list[ObservedLoad]] = {}
     for x in observed:
@@ -730,6 +737,12 @@ def join_with_static(observed: Iterable[ObservedLoad], predicted_paths: set[str]
     notes: dict[str, list[str]] = {k: [] for k in groups}
     missed: dict[str, list[str]] = {}
 
+    imported = {k for k, v in groups.items() if all(x.call_site is None for x in v)}
+    for p in sorted((present_paths or set()) - predicted_paths):
+        real = os.path.realpath(p)
+        for k in imported:
+            if k == real or any(x.path == p for x in groups[k]):
+                hits[k].setdefault(p, MatchedBy.PATH)
     for p in sorted(predicted_paths):
         real = os.path.realpath(p)
         found = [k for k, v in groups.items() if k == real or any(x.path == p for x in v)]
@@ -745,10 +758,13 @@ def join_with_static(observed: Iterable[ObservedLoad], predicted_paths: set[str]
         if not found:
             missed[p] = [p]
 
-    for n in sorted(predicted_names):
+    stems = predicted_stems
+    for n in sorted(predicted_names | (stems or set())):
         found = [k for k in groups if n in names[k]]
         how = MatchedBy.NAME
-        if not found and "/" not in n and not _LIBFILE.search(n):
+        maybe_stem = n in stems if stems is not None else (
+            "/" not in n and not _LIBFILE.search(n))
+        if not found and maybe_stem:
             found = [k for k in groups if any(_stem_matches(n, b) for b in names[k])]
             how = MatchedBy.STEM
         for k in found:

@@ -12,11 +12,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from unveil.model import LinkKind, Outcome, ProblemKind
+from unveil.model import Confidence, LinkKind, LoadSite, Outcome, ProblemKind
 from unveil.trace import (
     JoinStatus,
     LoadKind,
@@ -297,6 +298,25 @@ def test_join_with_static(tmp_path: Path) -> None:
     }
     assert [j.status for j in joined.libraries] == sorted(
         (j.status for j in joined.libraries), key=list(JoinStatus).index)
+
+
+def test_join_stems_and_present_files() -> None:
+    """A name the scan used as a file name is no find_library stem (CDLL("pulse") loads no
+    libpulse.so.0); a file the scan merely found counts for an import, not for a load a
+    ctypes call site made."""
+    site = LoadSite("pkg/x.py", 3, "python", "ctypes.CDLL", ("x",), Confidence.HIGH)
+    observed = [_load("libpulse.so.0", "/usr/lib/libpulse.so.0"),
+                _load("libmagic.so.1", "/usr/lib/libmagic.so.1"),
+                replace(_load("/pkg/libown.so", "/pkg/libown.so"), call_site=site),
+                _load("/pkg/_ext.so", "/pkg/_ext.so")]
+    joined = join_with_static(observed, set(), {"pulse"}, {"magic"},
+                              present_paths={"/pkg/libown.so", "/pkg/_ext.so"})
+    status = {j.library: j.status for j in joined.libraries}
+    assert status == {"/usr/lib/libpulse.so.0": JoinStatus.SEEN_NOT_PREDICTED,
+                      "/usr/lib/libmagic.so.1": JoinStatus.PREDICTED_AND_SEEN,
+                      "/pkg/libown.so": JoinStatus.SEEN_NOT_PREDICTED,
+                      "/pkg/_ext.so": JoinStatus.PREDICTED_AND_SEEN,
+                      "pulse": JoinStatus.PREDICTED_NOT_SEEN}
 
 
 def test_join_empty() -> None:

@@ -118,13 +118,14 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         cfg = _config("/", ld_library_path=os.environ.get("LD_LIBRARY_PATH"), from_env=False)
         scanned = Scanner(cfg).scan(args.compare)
         paths = {e.resolution.path for e in scanned.edges if e.resolution.path}
-        paths |= {b.loader_path for t in scanned.targets for b in t.binaries}
+        present = {b.loader_path for t in scanned.targets for b in t.binaries}
         names = {e.resolution.request for e in scanned.edges}
+        stems: set[str] = set()
         for t in scanned.targets:
             for d in t.dynamic_loads:
-                names.update(d.site.names)
+                (stems if d.site.stem else names).update(d.site.names)
                 paths.update(e.resolution.path for e in d.edges if e.resolution.path)
-        joined = join_with_static(result.loads, paths, names)
+        joined = join_with_static(result.loads, paths, names, stems, present)
     loads = [{"name": x.name, "path": x.path, "real_path": x.real_path, "kind": x.kind.value,
               "requester": x.requester, "pid": x.pid, "outcome": x.outcome.value,
               "call_site": (f"{x.call_site.file}:{x.call_site.line}" if x.call_site else None)}
