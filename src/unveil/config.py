@@ -135,6 +135,48 @@ class MuslPlatform:
         return f"{prefix}/etc/ld-musl-{self.arch}.path"
 
 
+#: Linux architectures by ELF ``e_machine`` and class: (Debian multiarch tuple, glibc's
+#: ``$PLATFORM``, the ld.so.cache flag word of its libraries (``FLAG_ELF_LIBC6`` and the
+#: arch flag from glibc's ``ldconfig.h``), the glibc interpreter, musl's arch name).
+LINUX_ARCHES: dict[tuple[int, int], tuple[str, str, int, str, str]] = {
+    (62, 64): ("x86_64-linux-gnu", "x86_64", 0x0303, "/lib64/ld-linux-x86-64.so.2", "x86_64"),
+    (3, 32): ("i386-linux-gnu", "i686", 0x0003, "/lib/ld-linux.so.2", "i386"),
+    (183, 64): ("aarch64-linux-gnu", "aarch64", 0x0A03, "/lib/ld-linux-aarch64.so.1",
+                "aarch64"),
+    (40, 32): ("arm-linux-gnueabihf", "v7l", 0x0903, "/lib/ld-linux-armhf.so.3", "armhf"),
+    (21, 64): ("powerpc64le-linux-gnu", "power8", 0x0503, "/lib64/ld64.so.2", "powerpc64le"),
+    (22, 64): ("s390x-linux-gnu", "z13", 0x0403, "/lib/ld64.so.1", "s390x"),
+    (243, 64): ("riscv64-linux-gnu", "riscv64", 0x1003, "/lib/ld-linux-riscv64-lp64d.so.1",
+                "riscv64"),
+}
+
+
+def glibc_platform_for(machine: int, bits: int, little_endian: bool) -> GlibcPlatform | None:
+    """A Debian-style (multiarch) glibc system of another architecture, for binaries built
+    for it (an aarch64 wheel scanned on x86-64): no hwcaps subdirectories (the CPU is not
+    known), its triplet's directories searched.  None for an unknown architecture."""
+    arch = LINUX_ARCHES.get((machine, bits))
+    if arch is None:
+        return None
+    triplet, platform, flag, interp, _musl = arch
+    return GlibcPlatform(machine=machine, bits=bits, little_endian=little_endian,
+                         lib=f"lib/{triplet}", platform=platform,
+                         trusted_dirs=(f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib",
+                                       "/usr/lib"),
+                         cache_flags=(flag,), interpreter=interp)
+
+
+def musl_platform_for(machine: int, bits: int) -> MuslPlatform | None:
+    """musl's loader facts for another architecture (None: unknown)."""
+    arch = LINUX_ARCHES.get((machine, bits))
+    if arch is None:
+        return None
+    name = arch[4]
+    return MuslPlatform(machine=machine, bits=bits, arch=name,
+                        ldso=f"/lib/ld-musl-{name}.so.1",
+                        self_names=(f"libc.musl-{name}.so.1",))
+
+
 Progress = Callable[[int, int, str], None]
 
 

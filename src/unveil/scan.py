@@ -16,7 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from unveil.config import MUSLLINUX_POLICY_LIBS, ScanConfig
+from unveil.config import (
+    MUSLLINUX_POLICY_LIBS,
+    ScanConfig,
+    glibc_platform_for,
+    musl_platform_for,
+)
 from unveil.dynload.resolve import detector_for, detector_kind, other_platform, resolve_name
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
@@ -476,9 +481,11 @@ def _macos_arch(tag: str | None) -> str:
 
 
 def _python_dll(tag: str | None) -> str:
+    """The CPython DLL of a wheel's Python tag; ``""`` (any version's) when the target has
+    no tag (an installed environment: its interpreter provides its own)."""
     if tag and tag.startswith("cp") and tag[2:].isdigit():
         return f"python{tag[2:]}.dll"
-    return "python3.dll"
+    return "" if tag is None else "python3.dll"
 
 
 def _upstream_version(c: Component) -> Component:
@@ -722,6 +729,7 @@ class _TargetScan:
         self._musl: MuslLoader | None = None
         self._dyld: DyldLoader | None = None
         self._windows: WindowsLoader | None = None
+        self._foreign_loaders: dict[tuple[str, int, int], Loader] = {}
         self._flavor_of: dict[str, str] = {}
         self._sbom_memo: dict[str, tuple[list[ShippedSbom], list[str]]] = {}
 
@@ -791,14 +799,44 @@ class _TargetScan:
                     self.fs, WindowsPlatform(python_dll=_python_dll(self.t.python_tag)),
                     self.store, dll_directories=added)
             return self._windows
-        libc = self.s.config.linux_libc or flavor_of(b, self.t.platform_tag)
+        cfg = self.s.config
+        libc = cfg.linux_libc or flavor_of(b, self.t.platform_tag)
         if libc == "musl":
+            if (b.machine, b.bits) != (cfg.musl.machine, cfg.musl.bits):
+                return self._foreign(b, "musl")
             if self._musl is None:
-                cfg = self.s.config
                 self._musl = MuslLoader(self.fs, cfg.musl, self.store,
                                         ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
             return self._musl
+        if (b.machine, b.bits) != (cfg.glibc.machine, cfg.glibc.bits):
+            return self._foreign(b, "glibc")
         return self.loader
+
+    def _foreign(self, b: Binary, libc: str) -> Loader:
+        """The loader of a binary built for another architecture than the configured one
+        (an aarch64 wheel scanned on x86-64): that architecture's loader, over the same
+        root; the configured one when the architecture is unknown (its candidates are then
+        all of the wrong machine, as ld.so would find them)."""
+        key = (libc, b.machine, b.bits)
+        made = self._foreign_loaders.get(key)
+        if made is not None:
+            return made
+        cfg = self.s.config
+        loader: Loader
+        if libc == "musl":
+            mp = musl_platform_for(b.machine, b.bits)
+            loader = MuslLoader(self.fs, mp, self.store, ld_library_path=cfg.ld_library_path,
+                                cwd=cfg.cwd) if mp is not None else self.loader
+        else:
+            gp = glibc_platform_for(b.machine, b.bits, b.little_endian)
+            if gp is None:
+                loader = self.loader
+            else:
+                cache, _problem = load_cache(self.fs, self.store, gp)
+                loader = GlibcLoader(self.fs, gp, self.store, cache=cache,
+                                     ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
+        self._foreign_loaders[key] = loader
+        return loader
 
     def run(self) -> TargetResult:
         t, cfg = self.t, self.s.config

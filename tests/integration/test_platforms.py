@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tests.conftest import Builder
 from tests.integration.packages import write_wheel
 from tests.unit.test_macho import MH_BUNDLE, MH_DYLIB, Spec, make_fat, make_macho
 from tests.unit.test_pe import make_pe
@@ -118,6 +119,42 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
     assert edges["nothere.dll"][0] is EdgeClass.MISSING
 
 
+def test_windows_environment_provides_its_python_dll(tmp_path: Path) -> None:
+    """Installed, an extension has no wheel tag to say its Python: whichever python3XY.dll
+    it imports is the interpreter's own (beside python.exe), not missing."""
+    ext = make_pe(imports=(("python312.dll", ("PyModule_Create2",)),
+                           ("KERNEL32.dll", ("GetLastError",))),
+                  delay=(), export_name="_ext.pyd").data
+    site = tmp_path / "env" / "Lib" / "site-packages"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg" / "_ext.cp312-win_amd64.pyd").write_bytes(bytes(ext))
+    (site / "pkg-1.0.dist-info").mkdir()
+    (site / "pkg-1.0.dist-info" / "METADATA").write_text("Name: pkg\nVersion: 1.0\n")
+    (site / "pkg-1.0.dist-info" / "RECORD").write_text("pkg/_ext.cp312-win_amd64.pyd,,\n")
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = C:\\Python312\n")
+    edges = _edges(scan(str(tmp_path / "env")))
+    assert edges["python312.dll"][0] is EdgeClass.RUNTIME
+    assert edges["KERNEL32.dll"][0] is EdgeClass.SYSTEM
+
+
+def _as_machine(data: bytes, machine: int) -> bytes:
+    return data[:18] + machine.to_bytes(2, "little") + data[20:]
+
+
+def test_foreign_architecture_wheel_uses_its_own_loader(build: Builder, tmp_path: Path) -> None:
+    """An aarch64 wheel scanned on x86-64 resolves as on an aarch64 system: its bundled
+    library is found (for its own loader it is of the right machine), not 'missing'.  The
+    fixtures are x86-64 builds relabelled EM_AARCH64: the loader reads headers only."""
+    vend = build.lib("v/libvend.so.1", soname="libvend.so.1")
+    ext = build.lib("v/_ext.so", needs=[str(vend)], rpath="$ORIGIN/../pkg.libs")
+    for tag in ("manylinux_2_28_aarch64", "musllinux_1_2_aarch64"):
+        whl = write_wheel(tmp_path / f"pkg-1.0-cp311-cp311-{tag}.whl", {
+            "pkg/_ext.cpython-311-aarch64-linux-gnu.so": _as_machine(ext.read_bytes(), 183),
+            "pkg.libs/libvend.so.1": _as_machine(vend.read_bytes(), 183)})
+        edges = _edges(scan(str(whl)))
+        assert edges["libvend.so.1"][0] is EdgeClass.BUNDLED, tag
+
+
 # -- real wheels ---------------------------------------------------------------------------
 PLATFORM_WHEELS = {
     "macos": ("wheels-macos", ["numpy", "scipy", "pillow", "pyzmq", "shapely", "lxml",
@@ -125,20 +162,30 @@ PLATFORM_WHEELS = {
     "windows": ("wheels-windows", ["numpy", "scipy", "pillow", "pyzmq", "shapely", "lxml",
                                    "opencv_python_headless", "psycopg2_binary"]),
     "musllinux": ("wheels-musl", ["numpy", "scipy", "pillow", "pyzmq", "shapely", "lxml"]),
+    # another architecture than this machine's: resolved with that architecture's loader
+    "aarch64": ("wheels-aarch64", ["numpy", "pyzmq"]),
 }
-MUSL_PINS = ["numpy==2.4.6", "scipy==1.17.1", "pillow==13.0.0", "pyzmq==27.3.0",
-             "shapely==2.2.0", "lxml==6.1.3"]
+#: (platform tag, pins) of the wheels downloaded for a platform test on first use
+DOWNLOADS = {
+    "musllinux": (("musllinux_1_2_x86_64",), ["numpy==2.4.6", "scipy==1.17.1",
+                                              "pillow==13.0.0", "pyzmq==27.3.0",
+                                              "shapely==2.2.0", "lxml==6.1.3"]),
+    "aarch64": (("manylinux_2_28_aarch64", "musllinux_1_2_aarch64"),
+                ["numpy==2.4.6", "pyzmq==27.3.0"]),
+}
 
 
-def _ensure_musl_wheels(d: Path) -> None:
+def _ensure_wheels(platform: str, d: Path) -> None:
     d.mkdir(parents=True, exist_ok=True)
-    for pin in MUSL_PINS:
-        name = pin.split("==")[0]
-        if not list(d.glob(f"{name}-*.whl")):
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                            "--only-binary=:all:", "--platform", "musllinux_1_2_x86_64",
-                            "--python-version", "3.11", "--implementation", "cp", "-d",
-                            str(d), pin], check=True)
+    tags, pins = DOWNLOADS[platform]
+    for tag in tags:
+        for pin in pins:
+            name = pin.split("==")[0]
+            if not list(d.glob(f"{name}-*{tag.split('_', 1)[0]}*{tag.rsplit('_', 1)[-1]}.whl")):
+                subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                                "--only-binary=:all:", "--platform", tag,
+                                "--python-version", "3.11", "--implementation", "cp", "-d",
+                                str(d), pin], check=True)
 
 
 @pytest.mark.network
@@ -147,8 +194,8 @@ def test_real_platform_wheels_have_nothing_missing(platform: str,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     sub, names = PLATFORM_WHEELS[platform]
     d = CACHE / sub
-    if platform == "musllinux":
-        _ensure_musl_wheels(d)
+    if platform in DOWNLOADS:
+        _ensure_wheels(platform, d)
     wheels = [w for w in sorted(d.glob("*.whl")) if w.name.split("-")[0] in names]
     if not wheels:
         pytest.skip(f"no cached {platform} wheels (the reader tests download them)")

@@ -22,6 +22,7 @@ Windows itself is not here, so System32's content is a documented list
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -55,9 +56,17 @@ def system_dlls() -> frozenset[str]:
     return frozenset(names | set(KNOWN_DLLS))
 
 
+_PYTHON_DLL = re.compile(r"python3\d+\.dll")
+
+
 def runtime_label(name: str, python_dll: str) -> str | None:
+    """``python`` for what CPython's own directory holds (``python_dll`` is the version's
+    DLL, or ``""`` when the version is not known, as in an installed environment: then any
+    ``python3XY.dll``, the one of the interpreter that loads the extension), ``vc-redist``
+    for the Visual C++ runtime parts CPython does not ship."""
     low = name.lower()
-    if low in PYTHON_DIR_DLLS or low == python_dll:
+    if low in PYTHON_DIR_DLLS or low == python_dll or (
+            not python_dll and _PYTHON_DLL.fullmatch(low)):
         return "python"
     if low in VC_REDIST_DLLS:
         return "vc-redist"
