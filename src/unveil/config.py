@@ -185,9 +185,10 @@ class ScanConfig:
     """How to scan: the target system and the loader's environment.
 
     ``root`` is the target system's ``/`` (a container rootfs or sysroot).
-    ``ld_library_path`` is ``None`` when the variable is unset (an empty string differs:
-    it means the current directory).  ``cwd`` is the working directory relative paths are
-    taken from.  ``progress`` is called as ``progress(done, total, what)``.
+    ``ld_library_path`` is ``None`` when the variable is unset (an empty string is the same:
+    ld.so ignores it; an empty *entry*, as in ``":/opt"``, is the current directory).
+    ``cwd`` is the working directory relative paths are taken from.  ``progress`` is called
+    as ``progress(done, total, what)``.
     ``workers`` threads parse binaries (inflating wheel members releases the GIL).
     ``skip_suffixes``: files with these endings are not opened to look for binary magic
     (reading four bytes of each of the 21,000 files of a large environment took 0.36 s);

@@ -172,6 +172,9 @@ class Verdict(enum.Enum):
     INVALID = "invalid"
     UNREADABLE = "unreadable"
     LOOP = "symlink-loop"
+    #: excluded by the loader's rules without being opened (a cache entry in a system
+    #: directory when the requester has DF_1_NODEFLIB)
+    REJECTED = "rejected"
 
 
 class Outcome(enum.Enum):

@@ -268,3 +268,73 @@ def test_copy_of_system_binary_in_tmp(agree: OracleCheck, tmp_path: Path) -> Non
         pytest.skip("curl not installed")
     shutil.copy(src, tmp_path / "curl")
     agree(str(tmp_path / "curl"))
+
+
+def _stub(build: Builder, name: str) -> str:
+    """A library whose SONAME is ``name``: linking it records ``name`` verbatim as
+    DT_NEEDED (a dynamic string token, an unusual number spelling...)."""
+    return str(build.lib(f"stubs/{abs(hash(name))}.so", soname=name))
+
+
+def test_dst_in_needed_is_expanded_before_matching(build: Builder, agree: OracleCheck) -> None:
+    """dl-deps.c expands $ORIGIN in a DT_NEEDED entry before anything else: two
+    libraries each needing "$ORIGIN/libx.so" load their own libx.so, printed expanded;
+    "lib$PLATFORM.so" (no slash) is searched under its expanded name."""
+    build.lib("a/libx.so")
+    build.lib("b/libx.so")
+    stub = _stub(build, "$ORIGIN/libx.so")
+    liba = build.lib("a/liba.so", soname="", needs=[stub])
+    libb = build.lib("b/libb.so", soname="", needs=[stub])
+    lines = agree(str(build.exe("bin/prog", needs=[str(liba), str(libb)])))
+    assert f"\t{build.root}/a/libx.so" in lines
+    assert f"\t{build.root}/b/libx.so" in lines
+    plat = host_config().glibc.platform
+    build.lib(f"p/lib{plat}.so")
+    exe = build.exe("bin/plat", needs=[_stub(build, "lib$PLATFORM.so")],
+                    rpath=str(build.root / "p"))
+    assert f"\tlib{plat}.so => {build.root}/p/lib{plat}.so" in agree(str(exe))
+
+
+def test_ld_library_path_origin_and_empty(build: Builder, agree: OracleCheck) -> None:
+    """$ORIGIN in LD_LIBRARY_PATH is the main program's directory; an empty
+    LD_LIBRARY_PATH is ignored (not the current directory)."""
+    lib = build.lib("l2/libt.so")
+    exe = build.exe("bin/prog", needs=[str(lib)])
+    assert f"\tlibt.so => {build.root}/bin/../l2/libt.so" in agree(
+        str(exe), ld_library_path="$ORIGIN/../l2")
+    assert "\tlibt.so => not found" in agree(str(exe), cwd=str(lib.parent), ld_library_path="")
+
+
+def test_a_name_that_finds_a_loaded_file_names_it(build: Builder, agree: OracleCheck) -> None:
+    """add_name_to_object: libalias.so found as a symlink to the loaded libreal.so becomes
+    a name of that object; a later request for it matches without searching again."""
+    real = build.lib("d1/libreal.so")
+    (real.parent / "libalias.so").symlink_to("libreal.so")
+    other = build.lib("d2/libalias.so")
+    alias_stub = _stub(build, "libalias.so")
+    m1 = build.lib("d1/libm1.so", needs=[alias_stub])
+    m2 = build.lib("d1/libm2.so", needs=[alias_stub], runpath=str(other.parent))
+    exe = build.exe("bin/prog", needs=[str(real), str(m1), str(m2)], rpath=str(real.parent))
+    lines = agree(str(exe))
+    assert not any("libalias.so" in line for line in lines)
+
+
+def test_cache_names_compare_numbers_by_value(build: Builder, agree: OracleCheck) -> None:
+    """_dl_cache_libcmp: libz.so.01 is libz.so.1."""
+    lines = agree(str(build.exe("bin/prog", needs=[_stub(build, "libz.so.01")])))
+    assert any(line.startswith("\tlibz.so.01 => /") for line in lines)
+
+
+def test_interpreter_line_names_pt_interp(build: Builder, agree: OracleCheck) -> None:
+    """The ld.so that runs prints itself under the program's PT_INTERP name."""
+    for interp in ("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/nonexistent/ld.so"):
+        exe = build.exe(f"bin/p{len(interp)}", extra=[f"-Wl,--dynamic-linker={interp}"])
+        assert f"\t{interp} => /lib64/ld-linux-x86-64.so.2" in agree(str(exe))
+
+
+def test_empty_rpath_and_needed_are_ignored(build: Builder, agree: OracleCheck) -> None:
+    """An empty DT_RPATH string adds no directory (not the current one); an empty DT_NEEDED
+    name loads nothing."""
+    lib = build.lib("w/libt.so")
+    exe = build.exe("bin/prog", needs=[str(lib), _stub(build, "")], rpath="")
+    assert "\tlibt.so => not found" in agree(str(exe), cwd=str(lib.parent))

@@ -134,3 +134,19 @@ def test_absolute_symlinks_stay_inside_the_root(rootfs: Path, build: Builder) ->
     loader = _root_loader(rootfs)
     assert loader.load("/prog").ldd_lines() == expected
     assert loader.fs.resolve("/opt/app/lib/liblink.so.1") == "/opt/app/lib/liblink.so.1.2.3"
+
+
+def test_nodeflib_uses_cache_entries_outside_the_system_dirs(rootfs: Path,
+                                                              build: Builder) -> None:
+    """DF_1_NODEFLIB drops ld.so.cache entries in the system directories only: an
+    ld.so.conf directory's library is still found through the cache."""
+    lib = build.lib("src/libapp.so.3", soname="libapp.so.3")
+    shutil.copy(lib, rootfs / "opt/app/lib/libapp.so.3")
+    exe = build.exe("src/prog", needs=[str(lib)], rpath=MULTIARCH,
+                    extra=["-Wl,-z,nodefaultlib"])
+    shutil.copy(exe, rootfs / "prog")
+    subprocess.run([LDCONFIG, "-r", str(rootfs)], check=True, capture_output=True)
+    expected = _oracle_in_root(rootfs, "/prog")
+    got = _root_loader(rootfs).load("/prog").ldd_lines()
+    assert got == expected
+    assert "\tlibapp.so.3 => /opt/app/lib/libapp.so.3" in got

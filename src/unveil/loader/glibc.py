@@ -44,6 +44,15 @@ DF_1_PIE = 0x08000000
 _DST = re.compile(r"\$(\{(ORIGIN|PLATFORM|LIB)\}|(ORIGIN|PLATFORM|LIB)(?![A-Za-z0-9_]))")
 
 
+_DIGITS = re.compile(r"\d+")
+
+
+def _libcmp_key(name: str) -> str:
+    """A name as ``_dl_cache_libcmp`` compares it: digit runs by value (``libz.so.01`` is
+    ``libz.so.1``)."""
+    return _DIGITS.sub(lambda m: str(int(m.group())), name) if "0" in name else name
+
+
 def verify_header(head: bytes, platform: GlibcPlatform) -> tuple[Verdict, str | None]:
     """ld.so's ``open_verify``: is this file loadable here, skipped, or fatal?"""
     ehdr_size = 64 if platform.bits == 64 else 52
@@ -226,6 +235,11 @@ class _Known:
         if o.binary is not None and o.binary.soname:
             self._sonames.setdefault(o.binary.soname, o)
 
+    def add_name(self, name: str, o: _Obj) -> None:
+        """A request that found an object already loaded (same file) names it too."""
+        o.names.add(name)
+        self._names.setdefault(name, o)
+
     def match(self, name: str) -> _Obj | None:
         by_name = self._names.get(name)
         by_soname = self._sonames.get(name)
@@ -258,15 +272,20 @@ class GlibcLoader:
         self.platform = platform
         self.store = store
         self.cache = cache
-        self._cache_index = cache.index() if cache else {}
         self.cwd = cwd
         self._subdirs = tuple(f"glibc-hwcaps/{h}" for h in platform.hwcaps) + (
             platform.legacy_subdirs())
         self._existing: dict[str, tuple[str, ...] | None] = {}
         self._dir_names: dict[str, frozenset[str]] = {}
         self._verified: dict[str, tuple[Verdict, str | None]] = {}
-        self._env_dirs = (self._decompose(ld_library_path, None, ":;")
-                          if ld_library_path is not None else None)
+        # ld.so ignores an empty LD_LIBRARY_PATH (``*llp != '\0'``); its $ORIGIN is the
+        # main program's directory, so the list is decomposed per program (_env_for).
+        self._llp = ld_library_path or None
+        self._env_dirs_by_main: dict[str | None, list[str]] = {}
+        # ld.so.cache names compare with digit runs as numbers (_dl_cache_libcmp)
+        self._cache_index: dict[str, list[CacheEntry]] = {}
+        for key, entries in (cache.index() if cache else {}).items():
+            self._cache_index.setdefault(_libcmp_key(key), []).extend(entries)
 
     # -- paths ------------------------------------------------------------------------------
     def _abs(self, path: str) -> str:
@@ -410,13 +429,25 @@ class GlibcLoader:
         b = o.binary
         if b is None:
             return
+        # An empty string is ignored ("Ignore empty rpaths" in decompose_rpath); an empty
+        # RUNPATH still disables the RPATH chain.
         if b.runpath is not None:
-            o.runpath_dirs = self._decompose(b.runpath, o.path)
+            o.runpath_dirs = self._decompose(b.runpath, o.path) if b.runpath != ("",) else []
         elif b.rpath is not None:
-            o.rpath_dirs = self._decompose(b.rpath, o.path)
+            o.rpath_dirs = self._decompose(b.rpath, o.path) if b.rpath != ("",) else []
+
+    def _env_for(self, main: _Obj | None) -> list[str] | None:
+        """LD_LIBRARY_PATH's directories, $ORIGIN being the main program's directory."""
+        if self._llp is None:
+            return None
+        key = main.path if main is not None else None
+        dirs = self._env_dirs_by_main.get(key)
+        if dirs is None:
+            dirs = self._env_dirs_by_main[key] = self._decompose(self._llp, key, ":;")
+        return dirs
 
     def _cache_lookup(self, name: str) -> CacheEntry | None:
-        entries = self._cache_index.get(name)
+        entries = self._cache_index.get(_libcmp_key(name))
         if not entries:
             return None
         flags = self.platform.cache_flags
@@ -476,8 +507,9 @@ class GlibcLoader:
                                 Rule.RPATH, main.path)
                     if found:
                         return found
-        if self._env_dirs is not None:
-            found = hit(self._open_path(name, self._env_dirs, Rule.LD_LIBRARY_PATH, None,
+        env_dirs = self._env_for(main)
+        if env_dirs is not None:
+            found = hit(self._open_path(name, env_dirs, Rule.LD_LIBRARY_PATH, None,
                                         attempts), Rule.LD_LIBRARY_PATH, None)
             if found:
                 return found
@@ -490,18 +522,25 @@ class GlibcLoader:
                     return found
         flags_obj = loader or main
         nodeflib = bool(flags_obj and flags_obj.binary and flags_obj.binary.nodeflib)
+        dirs = [d.rstrip("/") + "/" for d in self.platform.trusted_dirs]
+        entry = self._cache_lookup(name)
+        if entry is not None and nodeflib and any(entry.value.startswith(d) for d in dirs):
+            # DF_1_NODEFLIB: a cache entry in a system directory is not used; one in
+            # another ld.so.conf directory still is.
+            attempts.append(Attempt(entry.value, Rule.CACHE, Verdict.REJECTED, None,
+                                    entry.hwcaps_subdir, "in a system directory, and the "
+                                    "requester has DF_1_NODEFLIB"))
+            entry = None
+        if entry is not None:
+            att, real = self._try(entry.value, Rule.CACHE, None, entry.hwcaps_subdir)
+            attempts.append(att)
+            if att.verdict is Verdict.INVALID:
+                raise _Fatal(f"{entry.value}: {att.detail}", Resolution(
+                    "", name, Outcome.FATAL, entry.value, Rule.CACHE, None,
+                    tuple(attempts), f"{entry.value}: {att.detail}"))
+            if real is not None:
+                return entry.value, real, Rule.CACHE, None, attempts
         if not nodeflib:
-            entry = self._cache_lookup(name)
-            if entry is not None:
-                att, real = self._try(entry.value, Rule.CACHE, None, entry.hwcaps_subdir)
-                attempts.append(att)
-                if att.verdict is Verdict.INVALID:
-                    raise _Fatal(f"{entry.value}: {att.detail}", Resolution(
-                        "", name, Outcome.FATAL, entry.value, Rule.CACHE, None,
-                        tuple(attempts), f"{entry.value}: {att.detail}"))
-                if real is not None:
-                    return entry.value, real, Rule.CACHE, None, attempts
-            dirs = [d.rstrip("/") + "/" for d in self.platform.trusted_dirs]
             found = hit(self._open_path(name, dirs, Rule.DEFAULT, None, attempts),
                         Rule.DEFAULT, None)
             if found:
@@ -545,16 +584,20 @@ class GlibcLoader:
             vdso = _Obj(self.platform.vdso, self.platform.vdso, "<vdso>", None, None,
                         {self.platform.vdso}, role="vdso")
             chain.append(vdso)
+        # The ld.so that runs is the platform's (what ldd invokes); it goes by the name the
+        # program's PT_INTERP gives it, printed "PT_INTERP => the running ld.so" when the two
+        # differ.
         interp = (main_bin.interpreter if main_bin and main_bin.interpreter
                   else self.platform.interpreter)
+        rtld_path = self.platform.interpreter
         rtld_real = None
         try:
-            rtld_real = self.fs.resolve(interp)
+            rtld_real = self.fs.resolve(rtld_path)
         except SymlinkLoop:
             rtld_real = None
         rtld_bin = self.store.get(rtld_real).binary if rtld_real else None
-        pending_rtld = _Obj(interp, interp, rtld_real or interp, rtld_bin, None, {interp},
-                            role="rtld")
+        pending_rtld = _Obj(interp, rtld_path, rtld_real or rtld_path, rtld_bin, None,
+                            {interp, rtld_path}, role="rtld")
         by_real: dict[str, _Obj] = {main.real: main}
         if rtld_real:
             by_real[rtld_real] = pending_rtld
@@ -573,14 +616,27 @@ class GlibcLoader:
                 if obj.binary is None:
                     continue
                 for need in obj.binary.needed:
-                    dep = known.match(need)
+                    if not need:
+                        continue  # an empty name: ld.so has nothing to load
+                    want = need
+                    if "$" in need and _DST.search(need):
+                        # dl-deps.c expands dynamic string tokens before anything else: the
+                        # expanded name is what is matched, searched and printed.
+                        expanded = self.expand(need, obj.path)
+                        if not expanded:
+                            message = f"{need}: empty dynamic string token substitution"
+                            resolutions.append(Resolution(obj.path, need, Outcome.FATAL,
+                                                          fatal=message))
+                            raise _Fatal(message, resolutions[-1])
+                        want = expanded
+                    dep = known.match(want)
                     if dep is not None:
                         resolutions.append(Resolution(
                             obj.path, need, Outcome.FOUND, dep.path, Rule.LOADED, dep.name))
                         self._reference(dep, chain, queue)
                         continue
                     try:
-                        path, real_dep, rule, origin, attempts = self.search(need, obj, main)
+                        path, real_dep, rule, origin, attempts = self.search(want, obj, main)
                     except _Fatal as f:
                         r = f.resolution
                         resolutions.append(Resolution(obj.path, need, Outcome.FATAL, r.path,
@@ -589,16 +645,17 @@ class GlibcLoader:
                     if path is None or real_dep is None:
                         resolutions.append(Resolution(obj.path, need, Outcome.NOT_FOUND,
                                                       attempts=tuple(attempts)))
-                        chain.append(_Obj(need, "", "", None, obj, {need}, role="missing"))
+                        chain.append(_Obj(want, "", "", None, obj, {want}, role="missing"))
                         continue
                     same = by_real.get(real_dep)
                     if same is not None:
+                        known.add_name(want, same)
                         resolutions.append(Resolution(obj.path, need, Outcome.FOUND, same.path,
                                                       rule, origin, tuple(attempts)))
                         self._reference(same, chain, queue)
                         continue
                     stored = self.store.get(real_dep)
-                    new = _Obj(need, path, real_dep, stored.binary, obj, {need, path})
+                    new = _Obj(want, path, real_dep, stored.binary, obj, {want, path})
                     by_real[real_dep] = new
                     known.add(new)
                     resolutions.append(Resolution(obj.path, need, Outcome.FOUND, path, rule,

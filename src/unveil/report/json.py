@@ -27,7 +27,7 @@ from unveil.model import (
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "dumps", "to_dict"]
 
 SCHEMA_ID = "https://unveil.invalid/schema/scan.schema.json"
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 
 
 def _loc(loc: Location | None) -> dict[str, Any] | None:
