@@ -230,6 +230,9 @@ class EdgeClass(enum.Enum):
     #: runtime CPython ships); ``Edge.provider`` says which.
     RUNTIME = "runtime"
     MISSING = "missing"
+    #: not found, but the loader goes on without it: a weak Mach-O import
+    #: (LC_LOAD_WEAK_DYLIB) or a PE delay-load import, loaded (or not) when first used.
+    OPTIONAL = "optional"
 
 
 class LinkKind(enum.Enum):

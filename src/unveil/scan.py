@@ -1176,14 +1176,16 @@ class _TargetScan:
 
         return debian_component(name.rsplit("/", 1)[-1], versioned=stem)
 
-    def _is_weak(self, requester: str, request: str) -> bool:
+    def _need_kind(self, requester: str, request: str) -> str | None:
+        """How the requester imports a name (Mach-O ``weak``, PE ``delay``...), if known."""
         b = self.store.get(requester).binary
         if b is None:
-            return False
-        arch = self.s.config.macos_arch or _macos_arch(self.t.platform_tag)
-        b = pick_slice(b, arch) or b
-        return any(n == request and k == "weak"
-                   for n, k in zip(b.needed, b.needed_kinds, strict=False))
+            return None
+        if b.format is BinaryFormat.MACHO:
+            arch = self.s.config.macos_arch or _macos_arch(self.t.platform_tag)
+            b = pick_slice(b, arch) or b
+        return next((k for n, k in zip(b.needed, b.needed_kinds, strict=False)
+                     if n == request), None)
 
     def flavor(self, requester: str) -> str:
         return self._flavor_of.get(requester, "glibc")
@@ -1241,10 +1243,16 @@ class _TargetScan:
             if provider is not None:
                 return Edge(r, EdgeClass.OTHER_DISTRIBUTION, None, provider, policy,
                             note="expected from another distribution, which is not present")
-            if flavor == "dyld" and self._is_weak(requester, r.request):
-                return Edge(r, EdgeClass.MISSING, None, None, False,
+            kind = self._need_kind(requester, r.request) if flavor in ("dyld",
+                                                                        "windows") else None
+            if kind == "weak":
+                return Edge(r, EdgeClass.OPTIONAL, None, None, False,
                             note="weak import (LC_LOAD_WEAK_DYLIB): dyld loads the image "
                                  "without it")
+            if kind == "delay":
+                return Edge(r, EdgeClass.OPTIONAL, None, None, False,
+                            note="delay-load import: loaded on first use (LoadLibraryEx, "
+                                 "standard search order); the module loads without it")
             hint = self._debian_hint(r.request) if cfg.identify else None
             if policy and self.t.kind is TargetKind.WHEEL and r.outcome is Outcome.NOT_FOUND:
                 # A wheel is judged as if installed on a system its platform tag allows,

@@ -19,7 +19,7 @@ from tests.unit.test_macho import MH_BUNDLE, MH_DYLIB, Spec, make_fat, make_mach
 from tests.unit.test_pe import make_pe
 from unveil import scan
 from unveil.cli.main import main
-from unveil.model import EdgeClass, Outcome, Role, ScanResult
+from unveil.model import EdgeClass, Outcome, Role, Rule, ScanResult
 
 CACHE = Path.home() / ".cache" / "unveil-tests"
 SCHEMA = json.loads(resources.files("unveil").joinpath("data/scan.schema.json").read_text())
@@ -53,9 +53,43 @@ def test_macos_wheel_delocate_layout(tmp_path: Path) -> None:
     assert edges["@loader_path/.dylibs/libbar.dylib"][0] is EdgeClass.BUNDLED
     assert edges["/usr/lib/libSystem.B.dylib"][0] is EdgeClass.SYSTEM
     assert edges["/usr/lib/libc++.1.dylib"][0] is EdgeClass.SYSTEM
-    assert edges["@rpath/libmaybe.dylib"][:2] == (EdgeClass.MISSING, Outcome.NOT_FOUND)
+    # dyld loads the image without a weak import: optional, not missing
+    assert edges["@rpath/libmaybe.dylib"][:2] == (EdgeClass.OPTIONAL, Outcome.NOT_FOUND)
     assert "weak import" in (edges["@rpath/libmaybe.dylib"][3] or "")
     assert edges["/usr/local/opt/gone/lib/libgone.dylib"][0] is EdgeClass.MISSING
+
+
+def test_macos_shared_cache_rpath_and_executable_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The OS's libraries come from the dyld shared cache (rule dyld-shared-cache, and so no
+    PEP 725 entry), also through an LC_RPATH that points there (Swift's /usr/lib/swift); a
+    program shipped in a package is its own @executable_path."""
+    ext = make_macho(Spec(cputype=ARM64, cpusubtype=0, filetype=MH_BUNDLE, dylibs=(
+        ("load", "/usr/lib/libz.1.dylib"),
+        ("load", "@rpath/libswiftCore.dylib"),
+    ), rpaths=("/usr/lib/swift",)))
+    tool = make_macho(Spec(cputype=ARM64, cpusubtype=0, filetype=2, dylibs=(
+        ("load", "@executable_path/../lib/libhelper.dylib"),
+        ("load", "@rpath/libtool.dylib"),
+    ), rpaths=("@executable_path/../lib",)))
+    helper = make_macho(Spec(cputype=ARM64, cpusubtype=0, id_dylib="@rpath/libhelper.dylib"))
+    whl = write_wheel(tmp_path / "pkg-1.0-cp311-cp311-macosx_11_0_arm64.whl", {
+        "pkg/_ext.cpython-311-darwin.so": ext,
+        "pkg/bin/tool": tool,
+        "pkg/lib/libhelper.dylib": helper,
+        "pkg/lib/libtool.dylib": helper,
+    })
+    result = scan(str(whl))
+    rules = {e.resolution.request: (e.edge_class, e.resolution.rule) for e in result.edges}
+    assert rules["/usr/lib/libz.1.dylib"] == (EdgeClass.SYSTEM, Rule.SHARED_CACHE)
+    assert rules["@rpath/libswiftCore.dylib"] == (EdgeClass.SYSTEM, Rule.SHARED_CACHE)
+    assert rules["@executable_path/../lib/libhelper.dylib"][0] is EdgeClass.BUNDLED
+    assert rules["@rpath/libtool.dylib"][0] is EdgeClass.BUNDLED
+    capsys.readouterr()
+    main(["scan", "--format", "external", str(whl)])
+    external = capsys.readouterr().out
+    assert "zlib" not in external
+    assert "swift" not in external.lower()
 
 
 def test_macos_fat_slice_follows_the_tag(tmp_path: Path) -> None:
@@ -79,7 +113,8 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
                            ("api-ms-win-crt-runtime-l1-1-0.dll", ("_initterm",)),
                            ("KERNEL32.dll", ("GetLastError",)),
                            ("nothere.dll", ("x",))),
-                  delay=(), export_name="_ext.pyd").data
+                  delay=(("nvcuda.dll", ("cuInit",)), ("pkg_core.dll", ("y",))),
+                  export_name="_ext.pyd").data
     foo = make_pe(imports=(("KERNEL32.dll", ("GetLastError",)),), delay=(),
                   export_name="libfoo.dll").data
     init = (b"def _delvewheel_patch_1_11_2():\n    import os\n    if os.path.isdir(libs_dir := "
@@ -117,6 +152,10 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
     assert edges["api-ms-win-crt-runtime-l1-1-0.dll"][0] is EdgeClass.SYSTEM
     assert edges["KERNEL32.dll"][0] is EdgeClass.SYSTEM
     assert edges["nothere.dll"][0] is EdgeClass.MISSING
+    # Delay-load imports: loaded on first use with the standard search order (not the
+    # module's directory), and the module loads without them.
+    assert edges["nvcuda.dll"][0] is EdgeClass.OPTIONAL
+    assert edges["pkg_core.dll"][0] is EdgeClass.OPTIONAL
 
 
 def test_windows_environment_provides_its_python_dll(tmp_path: Path) -> None:

@@ -31,9 +31,10 @@ _STYLE = {
     EdgeClass.SYSTEM: "yellow",
     EdgeClass.POLICY_SYSTEM: "dim",
     EdgeClass.MISSING: "bold red",
+    EdgeClass.OPTIONAL: "yellow",
 }
-_ORDER = [EdgeClass.MISSING, EdgeClass.OTHER_DISTRIBUTION, EdgeClass.SYSTEM,
-          EdgeClass.BUNDLED, EdgeClass.POLICY_SYSTEM]
+_ORDER = [EdgeClass.MISSING, EdgeClass.OPTIONAL, EdgeClass.OTHER_DISTRIBUTION,
+          EdgeClass.SYSTEM, EdgeClass.BUNDLED, EdgeClass.POLICY_SYSTEM]
 
 
 def _shortener(t: TargetResult, verbose: bool) -> Callable[[str], str]:

@@ -442,6 +442,7 @@ def _classify_edge(e: Edge, requester: str, distribution: str | None,
         EdgeClass.SYSTEM: f"found on the system at {r.path}" if r.path else "system",
         EdgeClass.POLICY_SYSTEM: "left to the system by the platform policy",
         EdgeClass.MISSING: "not found",
+        EdgeClass.OPTIONAL: "not found, optional (weak or delay-load import)",
         EdgeClass.OTHER_DISTRIBUTION: f"provided by distribution {e.provider}, which "
                                       "Requires-Dist does not name (maybe transitively)",
     }.get(e.edge_class, e.edge_class.value)

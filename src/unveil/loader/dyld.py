@@ -6,12 +6,14 @@ For each dylib a load command names:
   of every image up the chain that loaded it, to the executable (rpaths may themselves start
   with ``@loader_path`` or ``@executable_path``, relative to the image that has them);
 * ``@loader_path/...`` is the directory of the image with the load command (its real path);
-* ``@executable_path/...`` is the main executable's directory: for a Python extension module
-  that is the interpreter's, which is not in a wheel — it comes from the configuration;
+* ``@executable_path/...`` is the main executable's directory: for a program (MH_EXECUTE)
+  its own; for a Python extension module the interpreter's, which is not in a wheel — it
+  comes from the configuration;
 * ``DYLD_LIBRARY_PATH`` (leaf name) is tried first when set; then the path itself; then
   ``DYLD_FALLBACK_LIBRARY_PATH`` (leaf name; default ``/usr/local/lib:/usr/lib``);
 * the OS's own libraries (``/usr/lib/``, ``/System/Library/``) live in the dyld shared cache,
-  not on disk, since macOS 11: they are system, never missing;
+  not on disk, since macOS 11: an install name or an LC_RPATH entry there is system (rule
+  ``dyld-shared-cache``), never missing; the fallback search only finds files on disk;
 * a weak import (LC_LOAD_WEAK_DYLIB) that is absent does not stop loading.
 """
 
@@ -30,6 +32,7 @@ __all__ = ["DyldLoader", "DyldPlatform", "in_shared_cache"]
 #: Prefixes of the libraries macOS provides from its shared cache (documented in
 #: docs/platforms.md).  /usr/local/lib is not one of them.
 SHARED_CACHE_PREFIXES = ("/usr/lib/", "/System/Library/", "/System/iOSSupport/")
+MH_EXECUTE = 2
 
 
 def in_shared_cache(path: str) -> bool:
@@ -72,11 +75,18 @@ def pick_slice(b: Binary, arch: str) -> Binary | None:
     return None
 
 
+def _rule(attempts: list[Attempt], asked: Rule) -> Rule:
+    """The rule that found a library: the shared cache when it answered the last attempt."""
+    return Rule.SHARED_CACHE if attempts and attempts[-1].rule is Rule.SHARED_CACHE else asked
+
+
 class DyldLoader:
     def __init__(self, fs: FileSystem, platform: DyldPlatform, store: BinaryStore) -> None:
         self.fs = fs
         self.platform = platform
         self.store = store
+        #: the main executable of the load in progress (``@executable_path``)
+        self._exe = platform.executable_path
 
     def _binary(self, real: str) -> Binary | None:
         b = self.store.get(real).binary
@@ -86,7 +96,7 @@ class DyldLoader:
         if path.startswith("@loader_path"):
             return posixpath.dirname(img.real) + path[len("@loader_path"):]
         if path.startswith("@executable_path"):
-            exe = self.platform.executable_path
+            exe = self._exe
             if exe is None:
                 return None
             return posixpath.dirname(exe) + path[len("@executable_path"):]
@@ -94,9 +104,10 @@ class DyldLoader:
 
     def _try(self, cand: str, rule: Rule, origin: str | None,
              attempts: list[Attempt]) -> str | None:
-        # Only an install name written as an OS path is taken from the shared cache: the
-        # cache holds Apple's libraries, not whatever a fallback search names there.
-        if rule is Rule.PATH and in_shared_cache(cand):
+        # An install name written as an OS path, or an LC_RPATH the developer pointed at
+        # one (/usr/lib/swift), is taken from the shared cache; a fallback search is not:
+        # the cache holds Apple's libraries, not whatever a leaf name finds there.
+        if rule in (Rule.PATH, Rule.RPATH) and in_shared_cache(cand):
             attempts.append(Attempt(cand, Rule.SHARED_CACHE, Verdict.ACCEPTED, origin, None,
                                     "provided by the dyld shared cache"))
             return cand
@@ -143,13 +154,13 @@ class DyldLoader:
                     cand = base.rstrip("/") + rest
                     real = self._try(cand, Rule.RPATH, chain.path, attempts)
                     if real:
-                        return cand, real, Rule.RPATH, chain.path, attempts
+                        return cand, real, _rule(attempts, Rule.RPATH), chain.path, attempts
                 chain = chain.loader
             for rp in self.platform.executable_rpaths:
                 cand = rp.rstrip("/") + rest
-                real = self._try(cand, Rule.RPATH, self.platform.executable_path, attempts)
+                real = self._try(cand, Rule.RPATH, self._exe, attempts)
                 if real:
-                    return cand, real, Rule.RPATH, self.platform.executable_path, attempts
+                    return cand, real, _rule(attempts, Rule.RPATH), self._exe, attempts
         else:
             rule = (Rule.LOADER_PATH if name.startswith("@loader_path") else
                     Rule.EXECUTABLE_PATH if name.startswith("@executable_path") else Rule.PATH)
@@ -158,7 +169,7 @@ class DyldLoader:
                 real = self._try(cand_or_none, rule, img.path if rule is Rule.LOADER_PATH
                                  else None, attempts)
                 if real:
-                    return cand_or_none, real, rule, None, attempts
+                    return cand_or_none, real, _rule(attempts, rule), None, attempts
         for d in self.platform.fallback_library_path.split(":"):
             if d:
                 cand = f"{d.rstrip('/')}/{leaf}"
@@ -170,6 +181,10 @@ class DyldLoader:
     def load(self, main_path: str) -> LoadResult:
         real = self.fs.resolve(main_path) or main_path
         main_bin = self._binary(real)
+        # A program (MH_EXECUTE) is its own main executable; a bundle or dylib is loaded
+        # by the configured one (the Python interpreter, for extension modules).
+        self._exe = main_path if main_bin is not None and main_bin.file_type == MH_EXECUTE \
+            else self.platform.executable_path
         main = _Img(main_path, main_path, real, main_bin, None)
         images = [main]
         by_real: dict[str, _Img] = {real: main}

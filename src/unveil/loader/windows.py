@@ -143,6 +143,8 @@ class WindowsLoader:
             b = mod.binary
             if b is None:
                 continue
+            delayed = {n for n, k in zip(b.needed, b.needed_kinds, strict=False)
+                       if k == "delay"}
             for need in b.needed:
                 low = need.lower()
                 attempts: list[Attempt] = []
@@ -164,8 +166,12 @@ class WindowsLoader:
                                                       path, Rule.KNOWN_DLLS, Verdict.ACCEPTED),)))
                     continue
                 found: tuple[str, Rule] | None = None
-                for d, rule in [(root_dir, Rule.DLL_DIR)] + [
-                        (d, Rule.DLL_DIRECTORY) for d in self.dll_directories]:
+                # A delay-load import is loaded on first use by the delay helper's
+                # LoadLibraryEx(name, NULL, 0): the standard order, which has neither the
+                # module's directory nor the add_dll_directory ones.
+                dirs = [] if need in delayed else [(root_dir, Rule.DLL_DIR)] + [
+                    (d, Rule.DLL_DIRECTORY) for d in self.dll_directories]
+                for d, rule in dirs:
                     hit = self._find_in(d, need)
                     cand = hit or f"{d.rstrip('/')}/{need}"
                     if hit is not None:
