@@ -130,6 +130,8 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
         "pkg-1.0.data/scripts/tool.exe": bytes(tool),
         "pkg/pkg_core.dll": bytes(foo),
         "pkg/libiomp5md.dll": bytes(foo),
+        # python.exe loaded its own before any extension: this copy is never used
+        "pkg/vcruntime140.dll": bytes(foo),
     })
     result = scan(str(whl))
     # PE's file type 2 is a DLL (ELF's 2 is an executable): a .pyd is an extension module.
@@ -138,7 +140,7 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
         "_ext.cp311-win_amd64.pyd": Role.EXTENSION,
         "libfoo-0123456789abcdef0123456789abcdef.dll": Role.LIBRARY,
         "tool.exe": Role.EXECUTABLE, "pkg_core.dll": Role.LIBRARY,
-        "libiomp5md.dll": Role.LIBRARY}
+        "libiomp5md.dll": Role.LIBRARY, "vcruntime140.dll": Role.LIBRARY}
     # The distribution's own code (a guess): its extension modules, and a DLL named after
     # it; a DLL copied in (no ABI version in a DLL name to tell) is not guessed to be.
     own = {n for n, b in binaries.items() if b.components and b.components[0].name == "pkg"}

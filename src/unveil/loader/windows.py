@@ -165,6 +165,18 @@ class WindowsLoader:
                                                   Rule.KNOWN_DLLS, None, (Attempt(
                                                       path, Rule.KNOWN_DLLS, Verdict.ACCEPTED),)))
                     continue
+                label = runtime_label(need, python_dll)
+                if label == "python" and low != "python3.dll":
+                    # python3XY.dll and vcruntime140*.dll are loaded with python.exe before
+                    # any extension: a copy beside the module is never used.
+                    path = f"<python>/{need}"
+                    resolutions.append(Resolution(mod.path, need, Outcome.FOUND, path,
+                                                  Rule.APP_DIR, None, (Attempt(
+                                                      path, Rule.APP_DIR, Verdict.ACCEPTED,
+                                                      None, None, "loaded with the Python "
+                                                      "interpreter"),)))
+                    loaded[low] = _Mod(need, path, path, None)
+                    continue
                 found: tuple[str, Rule] | None = None
                 # A delay-load import is loaded on first use by the delay helper's
                 # LoadLibraryEx(name, NULL, 0): the standard order, which has neither the
@@ -182,7 +194,6 @@ class WindowsLoader:
                     if rule is Rule.DLL_DIR and runtime_label(need, python_dll) == "python":
                         # The application directory comes right after the module's own.
                         break
-                label = runtime_label(need, python_dll)
                 if found is None and label == "python":
                     path = f"<python>/{need}"
                     attempts.append(Attempt(path, Rule.APP_DIR, Verdict.ACCEPTED, None, None,
