@@ -92,6 +92,29 @@ def test_macos_shared_cache_rpath_and_executable_path(
     assert "swift" not in external.lower()
 
 
+def test_macos_rpath_request_matches_a_loaded_install_name(tmp_path: Path) -> None:
+    """dyld loads A's subtree (A -> C -> E, E through C's LC_RPATH) before B's dependents;
+    B's @rpath/libE.dylib, which B's own LC_RPATH would not find, is the loaded image of
+    that install name (Loader::getLoader), not missing and not a second copy."""
+    def dylib(name: str, needs: tuple[str, ...], rpaths: tuple[str, ...] = ()) -> bytes:
+        return make_macho(Spec(cputype=ARM64, cpusubtype=0, id_dylib=f"@rpath/{name}",
+                               dylibs=tuple(("load", n) for n in needs), rpaths=rpaths))
+    ext = make_macho(Spec(cputype=ARM64, cpusubtype=0, filetype=MH_BUNDLE, dylibs=(
+        ("load", "@rpath/libA.dylib"), ("load", "@rpath/libB.dylib")),
+        rpaths=("@loader_path/a", "@loader_path/b")))
+    whl = write_wheel(tmp_path / "pkg-1.0-cp311-cp311-macosx_11_0_arm64.whl", {
+        "pkg/_ext.cpython-311-darwin.so": ext,
+        "pkg/a/libA.dylib": dylib("libA.dylib", ("@rpath/libC.dylib",), ("@loader_path/../c",)),
+        "pkg/b/libB.dylib": dylib("libB.dylib", ("@rpath/libE.dylib",), ("@loader_path/../e2",)),
+        "pkg/c/libC.dylib": dylib("libC.dylib", ("@rpath/libE.dylib",), ("@loader_path/../e1",)),
+        "pkg/e1/libE.dylib": dylib("libE.dylib", ()),
+    })
+    result = scan(str(whl))
+    e_edges = [e for e in result.edges if e.resolution.request == "@rpath/libE.dylib"]
+    assert {e.edge_class for e in e_edges} == {EdgeClass.BUNDLED}
+    assert {e.location.path for e in e_edges if e.location} == {"pkg/e1/libE.dylib"}
+
+
 def test_macos_fat_slice_follows_the_tag(tmp_path: Path) -> None:
     arm = make_macho(Spec(cputype=ARM64, cpusubtype=0, filetype=MH_BUNDLE,
                           dylibs=(("load", "@rpath/libarm.dylib"),)))

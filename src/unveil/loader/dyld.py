@@ -14,7 +14,10 @@ For each dylib a load command names:
 * the OS's own libraries (``/usr/lib/``, ``/System/Library/``) live in the dyld shared cache,
   not on disk, since macOS 11: an install name or an LC_RPATH entry there is system (rule
   ``dyld-shared-cache``), never missing; the fallback search only finds files on disk;
-* a weak import (LC_LOAD_WEAK_DYLIB) that is absent does not stop loading.
+* a weak import (LC_LOAD_WEAK_DYLIB) that is absent does not stop loading;
+* a request matches an image already loaded under that install name or load path before
+  any search ("already loaded by @rpath"), and dependents load depth-first: an image's
+  direct dependents, then each one's whole subtree in turn.
 """
 
 from __future__ import annotations
@@ -186,19 +189,31 @@ class DyldLoader:
         self._exe = main_path if main_bin is not None and main_bin.file_type == MH_EXECUTE \
             else self.platform.executable_path
         main = _Img(main_path, main_path, real, main_bin, None)
-        images = [main]
         by_real: dict[str, _Img] = {real: main}
+        # Images by the names a request can match before any search (dyld's getLoader and
+        # loadDependents quick check): their install name (LC_ID_DYLIB) and the load path.
+        by_name: dict[str, _Img] = {main_path: main}
+        if main_bin is not None and main_bin.soname:
+            by_name.setdefault(main_bin.soname, main)
         objects = [LoadedObject(main_path, main_path, real, "main")]
         resolutions: list[Resolution] = []
-        i = 0
-        while i < len(images):
-            img = images[i]
-            i += 1
+        # dyld loads all of an image's direct dependents, then recurses into each in turn
+        # (JustInTimeLoader::loadDependents): depth-first, each image's whole subtree before
+        # its next sibling's.
+        stack = [main]
+        while stack:
+            img = stack.pop()
             b = img.binary
             if b is None:
                 continue
             kinds = b.needed_kinds or ("load",) * len(b.needed)
+            loaded_here: list[_Img] = []
             for need, kind in zip(b.needed, kinds, strict=False):
+                known = by_name.get(need)
+                if known is not None:
+                    resolutions.append(Resolution(img.path, need, Outcome.FOUND, known.path,
+                                                  Rule.LOADED, known.name))
+                    continue
                 path, real_dep, rule, origin, attempts = self.search(need, img)
                 if path is None or real_dep is None:
                     resolutions.append(Resolution(img.path, need, Outcome.NOT_FOUND,
@@ -212,12 +227,18 @@ class DyldLoader:
                     if real_dep not in by_real:
                         by_real[real_dep] = _Img(need, path, real_dep, None, img)
                         objects.append(LoadedObject(need, path, None, "shared-cache"))
+                    by_name.setdefault(need, by_real[real_dep])
                     continue
                 if real_dep in by_real:
+                    by_name.setdefault(need, by_real[real_dep])
                     continue
                 new = _Img(need, path, real_dep, self._binary(real_dep), img)
                 by_real[real_dep] = new
-                images.append(new)
+                by_name.setdefault(need, new)
+                if new.binary is not None and new.binary.soname:
+                    by_name.setdefault(new.binary.soname, new)
+                loaded_here.append(new)
                 objects.append(LoadedObject(need, path, real_dep, "dependency"))
+            stack.extend(reversed(loaded_here))
         return LoadResult(main_path, tuple(objects), tuple(resolutions), None, main_bin,
                           flavor="dyld")
