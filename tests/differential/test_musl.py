@@ -109,3 +109,28 @@ def test_missing_and_invalid_stop_the_search(musl: Musl, tmp_path: Path) -> None
 def test_reserved_names_are_musl(musl: Musl) -> None:
     exe = musl.exe("bin/prog")
     assert _agree(str(exe)) == [f"\t{LDSO}", f"\tlibc.so => {LDSO}"]
+
+
+def test_rpath_with_another_token_is_dropped_whole(musl: Musl) -> None:
+    """fixup_rpath: a '$' that does not start $ORIGIN drops the whole RPATH, its literal
+    directories too."""
+    lib = musl.lib("b/libx.so")
+    exe = musl.exe("bin/prog", needs=(lib,), rpath=f"$LIB/nowhere:{lib.parent}")
+    assert not any(line.startswith("\tlibx.so => /") for line in _agree(str(exe)))
+
+
+def test_attempts_put_each_verdict_on_its_candidate(musl: Musl, tmp_path: Path) -> None:
+    """The trail ``unveil why`` shows: the absent directory absent, the file found accepted
+    (and a file that cannot load marked invalid, not the candidate before it)."""
+    lib = musl.lib("b/libx.so")
+    exe = musl.exe("bin/prog", needs=(lib,), rpath=f"{tmp_path}/nonexist:{lib.parent}")
+    fs = HostFS("/")
+    r = MuslLoader(fs, MuslPlatform(), BinaryStore(fs)).load(str(exe))
+    res = next(x for x in r.resolutions if x.request == "libx.so")
+    assert [(a.path, a.verdict.value) for a in res.attempts] == [
+        (f"{tmp_path}/nonexist/libx.so", "absent"), (f"{lib.parent}/libx.so", "accepted")]
+    (lib.parent / "libx.so").write_text("not an ELF file")
+    r = MuslLoader(fs, MuslPlatform(), BinaryStore(fs)).load(str(exe))
+    res = next(x for x in r.resolutions if x.request == "libx.so")
+    assert [(a.path, a.verdict.value) for a in res.attempts] == [
+        (f"{tmp_path}/nonexist/libx.so", "absent"), (f"{lib.parent}/libx.so", "invalid")]

@@ -32,6 +32,7 @@ __all__ = ["MuslLoader", "is_musl_self"]
 
 _RESERVED = re.compile(r"^lib(c|pthread|rt|m|dl|util|xnet)\.so")
 _ORIGIN = re.compile(r"\$(\{ORIGIN\}|ORIGIN)")
+_OTHER_DST = re.compile(r"\$(?!ORIGIN|\{ORIGIN\})")
 
 
 def is_musl_self(name: str, platform: MuslPlatform) -> str | None:
@@ -98,6 +99,10 @@ class MuslLoader:
             raw, rule = ":".join(b.rpath), Rule.RPATH
         else:
             return None, Rule.RPATH
+        if "$" in raw and _OTHER_DST.search(raw):
+            # fixup_rpath: a '$' that does not start $ORIGIN/${ORIGIN} drops the object's
+            # whole RPATH/RUNPATH (the search goes on up the chain).
+            return None, rule
         if _ORIGIN.search(raw):
             # The directory of the name it was opened by, as given; "." for a bare name.
             origin = (o.path[: o.path.rfind("/")] or "/") if "/" in o.path else "."
@@ -125,6 +130,7 @@ class MuslLoader:
                 attempts.append(Attempt(cand, rule, Verdict.INVALID, origin, None,
                                         "Is a directory"))
                 return False
+            attempts.append(Attempt(cand, rule, Verdict.ACCEPTED, origin))
             return cand, real
         return None
 
@@ -228,8 +234,8 @@ class MuslLoader:
                     continue
                 problem = self._verify(real_dep)
                 if problem is not None:
-                    if attempts:
-                        last = attempts[-1]
+                    if attempts and attempts[-1].verdict is Verdict.ACCEPTED:
+                        last = attempts[-1]  # the file the search stopped at
                         attempts[-1] = Attempt(last.path, last.rule, Verdict.INVALID,
                                                last.origin, None, problem)
                     else:
@@ -241,9 +247,8 @@ class MuslLoader:
                                                   attempts=tuple(attempts)))
                     objects.append(LoadedObject(need, None, None, "missing"))
                     continue
-                if attempts:
-                    last = attempts[-1]
-                    attempts[-1] = Attempt(last.path, last.rule, Verdict.ACCEPTED, last.origin)
+                if not attempts or attempts[-1].verdict is not Verdict.ACCEPTED:
+                    attempts.append(Attempt(path, rule or Rule.PATH, Verdict.ACCEPTED, origin))
                 new = _Obj(need, path, real_dep, self.store.get(real_dep).binary, obj,
                            posixpath.basename(path) if path != need else None)
                 by_real[real_dep] = new
