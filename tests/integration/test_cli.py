@@ -163,6 +163,16 @@ def test_why_explains_missing_and_found(build: Builder, tmp_path: Path,
     assert any(a["rule"] == "rpath" for a in doc["attempts"])
 
 
+def test_why_says_runpath_stops_the_rpath_chain(build: Builder,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    leaf = build.lib("deep/libleaf.so")
+    mid = build.lib("mid/libmid.so", needs=[str(leaf)], runpath="/nonexistent")
+    exe = build.exe("bin/prog", needs=[str(mid)], rpath=f"{mid.parent}:{leaf.parent}")
+    assert main(["why", "libleaf.so", "--from", str(exe)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "has DT_RUNPATH, so the DT_RPATH of the objects that loaded it" in out
+
+
 def test_json_is_stable(build: Builder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
     main(["scan", "--format", "json", str(whl)])

@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("ldd", help="a safe ldd: never runs the file")
     d.add_argument("files", nargs="+")
-    d.add_argument("--root", default="/")
+    d.add_argument("--root", default="/", help=(
+        "the target system's root (container rootfs or sysroot): FILE and every path are "
+        "taken inside it, as after chroot (give FILE as it is spelled inside the root)"))
 
     w = sub.add_parser("why", help="explain how one library is (not) found")
     w.add_argument("library")
@@ -81,13 +83,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="a wheel, environment, directory or file to explain it in")
     w.add_argument("--from", dest="from_file",
                    help="the binary that needs it (a path, or a member path in TARGET)")
-    w.add_argument("--root", default="/")
+    w.add_argument("--root", default="/", help=(
+        "the target system's root: the target and every path are taken inside it"))
     w.add_argument("--format", choices=["text", "json"], default="text")
     sb = sub.add_parser("sbom", help="write a CycloneDX SBOM into a wheel (PEP 770)")
     sb.add_argument("--inject", dest="wheel", required=True, metavar="WHEEL")
     sb.add_argument("-o", "--output",
                     help="the new wheel or a directory for it (default: with-sbom/ beside it)")
-    sb.add_argument("--root", default="/")
+    sb.add_argument("--root", default="/", help=(
+        "the target system's root, for resolving the wheel's system dependencies"))
 
     tr = sub.add_parser("trace", help="run a command and record what it really loads "
                                       "(the one command that runs anything: yours)")

@@ -6,7 +6,7 @@ import posixpath
 from dataclasses import dataclass
 
 from unveil.loader.glibc import GlibcLoader
-from unveil.model import Outcome, Resolution, Rule, Verdict
+from unveil.model import Binary, Outcome, Resolution, Rule, Verdict
 from unveil.sources.fs import FileSystem, SymlinkLoop
 
 __all__ = ["Explanation", "describe_rule", "explain", "explain_resolution", "similar_files"]
@@ -185,5 +185,23 @@ def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explana
     ex = explain_resolution(r, fs=loader.fs, flavor="glibc", first=first,
                             extra_dirs=loader.platform.trusted_dirs, cache_keys=cache,
                             cwd=loader.cwd)
-    return Explanation(ex.request, from_path, ex.resolution, ex.first, ex.verdict, ex.hints,
+    hints = ex.hints
+    if r.outcome is Outcome.NOT_FOUND and from_path is not None and r.requester:
+        requester = _binary(loader, r.requester)
+        if requester is not None and requester.runpath is not None and r.requester != from_path:
+            # The rule people trip over: the chain of RPATHs stops at an object with RUNPATH.
+            hints = (f"{r.requester} has DT_RUNPATH, so the DT_RPATH of the objects that "
+                     "loaded it (and the executable's) was not searched for its "
+                     "dependencies, and RUNPATH is not inherited: give it the directory in "
+                     "its own RUNPATH", *hints)
+    return Explanation(ex.request, from_path, ex.resolution, ex.first, ex.verdict, hints,
                        ex.similar)
+
+
+def _binary(loader: GlibcLoader, path: str) -> Binary | None:
+    try:
+        real = loader.fs.resolve(path if path.startswith("/") else
+                                 posixpath.join(loader.cwd, path))
+    except SymlinkLoop:
+        return None
+    return loader.store.get(real).binary if real else None
