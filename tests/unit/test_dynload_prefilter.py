@@ -210,3 +210,31 @@ def test_a_failing_round_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(scan._Sources, "_tasks", broken)
     results = scan._Sources(HostFS("/"), paths, 2).results()
     assert any("no tasks" in pr for _, _, problems in results for pr in problems)
+
+
+_WORDS = st.sampled_from(["dll", "DLL", "CDLL(", "cdll.", "dlopen(", "find_library(",
+                          "LoadLibrary(", "load_library(", "require_version(", "import ",
+                          "from ctypes ", "ctypes.CDLL", "None)", "# ", "\n", "\r", " ",
+                          "x", "(", ")", ".", "d", "l", "ibrary"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_WORDS, max_size=40))
+def test_hyperscan_word_pass_agrees_with_bytes_find(words: list[str]) -> None:
+    """With Hyperscan installed, one pass finds the words the four bytes.find passes find:
+    the verdict on any text is the same."""
+    if scan._word_scanner().db is None:
+        pytest.skip("hyperscan is not installed here")
+    raw = "".join(words).encode()
+    assert scan._py_calls(raw) == scan._py_calls(raw, fast=False)
+
+
+def test_hyperscan_agrees_on_real_sources() -> None:
+    """... and on every source of this project and of the standard library's ctypes."""
+    if scan._word_scanner().db is None:
+        pytest.skip("hyperscan is not installed here")
+    roots = [Path(scan.__file__).parents[1], Path(os.__file__).parent / "ctypes"]
+    for root in roots:
+        for f in root.rglob("*.py"):
+            raw = f.read_bytes()
+            assert scan._py_calls(raw) == scan._py_calls(raw, fast=False), f
