@@ -140,6 +140,116 @@ PINS: tuple[Pin, ...] = (
     Pin("pypi", "sounddevice", "0.5.6", system=("libportaudio2",),
         what="cffi ffi.dlopen of find_library('portaudio') at import",
         exercise="import sounddevice as sd\nprint(sd.get_portaudio_version())\n"),
+    Pin("pypi", "weasyprint", "70.0",
+        system=("libglib2.0-0", "libpango-1.0-0", "libpangoft2-1.0-0", "libharfbuzz-subset0",
+                "libfontconfig1", "fonts-dejavu-core"),
+        what="cffi ffi.dlopen through a `_dlopen(ffi, *names)` wrapper trying each candidate "
+             "(gobject, pango, harfbuzz-subset, fontconfig, pangoft2)",
+        exercise=("from weasyprint import HTML\n"
+                  "print(HTML(string='<p>hi</p>').write_pdf()[:5])\n")),
+    Pin("pypi", "pyvips", "3.2.0", system=("libvips42",),
+        what="cffi ffi.dlopen (ABI mode) of the first of a list of libvips names",
+        exercise="import pyvips\nprint(pyvips.API_mode, pyvips.Image.black(4, 4).avg())\n"),
+    Pin("pypi", "Wand", "0.7.2", system=("libmagickwand-6.q16-6",),
+        what="ctypes CDLL of find_library('MagickWand' + suffix) over generated suffixes",
+        exercise=(
+            "from wand.image import Image\nfrom wand.color import Color\n"
+            "with Image(width=4, height=4, background=Color('red')) as img:\n"
+            "    print(img.make_blob('png')[:4])\n")),
+    Pin("pypi", "rtree", "1.4.1",
+        what="ctypes LoadLibrary of the wheel's rtree.libs/libspatialindex-*.so, found "
+             "through importlib.metadata.files (system libspatialindex_c as fallback)",
+        exercise=(
+            "from rtree import index\ni = index.Index()\ni.insert(0, (0, 0, 1, 1))\n"
+            "print(list(i.intersection((0, 0, 1, 1))))\n")),
+    Pin("pypi", "libarchive-c", "5.3", system=("libarchive13",),
+        what="ctypes find_library('archive') and CDLL",
+        exercise=(
+            "import os, tempfile\nimport libarchive\n"
+            "with tempfile.TemporaryDirectory() as d:\n"
+            "    path = os.path.join(d, 'x.zip')\n"
+            "    with libarchive.file_writer(path, 'zip') as a:\n"
+            "        a.add_file_from_memory('x.txt', 1, b'x')\n"
+            "    with libarchive.file_reader(path) as r:\n"
+            "        print([e.pathname for e in r])\n")),
+    Pin("pypi", "pyudev", "0.24.5", system=("libudev1",),
+        what="ctypes find_library('udev') and CDLL",
+        exercise="import pyudev\nprint(pyudev.Context().sys_path)\n"),
+    Pin("pypi", "hid", "1.0.9", system=("libhidapi-hidraw0",),
+        what="ctypes CDLL of the first of a list of hidapi names that loads",
+        exercise="import hid\nprint(type(hid.enumerate()).__name__)\n"),
+    Pin("pypi", "pyenchant", "3.3.0", system=("libenchant-2-2",),
+        what="ctypes CDLL of find_library over a list of enchant stems",
+        exercise="import enchant\nprint(enchant.get_enchant_version())\n"),
+    Pin("pypi", "psycopg", "3.3.9", system=("libpq5",),
+        what="pure-Python libpq wrapper: ctypes find_library('pq') and LoadLibrary",
+        exercise="import psycopg\nprint(psycopg.pq.__impl__, psycopg.pq.version())\n"),
+    Pin("pypi", "llvmlite", "0.50.0",
+        what="ctypes CDLL of its own libllvmlite.so, located with importlib.resources",
+        exercise=(
+            "import llvmlite.binding as llvm\nllvm.initialize_native_target()\n"
+            "print(llvm.llvm_version_info)\n")),
+    Pin("pypi", "PyOpenGL", "3.1.10", system=("libglx0", "libopengl0", "libglu1-mesa"),
+        what="ctypes loader class passed as a parameter, called on 'lib' + name + '.so[.N]' "
+             "candidates (GLX, OpenGL, GLU)",
+        exercise=(
+            "import OpenGL.GL, OpenGL.GLU\n"
+            "print(callable(OpenGL.GL.glGetString), callable(OpenGL.GLU.gluErrorString))\n")),
+    Pin("pypi", "pylibftdi", "0.25.0", system=("libftdi1-2",),
+        what="ctypes cdll attribute, then find_library, over a class-level list of "
+             "libftdi names",
+        exercise="from pylibftdi import Driver\nprint(Driver().libftdi_version())\n"),
+    Pin("pypi", "PyTurboJPEG", "2.6.1", system=("libturbojpeg0",),
+        what="ctypes cdll.LoadLibrary of find_library('turbojpeg') returned by a private "
+             "method (2.6 then rejects Debian 12's libjpeg-turbo 2.1, after loading it)",
+        exercise=(
+            "from turbojpeg import TurboJPEG\ntry:\n    print(type(TurboJPEG()).__name__)\n"
+            "except RuntimeError as e:\n    print('error', str(e).splitlines()[0])\n")),
+    Pin("pypi", "SoundCard", "0.4.6", system=("libpulse0",),
+        what="cffi ffi.dlopen('pulse') at import (cffi falls back to find_library); no sound "
+             "server here, so the import then fails",
+        exercise=(
+            "try:\n    import soundcard\n    print(soundcard.all_speakers())\n"
+            "except Exception as e:\n    print('error', type(e).__name__)\n")),
+    Pin("pypi", "PyOgg", "0.6.14a1",
+        system=("libogg0", "libvorbis0a", "libvorbisfile3", "libvorbisenc2", "libopus0",
+                "libopusfile0", "libflac12"),
+        what="ctypes CDLL of find_library over '{}'/'lib{}' styles, in a static method "
+             "called from each codec module",
+        exercise=(
+            "import pyogg\n"
+            "print(pyogg.PYOGG_OGG_AVAIL, pyogg.PYOGG_VORBIS_AVAIL, "
+            "pyogg.PYOGG_VORBIS_FILE_AVAIL,\n"
+            "      pyogg.PYOGG_OPUS_AVAIL, pyogg.PYOGG_OPUS_FILE_AVAIL, "
+            "pyogg.PYOGG_FLAC_AVAIL)\n")),
+    Pin("pypi", "Shapely", "1.8.5.post1",
+        what="ctypes CDLL of the first and last of sorted(glob()) over the wheel's "
+             "Shapely.libs/libgeos*.so* (libgeos, then libgeos_c)",
+        exercise=("from shapely.geometry import Point\n"
+                  "print(round(Point(0, 0).buffer(1).area, 2))\n")),
+    Pin("pypi", "pymediainfo", "7.0.1",
+        what="ctypes CDLL (chosen by a conditional expression) of the wheel's bundled "
+             "libmediainfo.so.0",
+        exercise="from pymediainfo import MediaInfo\nprint(MediaInfo.can_parse())\n"),
+    Pin("pypi", "PySDL2", "0.9.17", system=("libsdl2-2.0-0",),
+        what="ctypes CDLL in a DLL class's __init__ of find_library results for the "
+             "SDL2 names",
+        exercise=(
+            "import sdl2\nv = sdl2.SDL_version()\nsdl2.SDL_GetVersion(v)\n"
+            "print(v.major, v.minor, v.patch)\n")),
+    Pin("pypi", "pyfluidsynth", "1.4.0", system=("libfluidsynth3",),
+        what="ctypes find_library('fluidsynth') and CDLL",
+        exercise="import fluidsynth\nprint(fluidsynth.majver.value)\n"),
+    Pin("pypi", "pylibdmtx", "0.1.10", system=("libdmtx0b",),
+        what="ctypes find_library('dmtx') and cdll.LoadLibrary",
+        exercise=(
+            "from pylibdmtx import pylibdmtx\n"
+            "print(pylibdmtx.decode((bytes(32 * 32 * 3), 32, 32)))\n")),
+    Pin("pypi", "pyttsx3", "2.99", system=("libespeak-ng1",),
+        what="ctypes cdll.LoadLibrary of the first of a list of espeak-ng names",
+        exercise=(
+            "import pyttsx3\ntry:\n    print(type(pyttsx3.init('espeak')).__name__)\n"
+            "except Exception as e:\n    print('error', type(e).__name__)\n")),
     # ------------------------------------------------------------------ npm
     Pin("npm", "koffi", "3.3.4", what="its native addon, then koffi.load of libc",
         exercise=(
@@ -221,8 +331,33 @@ PINS: tuple[Pin, ...] = (
 #: is found but its argument is not evaluated), or "name not resolved" (evaluated, but the
 #: resolver does not turn it into the file that is loaded).
 EXPLAIN: dict[tuple[str, str], str] = {
-    # Empty since the run of 2026-11-22: every load of the corpus is predicted. (The misses
-    # of the first run and how they were closed are in docs/dynamic-loading.md.)
+    # The 28 packages of the first corpus have no miss since the run of 2026-11-22 (the misses
+    # of its first run and how they were closed are in docs/dynamic-loading.md); these are
+    # the packages added later.
+    ("Wand", "libMagickWand-6.Q16.so.*"):
+        "name not resolved: wand/api.py:134 loads `find_library('MagickWand' + suffix)` "
+        "(api.py:115), yielded by the generator `library_paths()`, over suffixes built by "
+        "`itertools.product(versions, options)` (api.py:64) and a generator expression "
+        "`version + option for version, option in ...` (api.py:70), which the detector "
+        "does not evaluate: the stem is the pattern `MagickWand*`, and dynload/resolve.py's "
+        "`_find_library` matches a stem literally against the loader cache, never as a "
+        "pattern (`find_library('MagickWand-6.Q16')` would give libMagickWand-6.Q16.so.6).",
+    ("rtree", "libspatialindex-*.so"):
+        "site detected, no name: rtree/finder.py:108 loads a candidate taken from the "
+        "wheel's file list, `importlib.metadata.files('rtree')` filtered on "
+        "`file.parent.name == 'rtree.libs'` and `file.stem.startswith('libspatialindex')`, "
+        "and put in `_candidates` with `.insert(1, Path(file.locate()))` (finder.py:76-84); "
+        "neither the distribution's RECORD nor `list.insert` is modelled, so the site gets "
+        "only patterns from the other candidates (`*/libspatialindex_c.so`, none existing). "
+        "The only edge is the fallback `find_library('spatialindex_c')` at finder.py:121, "
+        "the system libspatialindex_c.so.6, which this install never loads.",
+    ("Shapely", "libgeos_c-*.so.*"):
+        "name not resolved: shapely/geos.py:84 loads `sorted(glob(...))[-1]` of "
+        "`Shapely.libs/libgeos*.so*`; the detector drops the subscript and "
+        "dynload/resolve.py takes the first file matching the pattern, so :84 resolves to "
+        "libgeos-35e678a0.so.3.10.3 (what `[0]` at :83 loads), never the last file, "
+        "libgeos_c. (The ELF scan still has libgeos_c as DT_NEEDED of "
+        "shapely/speedups/_speedups, which this comparison does not count.)",
 }
 
 #: Predictions known to be wrong (not merely not triggered), by (package, basename glob).
@@ -233,6 +368,13 @@ WRONG: dict[tuple[str, str], str] = {
         "the pattern `pyzbar/*`; dynload/resolve.py matched it against "
         "the directory and took its first file, `__init__.py`, which is not a library (the "
         "site is also Windows-only: `if 'Windows' == platform.system()`).",
+    ("pymediainfo", "libmediainfo.so.0.*"):
+        "pymediainfo/__init__.py:314 resolves the bare name `libmediainfo.so.0` to the "
+        "system copy (libmediainfo0v5), but `_get_library_paths` (__init__.py:282-297) "
+        "replaces the name with the file next to the module whenever "
+        "`os.path.isfile(os.path.join(script_dir, library))`, which the wheel always ships: "
+        "the system copy is never loaded from a wheel install. (The bundled file is "
+        "predicted by the same site's pattern `pymediainfo/*`.)",
 }
 
 #: Objects that call ``dlopen`` on behalf of the program's FFI code: a load they request is the
@@ -592,13 +734,20 @@ def compare(pin: Pin, scan: dict[str, Any], trace: dict[str, Any],
                   and (not main_pids or x.get("pid") in main_pids)}
     predictions = []
     for u in units.values():
-        seen = any(s["seen"] for s in u.sites)
+        # A site is seen when the join matched one of its names to a load, but a resolved
+        # file is seen only when that file itself was loaded: a site whose name matched the
+        # load of another file (a bundled copy) did not predict this one.
+        site_hit = any(s["seen"] for s in u.sites)
+        seen = site_hit and (not u.resolved or u.key in lib_of)
         entry = {"library": u.key, "resolved": u.resolved, "seen": seen,
                  "sites": u.sites}
         if not seen:
             wrong = _explain(WRONG, pin.name, u.key)
             if wrong:
                 entry["verdict"] = f"wrong: {wrong}"
+            elif site_hit:
+                entry["verdict"] = ("wrong: the site's name matched the load of another "
+                                    "file; this one was not loaded")
             elif u.resolved and u.key in in_process:
                 x = in_process[u.key]
                 entry["unconfirmed"] = True
