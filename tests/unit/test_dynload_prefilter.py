@@ -233,7 +233,7 @@ def test_hyperscan_agrees_on_real_sources() -> None:
     """... and on every source of this project and of the standard library's ctypes."""
     if scan._word_scanner().db is None:
         pytest.skip("hyperscan is not installed here")
-    roots = [Path(scan.__file__).parents[1], Path(os.__file__).parent / "ctypes"]
+    roots = [Path(str(scan.__file__)).parents[1], Path(str(os.__file__)).parent / "ctypes"]
     for root in roots:
         for f in root.rglob("*.py"):
             raw = f.read_bytes()
