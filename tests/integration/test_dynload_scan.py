@@ -85,3 +85,22 @@ def test_names_in_a_binary_that_imports_dlopen(build: Builder, tmp_path: Path) -
     assert "libunveil-ghost.so.3" in site.site.names
     # A low-confidence guess: what exists is shown, what does not is never "missing".
     assert [e.resolution.request for e in site.edges] == ["libz.so.1"]
+
+
+def test_a_partly_computed_stem_matches_the_cache_as_a_glob(tmp_path: Path) -> None:
+    """Wand: find_library('MagickWand' + suffix) with the suffix unknown is the stem
+    pattern 'MagickWand*', matched against the loader cache like find_library would (here
+    'ffi*': libffi is in every Debian cache); and a prefix alone ('lib') is no library
+    name."""
+    whl = write_wheel(tmp_path / "pkg-1.0-py3-none-any.whl", {"pkg/__init__.py": b"""
+import ctypes, ctypes.util, sys
+suffix = sys.argv[1]
+path = ctypes.util.find_library("ffi" + suffix)
+lib = ctypes.CDLL(path)
+prefix = ctypes.CDLL(("lib", "x")[0])
+"""})
+    loads = scan(str(whl)).targets[0].dynamic_loads
+    stems = [d for d in loads if d.site.stem and d.site.names == ("ffi*",)]
+    assert stems
+    assert any(e.resolution.outcome is Outcome.FOUND for d in stems for e in d.edges)
+    assert not any("lib" in d.site.names for d in loads)

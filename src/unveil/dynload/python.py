@@ -2759,6 +2759,8 @@ def _useful(text: str) -> bool:
     last = text.rsplit("/", 1)[-1]
     core = _EXT.sub("", last).replace("*", "")
     core = core[3:] if core.startswith("lib") else core
+    if "*" not in text and not core.strip("._-"):
+        return False  # "lib", "lib.so": a prefix or suffix alone names no library
     if "*" in text and sum(c.isalnum() for c in core) < 2:
         return any(c.isalpha() for c in text.rsplit("/", 1)[0].replace("*", "")) and \
             "/" in text

@@ -79,7 +79,8 @@ def other_platform(name: str) -> bool:
 def _find_library(stem: str, loader: GlibcLoader) -> str | None:
     if loader.cache is None:
         return None
-    pattern = re.compile(rf"lib{re.escape(stem)}\.\S+")
+    # a stem computed in part (``'MagickWand' + suffix``: ``MagickWand*``) matches as a glob
+    pattern = re.compile(r"lib" + re.escape(stem).replace(r"\*", r"[^/\s]*") + r"\.\S+")
     flags = loader.platform.cache_flags
     for e in loader.cache.entries:
         if e.flags in flags and pattern.fullmatch(e.key):
