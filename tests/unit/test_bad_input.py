@@ -13,11 +13,13 @@ address-space limit (:func:`_bounded`), so a regression fails the test instead o
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import resource
 import signal
 import struct
+import tarfile
 import time
 import traceback
 import zipfile
@@ -36,12 +38,14 @@ from tests.conftest import Builder, have
 from unveil.cli.host import detect_host
 from unveil.cli.main import main
 from unveil.config import ScanConfig
+from unveil.dynload.javascript import detect_javascript
+from unveil.dynload.ruby import detect_ruby
 from unveil.errors import FormatError, TargetError, UnveilError
 from unveil.formats import elfsections
 from unveil.formats.blob import BytesBlob
 from unveil.formats.elf import ElfFile, parse_elf
 from unveil.identify.banners import identify_bytes
-from unveil.loader.ldcache import parse_ld_cache
+from unveil.loader.ldcache import parse_ld_cache, read_ld_so_conf
 from unveil.model import Edge, Outcome, ProblemKind, ScanResult, Verdict
 from unveil.sources import fs as fs_module
 from unveil.sources.zipread import InflateBlob
@@ -1147,3 +1151,78 @@ class TestScanOfMutatedBinaries:
         lib = data.draw(mutations(elves.lib, elf_sites(elves.lib)))
         exe = data.draw(mutations(elves.exe, elf_sites(elves.exe)))
         _scan_pair(scan_dir, lib, exe)
+
+
+# --------------------------------------------------------------- found by an outside fuzzing run
+
+def test_member_thousands_of_directories_deep(tmp_path: Path) -> None:
+    whl = _wheel(tmp_path / WHEEL, {"/".join(["d"] * 3000) + "/x.so": b"\x7fELF" + bytes(60)})
+    assert _bounded(lambda: len(unveil.scan(str(whl), detect_host()).problems) >= 0,
+                    seconds=30).startswith("ok")
+
+
+def test_deeply_nested_json_is_a_problem(tmp_path: Path) -> None:
+    """package.json / conda index.json nested beyond the JSON parser's recursion limit."""
+    deep = ("[" * 100_000 + "]" * 100_000).encode()
+    tgz = tmp_path / "pkg.tgz"
+    with tarfile.open(tgz, "w:gz") as t:
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(deep)
+        t.addfile(info, io.BytesIO(deep))
+    got = _bounded(lambda: [p.message for p in unveil.scan(str(tgz), detect_host()).problems],
+                   seconds=30)
+    assert got.startswith("ok"), got
+
+
+def test_overlapping_zip_members_are_left_out(tmp_path: Path) -> None:
+    """Central-directory entries pointing at one compressed stream (an overlap zip bomb)."""
+    whl = _wheel(tmp_path / WHEEL, {"pkg/a.so": b"\x7fELF" + bytes(1 << 20)})
+    raw = bytearray(whl.read_bytes())
+    central = raw.find(b"PK\x01\x02")
+    nlen, elen, clen = struct.unpack_from("<HHH", raw, central + 28)
+    entry = bytes(raw[central:central + 46 + nlen + elen + clen])
+    copies = b"".join(entry.replace(b"pkg/a.so", f"pkg/{i}.so".encode()) for i in range(50))
+    eocd = raw.rfind(b"PK\x05\x06")
+    count, = struct.unpack_from("<H", raw, eocd + 10)
+    cd_size, = struct.unpack_from("<I", raw, eocd + 12)
+    new = raw[:eocd] + copies
+    tail = bytearray(raw[eocd:])
+    struct.pack_into("<HHI", tail, 8, count + 50, count + 50, cd_size + len(copies))
+    whl.write_bytes(bytes(new + tail))
+    result = unveil.scan(str(whl), detect_host())
+    overlaps = [p for p in result.problems if "overlaps another member" in p.message]
+    assert len(overlaps) == 50
+
+
+def test_nested_loader_calls_in_ruby_and_js_are_fast() -> None:
+    rb = "ffi_lib(" * 3000 + "'x'" + ")" * 3000 + "\n"
+    js = "koffi.load(" * 3000 + "'x'" + ")" * 3000 + ";\n"
+    assert _bounded(lambda: len(detect_ruby(rb, "a.rb")[0]), seconds=20).startswith("ok")
+    assert _bounded(lambda: len(detect_javascript(js, "a.js")[0]), seconds=20).startswith("ok")
+
+
+def test_ld_so_conf_with_many_directories(tmp_path: Path) -> None:
+    text = "\n".join(f"/d{i}" for i in range(60_000))
+
+    def read(path: str) -> str:
+        return text
+
+    got = _bounded(lambda: len(read_ld_so_conf(read, lambda d: [])), seconds=10)
+    assert got == "ok: 60000"
+
+
+def test_sbom_inject_refuses_fifos_and_bad_names(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "f-1.0-py3-none-any.whl"
+    os.mkfifo(fifo)
+    assert _bounded(lambda: main(["sbom", "--inject", str(fifo), "-o", str(tmp_path / "o")]),
+                    seconds=30) in ("ok: 2", "ok: 1")
+    bad = _wheel(tmp_path / WHEEL, {"pkg/\xff.so": b"x"})
+    raw = bytearray(bad.read_bytes())
+    raw = raw.replace("pkg/\xff.so".encode(), b"pkg/\xff\xfe.so"[:len("pkg/\xff.so".encode())])
+    bad.write_bytes(bytes(raw))
+    got = _bounded(lambda: main(["sbom", "--inject", str(bad), "-o", str(tmp_path / "o")]),
+                   seconds=30)
+    assert got in ("ok: 2", "ok: 1"), got
+    got = _bounded(lambda: main(["sbom", "--inject", str(bad), "-o", "/dev/null"]), seconds=30)
+    assert got in ("ok: 2", "ok: 1"), got

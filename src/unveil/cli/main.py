@@ -206,7 +206,11 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
                                       "with-sbom", name)
     if os.path.isdir(out) or not out.endswith(".whl"):
         out = os.path.join(out, name)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    except OSError as e:
+        _error(f"cannot create the directory for {out}: {e.strerror or e}")
+        return 2
     if os.path.abspath(out) == os.path.abspath(args.wheel):
         _error("the output must be a new file (-o OUT.whl)")
         return 2

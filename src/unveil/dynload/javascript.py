@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from unveil.dynload.brackets import group_ends
 from unveil.model import Confidence, LoadSite
 
 __all__ = ["FULL_LEX_CHARS", "MAX_SOURCE_CHARS", "detect_binding_gyp", "detect_javascript"]
@@ -495,6 +496,7 @@ class _Analysis:
 
     def __init__(self, toks: list[_Tok], shared: _Shared) -> None:
         self.t = toks
+        self._ends: dict[int, int] | None = None
         self.sh = shared
         self.file = shared.file
         self.dirname = shared.dirname
@@ -530,6 +532,11 @@ class _Analysis:
 
     def skip_balanced(self, i: int) -> int:
         """Index after the bracketed group opening at ``i``."""
+        if self._ends is None:
+            self._ends = group_ends([t[1] if t[0] == "punct" else "" for t in self.t])
+        end = self._ends.get(i)
+        if end is not None:
+            return end
         depth = 0
         j = i
         n = len(self.t)

@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from unveil.dynload.brackets import group_ends
 from unveil.model import Confidence, LoadSite
 
 __all__ = ["MAX_SOURCE_CHARS", "detect_ruby"]
@@ -416,6 +417,7 @@ class _Found:
 class _Analysis:
     def __init__(self, toks: list[_Tok], file: str, parent: _Analysis | None = None) -> None:
         self.t = toks
+        self._ends: dict[int, int] | None = None
         self.file = file
         self.dir = posixpath.dirname(file) or "."
         #: name -> (index of an expression, whether the name is bound to one of its
@@ -513,6 +515,11 @@ class _Analysis:
         return tok is not None and tok.kind == kind and (v is None or tok.value == v)
 
     def skip_balanced(self, i: int) -> int:
+        if self._ends is None:
+            self._ends = group_ends([t.value if t.kind == "punct" else "" for t in self.t])
+        end = self._ends.get(i)
+        if end is not None:
+            return end
         depth = 0
         n = len(self.t)
         j = i

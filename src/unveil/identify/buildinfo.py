@@ -373,7 +373,7 @@ def _unquote(s: str) -> str:
     if len(s) >= 2 and s[0] == s[-1] == '"':
         try:
             out = json.loads(s)
-        except ValueError:
+        except (ValueError, RecursionError):
             return s[1:-1]
         return out if isinstance(out, str) else s[1:-1]
     return s

@@ -369,7 +369,7 @@ class PackageIndex:
             text = _read(self.fs, f"{rmeta}/{entry}")
             try:
                 doc = json.loads(text or "")
-            except ValueError:
+            except (ValueError, RecursionError):
                 self.problems.append(f"{meta}/{entry}: not valid JSON")
                 continue
             if not isinstance(doc, dict):

@@ -132,6 +132,7 @@ def read_ld_so_conf(read_text: ReadText, glob: Glob, path: str = "/etc/ld.so.con
     except SourceError:
         return []
     out: list[str] = []
+    seen: set[str] = set()
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -143,14 +144,17 @@ def read_ld_so_conf(read_text: ReadText, glob: Glob, path: str = "/etc/ld.so.con
                 d, pat = posixpath.split(pattern)
                 for name in sorted(glob(d)):
                     if fnmatch.fnmatchcase(name, pat):
-                        out.extend(read_ld_so_conf(read_text, glob, posixpath.join(d, name),
-                                                   _depth + 1))
+                        for sub in read_ld_so_conf(read_text, glob, posixpath.join(d, name),
+                                                   _depth + 1):
+                            out.append(sub)
+                            seen.add(sub)
         elif line.startswith("hwcap"):
             continue
         else:
             for d in line.replace(",", " ").split():
                 d = d.split("=", 1)[0]
-                if d not in out:
+                if d not in seen:  # (a set: ld.so.conf files of 50,000 lines exist in tests)
+                    seen.add(d)
                     out.append(d.rstrip("/") or "/")
     return out
 

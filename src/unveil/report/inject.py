@@ -113,7 +113,11 @@ def _members(f: BinaryIO, size: int) -> tuple[list[_Member], bytes]:
         if _MAX32 in (csize, usize, offset):
             raise InjectError("ZIP64 members are not supported")
         raw_name = cd[at + _CENTRAL.size:at + _CENTRAL.size + n]
-        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+        try:
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+        except UnicodeDecodeError as e:
+            raise SourceError(f"corrupt archive: member name {raw_name!r} is not UTF-8 "
+                              "as its flags say") from e
         central = cd[at:at + _CENTRAL.size + n + m + k]
         at += len(central)
         local = _LOCAL.unpack(_read_at(f, offset, _LOCAL.size))
@@ -248,6 +252,8 @@ def inject_sbom(wheel: str, sbom_json: str, out: str, *, name: str = "unveil.cdx
     if _same(wheel, out):
         raise InjectError(f"refusing to overwrite the input wheel {wheel}")
     try:
+        if not stat.S_ISREG(os.stat(wheel).st_mode):  # a FIFO would block the open
+            raise SourceError(f"{wheel} is not a regular file")
         src = open(wheel, "rb")  # noqa: SIM115 - closed below, after the rename
     except OSError as e:
         raise SourceError(f"cannot read {wheel}: {e.strerror or e}") from e
@@ -265,10 +271,14 @@ def inject_sbom(wheel: str, sbom_json: str, out: str, *, name: str = "unveil.cdx
         except (zipfile.BadZipFile, UnicodeDecodeError, OSError, NotImplementedError,
                 RuntimeError) as e:
             raise SourceError(f"{wheel}: unreadable {record}: {e}") from e
-        if any(row and row[0] == sbom_path for row in csv.reader(record_text.splitlines())):
-            raise SbomExistsError(f"{wheel}: RECORD already lists {sbom_path}")
         data = sbom_json.encode("utf-8")
-        new_record = _new_record(record_text, record, record_line(sbom_path, data))
+        try:
+            if any(row and row[0] == sbom_path
+                   for row in csv.reader(record_text.splitlines())):
+                raise SbomExistsError(f"{wheel}: RECORD already lists {sbom_path}")
+            new_record = _new_record(record_text, record, record_line(sbom_path, data))
+        except csv.Error as e:
+            raise SourceError(f"{wheel}: unreadable {record}: {e}") from e
         (sbom_local, sbom_central), (rec_local, rec_central) = _build(
             record_info, [(sbom_path, data), (record, new_record.encode("utf-8"))])
 

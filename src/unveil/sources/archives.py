@@ -712,13 +712,21 @@ class TarFS(FileSystem):
         self._unkept.pop(path, None)
 
     def _add(self, path: str, kind: Kind) -> None:
-        parent, name = posixpath.split(path)
-        if parent not in self._dirs:
-            self._add(parent, Kind.DIR)
-            self._dirs[parent] = {}
-        listing = self._dirs[parent]
-        if listing.get(name) is not Kind.DIR or kind is not Kind.DIR:
-            listing[name] = kind
+        # Iterative, from the path up to the first directory already known: a member may
+        # be thousands of directories deep.
+        chain: list[tuple[str, str, Kind]] = []
+        while True:
+            parent, name = posixpath.split(path)
+            if parent == path:
+                break
+            chain.append((parent, name, kind))
+            if parent in self._dirs:
+                break
+            path, kind = parent, Kind.DIR
+        for parent, name, kind in reversed(chain):
+            listing = self._dirs.setdefault(parent, {})
+            if listing.get(name) is not Kind.DIR or kind is not Kind.DIR:
+                listing[name] = kind
 
     # -- reading
 

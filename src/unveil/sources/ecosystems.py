@@ -135,7 +135,7 @@ def _json(data: bytes | None, where: str, problems: list[Problem]) -> dict[str, 
         return None
     try:
         obj = json.loads(data.decode("utf-8", "replace"))
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         problems.append(Problem(where, f"unreadable JSON: {e}", ProblemKind.SOURCE))
         return None
     if not isinstance(obj, dict):

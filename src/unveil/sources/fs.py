@@ -288,6 +288,25 @@ class ZipLimits:
     max_ratio: int = 1000
 
 
+def _overlapping(members: list[Member], archive_size: int) -> set[int]:
+    """Members whose data starts inside an earlier member's (by local header offset): a
+    zip whose central directory points several entries at one compressed stream inflates
+    it once per entry.  The first of each overlapping run is kept; a member that claims
+    more data than the archive holds is broken itself (its read fails) and hides none."""
+    out: set[int] = set()
+    end = -1
+    for m in sorted(members, key=lambda m: m.header_offset):
+        if m.header_offset < end:
+            out.add(id(m))
+            continue
+        # the local header's name and extra fields are not counted: a lower bound of the
+        # end, so that only a certain overlap is reported
+        claimed = m.header_offset + 30 + m.compress_size
+        if claimed <= archive_size:
+            end = claimed
+    return out
+
+
 class ZipFS(FileSystem):
     """The members of a zip archive, mapped to absolute paths by ``place``.
 
@@ -306,9 +325,14 @@ class ZipFS(FileSystem):
         self.limits = limits or ZipLimits()
         self._files: dict[str, Member] = {}
         self._dirs: dict[str, dict[str, Kind]] = {"/": {}}
+        overlapping = _overlapping(self._zip.members, self._zip.size)
         for info in self._zip.members:
             name = info.name
             if name.endswith("/"):
+                continue
+            if id(info) in overlapping:
+                self.problems.append((name, "member data overlaps another member's (a zip "
+                                            "bomb technique): left out"))
                 continue
             parts = name.split("/")
             if name.startswith("/") or "\\" in name or any(p in ("..", "") for p in parts):
@@ -321,11 +345,18 @@ class ZipFS(FileSystem):
             self._add(target, Kind.FILE)
 
     def _add(self, path: str, kind: Kind) -> None:
-        parent, name = posixpath.split(path)
-        if parent not in self._dirs:
-            self._add(parent, Kind.DIR)
-            self._dirs[parent] = {}
-        self._dirs[parent].setdefault(name, kind)
+        # Iterative: a member path may be thousands of directories deep.
+        while True:
+            parent, name = posixpath.split(path)
+            if parent == path:
+                return
+            known = parent in self._dirs
+            if not known:
+                self._dirs[parent] = {}
+            self._dirs[parent].setdefault(name, kind)
+            if known:
+                return
+            path, kind = parent, Kind.DIR
 
     def member(self, path: str) -> Member | None:
         return self._files.get(path)
