@@ -118,8 +118,13 @@ def test_root_without_cache_uses_ld_so_conf(rootfs: Path, build: Builder) -> Non
     loader = _root_loader(rootfs)
     assert loader.cache is not None
     assert loader.cache.emulated
-    got = loader.load("/prog").ldd_lines()
-    assert "\tlibconf.so.1 => /opt/app/lib/libconf.so.1" in got
+    result = loader.load("/prog")
+    assert "\tlibconf.so.1 => /opt/app/lib/libconf.so.1" in result.ldd_lines()
+    # ld.so itself would search no ld.so.conf directory without a cache: the resolution
+    # says it came from a cache unveil built, not from /etc/ld.so.cache
+    hit = next(r for r in result.resolutions if r.request == "libconf.so.1")
+    assert hit.origin is not None
+    assert "no ld.so.cache in the root" in hit.origin
 
 
 def test_absolute_symlinks_stay_inside_the_root(rootfs: Path, build: Builder) -> None:

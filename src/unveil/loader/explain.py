@@ -52,6 +52,8 @@ def describe_rule(rule: Rule | None, origin: str | None) -> str:
         return f"{text} of {origin}"
     if rule is Rule.LOADED and origin:
         return f"{text} ({origin})"
+    if rule is Rule.CACHE and origin:
+        return origin
     return text
 
 

@@ -45,6 +45,8 @@ _DST = re.compile(r"\$(\{(ORIGIN|PLATFORM|LIB)\}|(ORIGIN|PLATFORM|LIB)(?![A-Za-z
 
 
 _DIGITS = re.compile(r"\d+")
+#: the origin of a cache hit when the root has no ld.so.cache and unveil built one
+EMULATED_CACHE = "ld.so.conf (no ld.so.cache in the root: the cache ldconfig would build)"
 
 
 def _libcmp_key(name: str) -> str:
@@ -532,14 +534,16 @@ class GlibcLoader:
                                     "requester has DF_1_NODEFLIB"))
             entry = None
         if entry is not None:
-            att, real = self._try(entry.value, Rule.CACHE, None, entry.hwcaps_subdir)
+            # a cache built here from ld.so.conf (the root has none) says so as its origin
+            origin = EMULATED_CACHE if self.cache is not None and self.cache.emulated else None
+            att, real = self._try(entry.value, Rule.CACHE, origin, entry.hwcaps_subdir)
             attempts.append(att)
             if att.verdict is Verdict.INVALID:
                 raise _Fatal(f"{entry.value}: {att.detail}", Resolution(
-                    "", name, Outcome.FATAL, entry.value, Rule.CACHE, None,
+                    "", name, Outcome.FATAL, entry.value, Rule.CACHE, origin,
                     tuple(attempts), f"{entry.value}: {att.detail}"))
             if real is not None:
-                return entry.value, real, Rule.CACHE, None, attempts
+                return entry.value, real, Rule.CACHE, origin, attempts
         if not nodeflib:
             found = hit(self._open_path(name, dirs, Rule.DEFAULT, None, attempts),
                         Rule.DEFAULT, None)
