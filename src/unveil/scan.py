@@ -268,10 +268,22 @@ def _analyse_sources(fs: FileSystem, sources: list[_Prefiltered],
         return _analyse(fs, sources, modules)
 
 
+#: Source bytes analysed between two collections of the cyclic garbage the analysis of a
+#: large module leaves (the collector is paused meanwhile: see collector_paused).
+_COLLECT_EVERY = 8 << 20
+
+
 def _analyse(fs: FileSystem, sources: list[_Prefiltered],
              modules: PythonModules) -> list[SourceResult]:
+    import gc
+
     out: list[SourceResult] = []
-    for path, error, _size in sources:
+    since = 0
+    for path, error, size in sources:
+        since += size
+        if since > _COLLECT_EVERY or size > (512 << 10):
+            gc.collect()
+            since = 0
         raw = modules.remembered(path) if error is None else None
         if error is None and raw is None:
             try:

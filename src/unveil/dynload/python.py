@@ -80,6 +80,10 @@ _MAX_PACKAGE_FILES = 20_000
 _MAX_PACKAGE_DEPTH = 16
 #: Sources kept in memory for the caller searches (bytes).
 _MAX_CACHED_BYTES = 96 * 1024 * 1024
+#: Analyses of larger modules are not kept for other files: a parsed module takes 30-110
+#: times its source's size (a 1.8 MB file of one-line assignments: 200 MB), and a wheel
+#: of such files, a few kB compressed, would otherwise hold them all.
+_MAX_KEPT_SOURCE = 512 * 1024
 #: Python's extension module suffixes (importlib.machinery.EXTENSION_SUFFIXES) differ by
 #: platform and interpreter; all start with a dot.
 _EXTENSION_SUFFIX_HINT = "an extension-module suffix (importlib.machinery.EXTENSION_SUFFIXES)"
@@ -1050,8 +1054,19 @@ class _Program:
             # Another source under the same path: what was found from the old one is stale.
             self.resolved.clear()
             self.callers_cache.clear()
-        if len(self.analyses) < _MAX_MODULES:
+        if len(self.analyses) < _MAX_MODULES and an.size <= _MAX_KEPT_SOURCE:
             self.analyses[file] = an
+
+    def forget(self, an: _Analysis) -> None:
+        """Drop what the caches hold of a module too large to keep (its tree with them)."""
+        self.caller_objs = {k: c for k, c in self.caller_objs.items() if c.an is not an}
+        self.callers_cache = {k: v for k, v in self.callers_cache.items()
+                              if all(c.an is not an for c in v[0])}
+        self.resolved = {k: v for k, v in self.resolved.items()
+                         if all(ref[0] is not an for ref in v)}
+        self.varargs.clear()
+        self.memo.clear()
+        self.func_memo.clear()
 
     def analysis(self, path: str) -> _Analysis | None:
         if path in self.analyses:
@@ -1064,7 +1079,13 @@ class _Program:
         raw = self.raw(path)
         self.load_bytes += len(raw) if raw is not None else 0
         an = None
-        if raw is not None and len(raw) <= MAX_SOURCE_BYTES:
+        if raw is not None and len(raw) > _MAX_KEPT_SOURCE:
+            # Not parsed for another file's sake (it would be again for each file that
+            # asks): such modules are generated tables, seldom where a loader's name is.
+            if len(raw) <= MAX_SOURCE_BYTES:  # (larger ones are never parsed)
+                self.limit(f"{path}: not parsed as another file's module "
+                           f"({len(raw)} bytes)")
+        elif raw is not None:
             an = _parse(raw, path, self)
             if an is not None:
                 an.digest = _digest(raw)
@@ -1259,11 +1280,14 @@ class _Analysis:
         self.module_methods: set[int] = set()
         self.class_scope: dict[int, _Scope] = {}
         self.method_class: dict[int, ast.AST] = {}
+        #: (scope, name, bindings) -> whether the name holds a ctypes.LibraryLoader
+        self.library_loaders: dict[tuple[int, str, int], bool] = {}
         self.defaults: dict[int, dict[str, tuple[ast.expr, _Scope]]] = {}
         self.star_modules: set[str] = set()
         self.cffi_imported = False
         self._located: dict[int, tuple[dict[int, int], int | None]] = {}
         self.digest = 0
+        self.size = len(source) if source is not None else 0
         self._self_attrs: dict[str, list[tuple[tuple[int, ...], ast.expr, _Scope]]] = {}
         self._pending: dict[int, _Later] = {}
         self._scopes: list[_Scope] = [self.module]
@@ -2710,11 +2734,17 @@ def _loader_instance(an: _Analysis, expr: ast.expr, scope: _Scope,
     if isinstance(expr, ast.Name):
         found = scope.lookup(expr.id)
         if found is not None:
-            for b in found[1]:
-                if b.kind == "assign" and isinstance(b.node, ast.Call):
-                    cq = an.qual(b.node.func, b.scope) or ""
-                    if cq.rsplit(".", 1)[-1] == "LibraryLoader":
-                        return "LibraryLoader", Confidence.MEDIUM
+            # Memoised per name and number of bindings: a name assigned 80,000 times, each
+            # assignment a getattr() asking this again, made it quadratic.
+            key = (id(found[0]), expr.id, len(found[1]))
+            known = an.library_loaders.get(key)
+            if known is None:
+                known = an.library_loaders[key] = any(
+                    b.kind == "assign" and isinstance(b.node, ast.Call)
+                    and (an.qual(b.node.func, b.scope) or "").rsplit(".", 1)[-1]
+                    == "LibraryLoader" for b in found[1])
+            if known:
+                return "LibraryLoader", Confidence.MEDIUM
     return None
 
 
@@ -3151,4 +3181,6 @@ def _detect_python(source: str | bytes, file: str,
         if site not in seen:
             seen.add(site)
             out.append(site)
+    if an.size > _MAX_KEPT_SOURCE:
+        prog.forget(an)
     return out, problems
