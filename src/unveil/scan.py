@@ -1201,12 +1201,8 @@ class _TargetScan:
 
         h = hashlib.sha256()
         try:
-            blob = self.fs.open_blob(path)
-            try:
-                for off in range(0, blob.size, 1 << 20):
-                    h.update(blob.read(off, min(1 << 20, blob.size - off)))
-            finally:
-                blob.close()
+            for piece in self.fs.chunks(path):
+                h.update(piece)
         except UnveilError as e:
             self.t.problems.append(Problem(str(self.fs.describe(path)),
                                            f"cannot hash: {e}", ProblemKind.SOURCE))
@@ -1394,9 +1390,20 @@ class Scanner:
         self.config = config or ScanConfig()
 
     def scan(self, *targets: str) -> ScanResult:
+        """Scan each target.  One target that cannot be opened raises
+        :class:`~unveil.errors.UnveilError`; among several, it becomes a target with that
+        problem and the others are scanned."""
         results = []
         for spec in targets:
-            target = open_target(spec, self.config)
+            try:
+                target = open_target(spec, self.config)
+            except UnveilError as e:
+                if len(targets) == 1:
+                    raise
+                kind = TargetKind.WHEEL if spec.endswith(".whl") else TargetKind.FILE
+                results.append(TargetResult(spec, kind, problems=(
+                    Problem(spec, str(e), ProblemKind.SOURCE),)))
+                continue
             results.append(_TargetScan(self, target).run())
         g = self.config.glibc
         platform = (("loader", "glibc"), ("machine", str(g.machine)), ("lib", g.lib),

@@ -1226,3 +1226,40 @@ def test_sbom_inject_refuses_fifos_and_bad_names(tmp_path: Path,
     assert got in ("ok: 2", "ok: 1"), got
     got = _bounded(lambda: main(["sbom", "--inject", str(bad), "-o", "/dev/null"]), seconds=30)
     assert got in ("ok: 2", "ok: 1"), got
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "--root", str(tmp_path / "nowhere"), "/bin/true"]) == 2
+    assert main(["scan", "--format", "json", "-o", str(tmp_path / "no/x.json"),
+                 "/bin/true"]) == 2
+    assert main(["trace", "--timeout", "0", "--", "true"]) == 2
+    assert main(["trace", "--timeout", "nan", "--", "true"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "not a directory" in err
+
+
+def test_one_unreadable_target_among_several(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    good = _wheel(tmp_path / WHEEL, {"pkg/x.py": b""})
+    bad = tmp_path / "bad-1.0-py3-none-any.whl"
+    bad.write_bytes(b"not a zip")
+    assert main(["scan", "--format", "json", str(good), str(bad)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [t["target"] for t in doc["targets"]] == [str(good), str(bad)]
+    assert "not a zip" in doc["targets"][1]["problems"][0]["message"]
+    assert main(["scan", "--format", "json", str(bad)]) == 2  # alone: an input error
+
+
+def test_duplicate_member_names(tmp_path: Path) -> None:
+    whl = tmp_path / WHEEL
+    with zipfile.ZipFile(whl, "w") as z:
+        z.writestr("pkg-1.0.dist-info/METADATA", "Name: pkg\n")
+        z.writestr("pkg-1.0.dist-info/RECORD", "")
+        z.writestr("pkg/a.so", b"one")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            z.writestr("pkg/a.so", b"two")
+    result = unveil.scan(str(whl), detect_host())
+    assert any("appears twice" in p.message for p in result.problems)
+    assert main(["sbom", "--inject", str(whl), "-o", str(tmp_path / "out")]) == 2

@@ -16,7 +16,7 @@ from dataclasses import replace
 from unveil import __version__
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
-from unveil.errors import UnveilError
+from unveil.errors import TargetError, UnveilError
 from unveil.loader.explain import Explanation, explain
 from unveil.loader.glibc import GlibcLoader, load_cache
 from unveil.loader.musl import MuslLoader
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                         + ", ".join(_CLASSES))
     s.add_argument("--strict", action="store_true", help="any problem is fatal (exit 2)")
     s.add_argument("-v", "--verbose", action="store_true", help="show how each edge resolved")
-    s.add_argument("--macos-arch", default=None,
+    s.add_argument("--macos-arch", default=None, choices=("arm64", "arm64e", "x86_64", "i386"),
                    help="Mach-O slice to resolve (default: from the wheel's platform tag; "
                         "arm64 for universal2)")
     s.add_argument("--no-identify", action="store_true",
@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("trace", help="run a command and record what it really loads "
                                       "(the one command that runs anything: yours)")
     tr.add_argument("--format", choices=["text", "json"], default="text")
-    tr.add_argument("--timeout", type=float, default=300.0)
+    tr.add_argument("--timeout", type=_positive_seconds, default=300.0,
+                    help="seconds before the command is stopped (default 300)")
     tr.add_argument("--no-python-audit", action="store_true",
                     help="do not add the ctypes.dlopen audit hook to Python commands")
     tr.add_argument("--compare", metavar="TARGET",
@@ -168,6 +169,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _config(root: str, *, ld_library_path: str | None, from_env: bool) -> ScanConfig:
+    if not os.path.isdir(root):
+        raise TargetError(f"--root {root}: not a directory")
     cfg = detect_host(root, use_ld_library_path=from_env)
     if not from_env:
         cfg = replace(cfg, ld_library_path=ld_library_path)
@@ -231,6 +234,16 @@ def _error(message: str) -> None:
     sys.stderr.write(f"unveil: {message}\n")
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):  # (nan fails this too)
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     fail_on = {c.strip() for c in args.fail_on.split(",") if c.strip()}
     unknown = fail_on - set(_CLASSES)
@@ -264,6 +277,21 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     except UnveilError as e:
         _error(str(e))
         return 2
+    try:
+        _write_scan(args, result)
+    except OSError as e:
+        _error(f"cannot write {args.output}: {e.strerror or e}")
+        return 2
+    if args.strict and result.problems:
+        return 2
+    classes = {e.edge_class.value for e in result.edges}
+    classes |= {f"dlopen-{e.edge_class.value}" for t in result.targets for d in t.dynamic_loads
+                for e in d.edges}
+    classes |= {d.category for t in result.targets for d in t.declarations}
+    return 1 if classes & fail_on else 0
+
+
+def _write_scan(args: argparse.Namespace, result: ScanResult) -> None:
     if args.format != "text":
         text = _render_record(result, args.format, args.indent)
         if args.output:
@@ -287,13 +315,6 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             if not console.is_terminal:
                 console = Console(highlight=False, width=UNWRAPPED)
             render_scan(console, result, args.verbose)
-    if args.strict and result.problems:
-        return 2
-    classes = {e.edge_class.value for e in result.edges}
-    classes |= {f"dlopen-{e.edge_class.value}" for t in result.targets for d in t.dynamic_loads
-                for e in d.edges}
-    classes |= {d.category for t in result.targets for d in t.declarations}
-    return 1 if classes & fail_on else 0
 
 
 def _cmd_ldd(args: argparse.Namespace) -> int:

@@ -103,6 +103,7 @@ def _members(f: BinaryIO, size: int) -> tuple[list[_Member], bytes]:
         raise InjectError("unsupported layout: data between the central directory and its end")
     cd = _read_at(f, cd_offset, cd_size)
     members: list[_Member] = []
+    names: set[str] = set()
     at = 0
     for _ in range(n_total):
         if cd[at:at + 4] != _CENTRAL_SIG or at + _CENTRAL.size > len(cd):
@@ -131,6 +132,9 @@ def _members(f: BinaryIO, size: int) -> tuple[list[_Member], bytes]:
                 else 12
         if end > cd_offset:
             raise SourceError(f"corrupt archive: {name!r} runs into the central directory")
+        if name in names:
+            raise InjectError(f"member {name!r} appears twice: rewriting it would corrupt it")
+        names.add(name)
         members.append(_Member(name, offset, end - offset, central))
     if at != len(cd):
         raise SourceError("corrupt central directory: size does not match its records")
@@ -238,6 +242,10 @@ def _write(src: BinaryIO, dst: BinaryIO, *, members: list[_Member], comment: byt
               + comment)
 
 
+#: A RECORD larger than this is refused (it is read whole; a bomb inflates to gigabytes).
+_MAX_RECORD = 64 << 20
+
+
 def inject_sbom(wheel: str, sbom_json: str, out: str, *, name: str = "unveil.cdx.json") -> str:
     """Write ``out``: ``wheel`` plus ``<dist-info>/sboms/<name>`` holding ``sbom_json``,
     with RECORD listing it.  Returns ``out``.
@@ -267,6 +275,9 @@ def inject_sbom(wheel: str, sbom_json: str, out: str, *, name: str = "unveil.cdx
         try:
             with zipfile.ZipFile(src) as z:
                 record_info = z.getinfo(record)
+                if record_info.file_size > _MAX_RECORD:
+                    raise SourceError(f"{wheel}: {record} claims {record_info.file_size} "
+                                      f"bytes (over {_MAX_RECORD})")
                 record_text = z.read(record).decode("utf-8")
         except (zipfile.BadZipFile, UnicodeDecodeError, OSError, NotImplementedError,
                 RuntimeError) as e:
