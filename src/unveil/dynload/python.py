@@ -948,7 +948,8 @@ class _Program:
             if len(out) >= _MAX_CALLERS:
                 break
         if (self.modules is not None and len(out) < _MAX_CALLERS
-                and (id(func) in an.module_defs or id(func) in an.module_methods)):
+                and (id(func) in an.module_defs or (id(func) in an.module_methods
+                                                    and _class_level(func)))):
             out.extend(self._cross_callers(an, func, _MAX_CALLERS - len(out)))
         full = len(out) >= _MAX_CALLERS
         if full:
@@ -981,6 +982,10 @@ class _Program:
             if kept is None:
                 kept = self.untested_cache[key] = [p for p in files if not _in_tests(p[skip:])]
             files = kept
+        # A method is called from another module through its class (Class.method(...)):
+        # only files naming the class are worth parsing.
+        cls = an.method_class.get(id(func))
+        also = cls.name.encode() if isinstance(cls, ast.ClassDef) else None
         for name in names:  # grows with the aliases found, up to 8 names
             needle = name.encode()
             word = re.compile(rb"\b" + re.escape(needle) + rb"\b")
@@ -994,7 +999,8 @@ class _Program:
                 if raw is None:
                     continue
                 self.search_bytes += len(raw)
-                if needle not in raw or not word.search(raw):
+                if needle not in raw or (also is not None and also not in raw) or \
+                        not word.search(raw):
                     continue
                 other = self.analysis(path)
                 if other is None:
@@ -2416,6 +2422,15 @@ def _slice(base: _Alts, sl: ast.Slice) -> _Alts:
         else:
             out.append(_Unk(_hints_of((a,))))
     return _cap(out)
+
+
+def _class_level(func: _DefNode) -> bool:
+    """A @staticmethod or @classmethod: called through its class, from anywhere (a plain
+    method is called through an instance, whose class another module's code does not
+    show)."""
+    return any((isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod")) or (
+        isinstance(d, ast.Attribute) and d.attr in ("staticmethod", "classmethod"))
+        for d in func.decorator_list)
 
 
 def _bound_params(func: _DefNode) -> int:
