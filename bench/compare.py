@@ -17,6 +17,11 @@ wheels named on the command line) this runs, each in its own subprocess:
     ``extract s`` column.
 ``elfdeps``
     ``elfdeps WHEEL`` (elfdeps opens ``.whl``/zip archives itself).
+``floor``
+    ``PYTHON bench/floor.py WHEEL``: no tool, the least work any Python tool must do
+    (inflate each ELF member up to its dynamic segment with isal on two threads, nothing
+    else).  The ``<tool>/floor`` columns are the best ratio any Python tool could reach
+    against that tool on this machine.  Wheels only.
 
 Wall time is the best of ``--runs`` runs (default 3).  Peak RSS comes from
 ``os.wait4`` on each run's child, i.e. the child's own ``ru_maxrss``
@@ -62,7 +67,7 @@ import corpus
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-TOOLS = ("unveil", "auditwheel", "lddtree", "elfdeps")
+TOOLS = ("unveil", "auditwheel", "lddtree", "elfdeps", "floor")
 LDDTREE = ("/usr/bin/python3", "/usr/bin/lddtree")
 #: Keep each lddtree command line well below ARG_MAX.
 ARGV_BUDGET = 512 * 1024
@@ -254,6 +259,7 @@ def tool_versions(python: str, uenv: dict[str, str] | None) -> dict[str, str]:
         "elfdeps": out([tpy, "-c", meta, "elfdeps"]),
         "lddtree": "pax-utils " + out(["dpkg-query", "-W", "-f=${Version}", "pax-utils"]),
         "unveil": "n/a",
+        "floor": "bench/floor.py",
     }
     if uenv is not None:
         versions["unveil"] = out(
@@ -337,6 +343,7 @@ def bench_wheel(
                            str(wheel)],
         "auditwheel": lambda: [str(tool_bin("auditwheel")), "show", str(wheel)],
         "elfdeps": lambda: [str(tool_bin("elfdeps")), str(wheel)],
+        "floor": lambda: [python, str(BENCH_DIR / "floor.py"), str(wheel)],
     }
     for tool in tools:
         if tool in skip:
@@ -353,7 +360,7 @@ def bench_wheel(
                     tool, lddtree_cmd(files), runs=runs, warmup=False, timeout=timeout
                 )
             continue
-        env = uenv if tool == "unveil" else None
+        env = uenv if tool in ("unveil", "floor") else None
         results[tool] = measure(
             tool, commands[tool](), runs=runs, warmup=False, timeout=timeout, env=env
         )
@@ -459,9 +466,11 @@ def render(
         head.append("extract s")
     for t in tools:
         head += [f"{t} s", f"{t} MiB"]
-    others = [t for t in tools if t != "unveil"]
+    others = [t for t in tools if t not in ("unveil", "floor")]
     if "unveil" in tools:
         head += [f"{t}/unveil" for t in others]
+    if "floor" in tools:
+        head += [f"{t}/floor" for t in tools if t != "floor"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "|".join(["---"] + ["--:"] * (len(head) - 1)) + "|")
     for row in rows:
@@ -474,6 +483,9 @@ def render(
         if "unveil" in tools:
             base = row.results.get("unveil")
             cells += [ratio(row.results.get(t), base) for t in others]
+        if "floor" in tools:
+            floor = row.results.get("floor")
+            cells += [ratio(row.results.get(t), floor) for t in tools if t != "floor"]
         lines.append("| " + " | ".join(cells) + " |")
     skipped = {m.skipped for row in rows for m in row.results.values() if m.skipped}
     if skipped:
@@ -559,8 +571,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {t}: {why}", file=sys.stderr)
 
     if args.env:
-        # auditwheel only reads wheel files; it has nothing to say about a venv.
-        tools = [t for t in tools if t != "auditwheel"]
+        # auditwheel and the inflation floor are about wheel files only.
+        tools = [t for t in tools if t not in ("auditwheel", "floor")]
         venv = corpus.venv_dir(corpus.default_cache_dir())
         if not venv.exists():
             raise SystemExit(f"{venv} missing; run bench/corpus.py first")
