@@ -78,15 +78,23 @@ def _oracle_in_root(root: Path, prog: str) -> list[str]:
     return [line.split(" (0x")[0] for line in p.stdout.splitlines()]
 
 
-def test_root_with_ldconfig_cache(rootfs: Path, build: Builder) -> None:
+def _app_in_root(rootfs: Path, build: Builder, rpath: str | None = None,
+                 extra: tuple[str, ...] = ()) -> list[str]:
+    """/prog needing libapp.so.3 from /opt/app/lib (an ld.so.conf directory), the cache
+    written by ldconfig; unveil's lines, checked against ld.so's in the root."""
     lib = build.lib("src/libapp.so.3", soname="libapp.so.3")
     shutil.copy(lib, rootfs / "opt/app/lib/libapp.so.3")
-    exe = build.exe("src/prog", needs=[str(lib)])
+    exe = build.exe("src/prog", needs=[str(lib)], rpath=rpath, extra=extra)
     shutil.copy(exe, rootfs / "prog")
     subprocess.run([LDCONFIG, "-r", str(rootfs)], check=True, capture_output=True)
     expected = _oracle_in_root(rootfs, "/prog")
     got = _root_loader(rootfs).load("/prog").ldd_lines()
     assert got == expected
+    return got
+
+
+def test_root_with_ldconfig_cache(rootfs: Path, build: Builder) -> None:
+    got = _app_in_root(rootfs, build)
     assert "\tlibapp.so.3 => /opt/app/lib/libapp.so.3" in got
 
 
@@ -145,13 +153,5 @@ def test_nodeflib_uses_cache_entries_outside_the_system_dirs(rootfs: Path,
                                                               build: Builder) -> None:
     """DF_1_NODEFLIB drops ld.so.cache entries in the system directories only: an
     ld.so.conf directory's library is still found through the cache."""
-    lib = build.lib("src/libapp.so.3", soname="libapp.so.3")
-    shutil.copy(lib, rootfs / "opt/app/lib/libapp.so.3")
-    exe = build.exe("src/prog", needs=[str(lib)], rpath=MULTIARCH,
-                    extra=["-Wl,-z,nodefaultlib"])
-    shutil.copy(exe, rootfs / "prog")
-    subprocess.run([LDCONFIG, "-r", str(rootfs)], check=True, capture_output=True)
-    expected = _oracle_in_root(rootfs, "/prog")
-    got = _root_loader(rootfs).load("/prog").ldd_lines()
-    assert got == expected
+    got = _app_in_root(rootfs, build, rpath=MULTIARCH, extra=("-Wl,-z,nodefaultlib",))
     assert "\tlibapp.so.3 => /opt/app/lib/libapp.so.3" in got
