@@ -1263,3 +1263,17 @@ def test_duplicate_member_names(tmp_path: Path) -> None:
     result = unveil.scan(str(whl), detect_host())
     assert any("appears twice" in p.message for p in result.problems)
     assert main(["sbom", "--inject", str(whl), "-o", str(tmp_path / "out")]) == 2
+
+
+def test_attempts_per_resolution_are_capped(build: Builder) -> None:
+    """A RUNPATH of 3,000 directories and a missing library: the search goes through all
+    of them, the report keeps the first attempts, a count of the rest, and the last."""
+    gone = build.lib("g/libgone.so")
+    dirs = ":".join(f"/nonexistent/d{i}" for i in range(3000))
+    exe = build.exe("bin/prog", needs=[str(gone)], runpath=dirs)
+    gone.unlink()
+    result = unveil.scan(str(exe), detect_host())
+    r = _edge(result, "prog", "libgone.so").resolution
+    assert r.outcome is Outcome.NOT_FOUND
+    assert len(r.attempts) == 256
+    assert "more candidates" in r.attempts[-2].path

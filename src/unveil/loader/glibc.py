@@ -55,6 +55,23 @@ def _libcmp_key(name: str) -> str:
     return _DIGITS.sub(lambda m: str(int(m.group())), name) if "0" in name else name
 
 
+#: Attempts kept per resolution: a RUNPATH of thousands of directories times a thousand
+#: missing libraries made gigabytes of attempts (and of JSON) from a 110 kB file.
+MAX_ATTEMPTS = 256
+
+
+def _kept(attempts: list[Attempt]) -> tuple[Attempt, ...]:
+    """The attempts of one search as reported: all of them, or the first ones, a marker
+    saying how many are not listed, and the last (the one that decided)."""
+    if len(attempts) <= MAX_ATTEMPTS:
+        return tuple(attempts)
+    omitted = len(attempts) - MAX_ATTEMPTS + 2
+    last = attempts[-1]
+    return (*attempts[:MAX_ATTEMPTS - 2],
+            Attempt(f"({omitted} more candidates)", last.rule, Verdict.ABSENT, last.origin,
+                    None, f"{omitted} candidates tried here are not listed"), last)
+
+
 def verify_header(head: bytes, platform: GlibcPlatform) -> tuple[Verdict, str | None]:
     """ld.so's ``open_verify``: is this file loadable here, skipped, or fatal?"""
     ehdr_size = 64 if platform.bits == 64 else 52
@@ -414,7 +431,7 @@ class GlibcLoader:
                     return cand, real
                 if att.verdict is Verdict.INVALID:
                     raise _Fatal(f"{cand}: {att.detail}", Resolution(
-                        "", name, Outcome.FATAL, cand, rule, origin, tuple(attempts),
+                        "", name, Outcome.FATAL, cand, rule, origin, _kept(attempts),
                         f"{cand}: {att.detail}"))
                 if att.verdict is Verdict.LOOP:
                     return None
@@ -481,7 +498,7 @@ class GlibcLoader:
             attempts.append(att)
             if att.verdict is Verdict.INVALID:
                 raise _Fatal(f"{path}: {att.detail}", Resolution(
-                    "", name, Outcome.FATAL, path, Rule.PATH, None, tuple(attempts),
+                    "", name, Outcome.FATAL, path, Rule.PATH, None, _kept(attempts),
                     f"{path}: {att.detail}"))
             return (path, real, Rule.PATH, None, attempts) if real else (
                 None, None, None, None, attempts)
@@ -541,7 +558,7 @@ class GlibcLoader:
             if att.verdict is Verdict.INVALID:
                 raise _Fatal(f"{entry.value}: {att.detail}", Resolution(
                     "", name, Outcome.FATAL, entry.value, Rule.CACHE, origin,
-                    tuple(attempts), f"{entry.value}: {att.detail}"))
+                    _kept(attempts), f"{entry.value}: {att.detail}"))
             if real is not None:
                 return entry.value, real, Rule.CACHE, origin, attempts
         if not nodeflib:
@@ -569,8 +586,8 @@ class GlibcLoader:
             return Resolution(requester, name, Outcome.FATAL, r.path, r.rule, r.origin,
                               r.attempts, r.fatal)
         if path is None:
-            return Resolution(requester, name, Outcome.NOT_FOUND, attempts=tuple(attempts))
-        return Resolution(requester, name, Outcome.FOUND, path, rule, origin, tuple(attempts))
+            return Resolution(requester, name, Outcome.NOT_FOUND, attempts=_kept(attempts))
+        return Resolution(requester, name, Outcome.FOUND, path, rule, origin, _kept(attempts))
 
     # -- closure ----------------------------------------------------------------------------
     def load(self, main_path: str) -> LoadResult:
@@ -648,14 +665,14 @@ class GlibcLoader:
                         raise
                     if path is None or real_dep is None:
                         resolutions.append(Resolution(obj.path, need, Outcome.NOT_FOUND,
-                                                      attempts=tuple(attempts)))
+                                                      attempts=_kept(attempts)))
                         chain.append(_Obj(want, "", "", None, obj, {want}, role="missing"))
                         continue
                     same = by_real.get(real_dep)
                     if same is not None:
                         known.add_name(want, same)
                         resolutions.append(Resolution(obj.path, need, Outcome.FOUND, same.path,
-                                                      rule, origin, tuple(attempts)))
+                                                      rule, origin, _kept(attempts)))
                         self._reference(same, chain, queue)
                         continue
                     stored = self.store.get(real_dep)
@@ -663,7 +680,7 @@ class GlibcLoader:
                     by_real[real_dep] = new
                     known.add(new)
                     resolutions.append(Resolution(obj.path, need, Outcome.FOUND, path, rule,
-                                                  origin, tuple(attempts)))
+                                                  origin, _kept(attempts)))
                     self._reference(new, chain, queue)
         except _Fatal as f:
             fatal = str(f)
