@@ -5,7 +5,8 @@ from __future__ import annotations
 from email.parser import HeaderParser
 from importlib.metadata import distributions
 
-from unveil.report.pep725 import core_metadata, toml_or_none
+from unveil.model import Edge, EdgeClass, LinkKind, Outcome, Resolution, Rule
+from unveil.report.pep725 import core_metadata, is_platform_library, toml_or_none
 
 
 def test_core_metadata_reads_what_the_email_parser_reads() -> None:
@@ -47,3 +48,16 @@ def test_core_metadata_breaks_lines_as_email_does() -> None:
     # skipped, as email.parser does.
     assert "name" not in core_metadata("Name : foo\n")
     assert core_metadata(" stray\nName: foo\n")["name"] == ["foo"]
+
+
+def test_find_library_of_a_libc_part_is_the_platform() -> None:
+    """find_library('pthread') resolved to libpthread.so.0 is glibc: never a phantom or an
+    [external] entry."""
+    def edge(request: str, path: str) -> Edge:
+        return Edge(Resolution("pkg/x.py:3", request, Outcome.FOUND, path, Rule.CACHE),
+                    EdgeClass.SYSTEM, None, None, False, link=LinkKind.DLOPEN)
+
+    assert is_platform_library(edge("find_library('pthread')",
+                                    "/lib/x86_64-linux-gnu/libpthread.so.0"))
+    assert not is_platform_library(edge("find_library('magic')",
+                                        "/lib/x86_64-linux-gnu/libmagic.so.1"))

@@ -63,6 +63,10 @@ def is_platform_library(e: Edge) -> bool:
     name = r.request.rsplit("/", 1)[-1]
     if _LIBC.match(name):
         return True
+    # find_library('pthread') is resolved to a file: judge that file's name
+    if r.request.startswith("find_library(") and r.path and _LIBC.match(
+            r.path.rsplit("/", 1)[-1]):
+        return True
     if r.rule in _OS_RULES:
         return True
     return r.request.startswith(("/usr/lib/libSystem", "/System/Library/"))
