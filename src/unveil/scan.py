@@ -23,17 +23,13 @@ from unveil.config import (
     glibc_platform_for,
     musl_platform_for,
 )
-from unveil.dynload.resolve import detector_for, detector_kind, other_platform, resolve_name
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
-from unveil.loader.dyld import DyldLoader, DyldPlatform, pick_slice
-from unveil.loader.explain import Explanation, explain_resolution
 from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
 from unveil.loader.ldcache import LdCache
 from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
-from unveil.loader.windows import WindowsLoader, WindowsPlatform, runtime_label
 from unveil.model import (
     Binary,
     BinaryFormat,
@@ -58,17 +54,21 @@ from unveil.model import (
     TargetKind,
     TargetResult,
 )
-from unveil.sources.dlldirs import dll_directories
 
 if TYPE_CHECKING:
     # Imported where used: a wheel scan forks no process and hashes nothing by default,
-    # and these imports (multiprocessing, sockets, hashlib) cost ~20 ms of its start-up.
+    # and these imports (multiprocessing, sockets, hashlib) cost ~20 ms of its start-up;
+    # nor does it need the Mach-O and Windows loaders, the dynamic-loading resolver or
+    # ``why``'s explainer (another ~15 ms).
     from concurrent.futures import Future, ProcessPoolExecutor
 
     from unveil.dynload.python import PythonModules
     from unveil.identify.owners import PackageIndex
     from unveil.identify.pool import IdentifyPool
     from unveil.identify.sboms import ShippedSbom
+    from unveil.loader.dyld import DyldLoader
+    from unveil.loader.explain import Explanation
+    from unveil.loader.windows import WindowsLoader
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
 
@@ -225,6 +225,8 @@ def _detect(job: tuple[str, str, str],
             modules: PythonModules | None = None) -> tuple[list[LoadSite], list[str]]:
     """Run one source detector; Python sources with ``modules`` (the tree around them, so
     that library names are followed into the other modules of a package)."""
+    from unveil.dynload.resolve import detector_for, detector_kind
+
     path, text, shown = job
     if modules is not None and detector_kind(path) == "py":
         from unveil.dynload.python import detect_python
@@ -337,6 +339,7 @@ def _init_worker(fs: FileSystem) -> None:
 def _import_detectors(paths: list[str]) -> None:
     """Import the detectors the sources need (Python's always: its module reader too)."""
     from unveil.dynload import python  # noqa: F401
+    from unveil.dynload.resolve import detector_for, detector_kind
 
     seen: set[str | None] = {"py"}
     for path in paths:
@@ -545,7 +548,8 @@ def _role(path: str, binary: Binary, site_packages: list[str]) -> Role:
     return Role.OTHER
 
 
-Loader = GlibcLoader | MuslLoader | DyldLoader | WindowsLoader
+if TYPE_CHECKING:
+    Loader = GlibcLoader | MuslLoader | DyldLoader | WindowsLoader
 
 
 def _macos_arch(tag: str | None) -> str:
@@ -857,6 +861,8 @@ class _TargetScan:
         glibc unless the binary (or the wheel's platform tag) says musl."""
         if b.format is BinaryFormat.MACHO:
             if self._dyld is None:
+                from unveil.loader.dyld import DyldLoader, DyldPlatform
+
                 cfg = self.s.config
                 arch = cfg.macos_arch or _macos_arch(self.t.platform_tag)
                 self._dyld = DyldLoader(self.fs, DyldPlatform(
@@ -864,6 +870,9 @@ class _TargetScan:
             return self._dyld
         if b.format is BinaryFormat.PE:
             if self._windows is None:
+                from unveil.loader.windows import WindowsLoader, WindowsPlatform
+                from unveil.sources.dlldirs import dll_directories
+
                 def added() -> tuple[str, ...]:
                     if not self.t.dll_directories:
                         self.t.dll_directories = dll_directories(self.fs, self.t.site_packages)
@@ -914,7 +923,9 @@ class _TargetScan:
 
     def run(self) -> TargetResult:
         t, cfg = self.t, self.s.config
-        candidates = self._candidates()
+        # A wheel's members are sniffed on the inflating threads, in the pass that parses
+        # them: sniffing here first inflated each member's first block twice, serially.
+        candidates = self._candidates(sniff=not self._threaded())
         # Worker processes first, before this scan starts any thread: they fork.
         sources = identifying = None
         try:
@@ -928,6 +939,8 @@ class _TargetScan:
                     identifying = IdentifyPool(self.fs, mine, cfg.workers)
                     self.store.identify = None
             if cfg.dynload:
+                from unveil.dynload.resolve import detector_kind
+
                 sources = _Sources(self.fs, [p for p in t.files if detector_kind(p) is not None],
                                    cfg.workers)
             return self._run(candidates, sources, identifying)
@@ -937,8 +950,14 @@ class _TargetScan:
             if identifying is not None:
                 identifying.close()
 
-    def _candidates(self) -> list[str]:
-        """The target's files that start like a binary (skipped suffixes aside)."""
+    def _threaded(self) -> bool:
+        """Whether members are inflated and parsed on threads (inflating releases the GIL;
+        parsing mapped files would not gain)."""
+        return self.s.config.workers > 1 and self.t.kind is TargetKind.WHEEL
+
+    def _candidates(self, *, sniff: bool = True) -> list[str]:
+        """The target's files that start like a binary (skipped suffixes aside); with
+        ``sniff`` false, every file not skipped by its suffix (the caller sniffs)."""
         t, cfg = self.t, self.s.config
         candidates: list[str] = []
         total = len(t.files)
@@ -948,6 +967,9 @@ class _TargetScan:
                 cfg.progress(i + 1, total, path)
             dot = path.rfind(".")
             if skip and dot > path.rfind("/") and path[dot:] in skip:
+                continue
+            if not sniff:
+                candidates.append(path)
                 continue
             try:
                 head = self.fs.head(path, 8)
@@ -970,13 +992,25 @@ class _TargetScan:
             # tree on disk has nothing to overlap with: read it on the first question.
             preload = threading.Thread(target=self.packages.preload, daemon=True)
             preload.start()
-        if cfg.workers > 1 and len(candidates) > 1 and t.kind is TargetKind.WHEEL:
-            # Inflating members releases the GIL; parsing mapped files would not gain.
+        if self._threaded():
             # Largest first: the biggest member (libtorch_cpu.so) is the critical path.
             by_size = sorted(candidates, key=lambda p: -self.fs.size_hint(p))
             with ThreadPoolExecutor(cfg.workers) as pool:
                 done = dict(zip(by_size, pool.map(self.store.get, by_size), strict=True))
-            stored_list = [done[p] for p in candidates]
+            stored_list = []
+            sniffed = []
+            for path in candidates:
+                stored = done[path]
+                if stored.binary is None and not is_binary(stored.head):
+                    if not stored.unreadable:
+                        continue  # not a binary
+                    t.problems.append(Problem(str(self.fs.describe(path)),
+                                              stored.error or "unreadable",
+                                              ProblemKind.SOURCE))
+                    continue
+                sniffed.append(path)
+                stored_list.append(stored)
+            candidates = sniffed
         else:
             stored_list = [self.store.get(p) for p in candidates]
         if preload is not None:
@@ -1148,6 +1182,8 @@ class _TargetScan:
         # kind of name (find_library stems apart from paths): alternatives of one load.
         # Code for another platform names its files only (find_library('Security') or
         # Security.framework); a list that also names this platform's *.so is meant here too.
+        from unveil.dynload.resolve import other_platform, resolve_name
+
         calls: dict[tuple[str, int | None, tuple[str, ...]], list[bool]] = {}
         for st, _d, _c, _o in sites:
             kinds = calls.setdefault((st.file, st.line, st.hints), [False, False])
@@ -1252,6 +1288,8 @@ class _TargetScan:
         if b is None:
             return None
         if b.format is BinaryFormat.MACHO:
+            from unveil.loader.dyld import pick_slice
+
             arch = self.s.config.macos_arch or _macos_arch(self.t.platform_tag)
             b = pick_slice(b, arch) or b
         return next((k for n, k in zip(b.needed, b.needed_kinds, strict=False)
@@ -1292,6 +1330,8 @@ class _TargetScan:
             cfg.policy_libs if flavor in ("glibc", None) else frozenset())
         policy = r.request in libs
         if flavor == "windows":
+            from unveil.loader.windows import runtime_label
+
             label = runtime_label(r.request, self._windows.platform.python_dll
                                   if self._windows else "python3.dll")
             if label is not None and (r.outcome is not Outcome.FOUND
@@ -1415,6 +1455,8 @@ class Scanner:
         """Explain every edge of ``target`` that requests ``library`` (matched by the name
         as written or its basename), optionally only from binaries whose location ends with
         ``requester``."""
+        from unveil.loader.explain import explain_resolution
+
         opened = open_target(target, self.config)
         ts = _TargetScan(self, opened)
         result = ts.run()

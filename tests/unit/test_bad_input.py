@@ -943,6 +943,35 @@ class TestWheels:
         assert EXT.rsplit("/", 1)[1] in names or [p.location for p in result.problems] == [
             f"{whl}!{EXT}"]
 
+    def test_members_sniffed_on_threads_as_in_one(self, elves: Elves, tmp_path: Path) -> None:
+        """A wheel's members are sniffed on the inflating threads when there are workers:
+        the same binaries and the same located problems as one member at a time."""
+        whl = _wheel(tmp_path / WHEEL, {EXT: elves.lib, "pkg/libok.so": elves.lib,
+                                        "pkg/libenc.so": elves.lib, "pkg/NOTES": b"plain text",
+                                        "pkg/empty.bin": b""})
+
+        def garble(raw: bytearray, local: int, central: int) -> None:
+            nlen, xlen = struct.unpack_from("<HH", raw, local + 26)
+            start = local + 30 + nlen + xlen
+            for k in range(start, start + 40):
+                raw[k] ^= 0xA5
+
+        def encrypt_flag(raw: bytearray, local: int, central: int) -> None:
+            raw[local + 6] |= 1
+            raw[central + 8] |= 1
+
+        _patch_member(whl, EXT, garble)
+        _patch_member(whl, "pkg/libenc.so", encrypt_flag)
+        seen = []
+        for workers in (1, 2):
+            result = unveil.scan(str(whl), ScanConfig(workers=workers))
+            seen.append((_summarise_names(result),
+                         sorted((p.location, p.kind) for p in result.problems)))
+        assert seen[0] == seen[1]
+        assert seen[0][0] == {"libok.so"}
+        assert [loc for loc, _kind in seen[0][1]] == sorted(
+            [f"{whl}!pkg/libenc.so", f"{whl}!{EXT}"])
+
     def test_encrypted_member(self, elves: Elves, tmp_path: Path) -> None:
         whl = _wheel(tmp_path / WHEEL, {EXT: elves.lib, "pkg/libok.so": elves.lib})
 

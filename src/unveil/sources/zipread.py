@@ -12,6 +12,7 @@ never writes anything.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import os
 import struct
@@ -245,7 +246,12 @@ class InflateBlob(Blob):
             raise FormatError("too many backward reads in a compressed member")
         self._d = _INFLATE.decompressobj(-15)
         self._in_pos = 0
-        self._prefix = bytearray()
+        #: the inflated chunks that start within the first ``retain`` bytes, by start offset:
+        #: references, not a copy (appending each chunk to one bytearray cost a third of
+        #: the inflation time on scipy's members, in reallocations)
+        self._prefix: list[bytes] = []
+        self._prefix_starts: list[int] = []
+        self._prefix_end = 0
         self._produced = 0
         self._pending: bytes | memoryview = b""
         # The last inflated chunks and where they start (up to WINDOW bytes): ranges that
@@ -281,7 +287,9 @@ class InflateBlob(Blob):
         start = self._produced
         self._produced += len(out)
         if start < self._retain:
-            self._prefix += out[: self._retain - start]
+            self._prefix.append(out)
+            self._prefix_starts.append(start)
+            self._prefix_end = self._produced
         for k_start, k_end, kept in self._keep:
             have = k_start + len(kept)  # filled contiguously from k_start
             if have < k_end and start <= have < self._produced:
@@ -295,9 +303,11 @@ class InflateBlob(Blob):
     def _take(self, pos: int, end: int, pieces: list[bytes]) -> int:
         """Append what the retained prefix and the two chunks hold from ``pos``."""
         while pos < end:
-            if pos < len(self._prefix):
-                take = min(end, len(self._prefix))
-                pieces.append(bytes(self._prefix[pos:take]))
+            if pos < self._prefix_end:
+                i = bisect.bisect_right(self._prefix_starts, pos) - 1
+                cs, c = self._prefix_starts[i], self._prefix[i]
+                take = min(end, cs + len(c))
+                pieces.append(c[pos - cs:take - cs])
             elif (k := next(((ks, kb) for ks, _ke, kb in self._keep
                              if ks <= pos < ks + len(kb)), None)) is not None:
                 ks, kb = k
@@ -339,6 +349,8 @@ class InflateBlob(Blob):
         return self._archive.pread(self._start + pos, n)
 
     def close(self) -> None:
-        self._prefix = bytearray()
+        self._prefix = []
+        self._prefix_starts = []
+        self._prefix_end = 0
         self._window.clear()
         self._keep = []
