@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from unveil import __version__
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
 from unveil.errors import TargetError, UnveilError
-from unveil.loader.explain import Explanation, explain
 from unveil.loader.glibc import GlibcLoader, load_cache
 from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
@@ -25,6 +25,9 @@ from unveil.model import BinaryFormat, EdgeClass, Outcome, ScanResult
 from unveil.report.json import _attempt, dumps
 from unveil.scan import Scanner, flavor_of
 from unveil.sources.fs import HostFS
+
+if TYPE_CHECKING:
+    from unveil.loader.explain import Explanation
 
 __all__ = ["entry", "main"]
 
@@ -367,6 +370,8 @@ def _why_doc(ex: Explanation) -> dict[str, object]:
 
 
 def _cmd_why(args: argparse.Namespace) -> int:
+    from unveil.loader.explain import explain
+
     cfg = _config(args.root, ld_library_path=None, from_env=True)
     explanations: list[Explanation]
     if args.target is not None:
