@@ -8,7 +8,6 @@ calls :func:`detect_host` and passes the result down as an explicit
 from __future__ import annotations
 
 import os
-import platform as _platform
 import re
 from collections.abc import Mapping
 
@@ -92,6 +91,17 @@ def _platform_for(root: str, machine: str, flags: frozenset[str]) -> GlibcPlatfo
     return GlibcPlatform()
 
 
+def _machine() -> str:
+    """This machine's architecture name, as ``uname -m`` prints it (``platform.machine()``
+    returns the same on POSIX; importing :mod:`platform` cost ~8 ms of start-up)."""
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().machine)
+    import platform  # noqa: PLC0415 - not POSIX (Windows): only there
+
+    return platform.machine()
+
+
 def detect_host(
     root: str = "/",
     environ: Mapping[str, str] | None = None,
@@ -102,7 +112,7 @@ def detect_host(
     ``root`` as the target system."""
     env = os.environ if environ is None else environ
     flags = cpu_flags()
-    glibc = _platform_for(root, _platform.machine(), flags)
+    glibc = _platform_for(root, _machine(), flags)
     llp = env.get("LD_LIBRARY_PATH") if use_ld_library_path else None
     cwd = os.getcwd() if root == "/" else "/"
     return ScanConfig(root=root, ld_library_path=llp, cwd=cwd, glibc=glibc)

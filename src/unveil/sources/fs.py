@@ -359,7 +359,7 @@ class ZipFS(FileSystem):
                                             "bomb technique): left out"))
                 continue
             parts = name.split("/")
-            if name.startswith("/") or "\\" in name or any(p in ("..", "") for p in parts):
+            if name.startswith("/") or "\\" in name or ".." in parts or "" in parts:
                 self.problems.append((name, "member with an unsafe path left out"))
                 continue
             target = place(name)
@@ -373,10 +373,9 @@ class ZipFS(FileSystem):
 
     def _add(self, path: str, kind: Kind) -> None:
         # Iterative: a member path may be thousands of directories deep.
-        while True:
-            parent, name = posixpath.split(path)
-            if parent == path:
-                return
+        while path != "/":
+            cut = path.rfind("/")
+            parent, name = (path[:cut] if cut > 0 else "/"), path[cut + 1:]
             known = parent in self._dirs
             if not known:
                 self._dirs[parent] = {}
