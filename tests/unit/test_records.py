@@ -130,6 +130,27 @@ def test_spdx_with_files_validates(build: Builder, tmp_path: Path) -> None:
         to_spdx(result, "0.1.0", sha1=sha1, created=CREATED)
 
 
+def test_spdx_sha1_of_a_member_whose_name_is_not_utf8(build: Builder, tmp_path: Path) -> None:
+    """A member name flagged UTF-8 that is not: zipfile refuses the whole archive, the scan
+    reads it (the name with replacement characters); its SHA-1 is read the same way."""
+    lib = build.lib("odd/libodd.so")
+    whl = tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        z.writestr("pkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: pkg\n")
+        z.writestr("pkg/libXXd.so", lib.read_bytes())
+    raw = whl.read_bytes().replace(b"pkg/libXXd.so", b"pkg/lib\xff\xfed.so")
+    at = raw.rfind(b"pkg/lib\xff") - 46  # its central directory entry (the last mention)
+    assert raw[at:at + 4] == b"PK\x01\x02"
+    flags, = struct.unpack_from("<H", raw, at + 8)
+    whl.write_bytes(raw[:at + 8] + struct.pack("<H", flags | 0x800) + raw[at + 10:])
+    result = scan(str(whl), host_config())
+    assert [b.location.path for b in result.targets[0].binaries] == ["pkg/lib\ufffd\ufffdd.so"]
+    sha1 = read_sha1(result)
+    assert list(sha1.values()) == [hashlib.sha1(lib.read_bytes()).hexdigest()]
+    doc = _spdx(to_spdx(result, "0.1.0", sha1=sha1, created=CREATED))
+    assert doc["packages"][0]["filesAnalyzed"] is True
+
+
 def test_spdx_without_sha1_or_hashes_validates(build: Builder, tmp_path: Path) -> None:
     _, result = _scan(build, tmp_path)
     doc = _spdx(to_spdx(result, "0.1.0"))

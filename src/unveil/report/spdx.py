@@ -26,16 +26,15 @@ comment says so.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import posixpath
 import re
 import uuid
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
 
 from spdx_tools.spdx.model.actor import Actor, ActorType
 from spdx_tools.spdx.model.checksum import Checksum, ChecksumAlgorithm
@@ -56,6 +55,7 @@ from spdx_tools.spdx.validation.external_package_ref_validator import (
 from spdx_tools.spdx.validation.uri_validators import validate_url
 from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
 
+from unveil.errors import UnveilError
 from unveil.identify.vendoring import vendoring_tool
 from unveil.model import (
     Component,
@@ -68,6 +68,7 @@ from unveil.model import (
     ScanResult,
     TargetResult,
 )
+from unveil.sources.zipread import ZipArchive
 
 __all__ = ["SPDX_VERSION", "read_sha1", "to_spdx", "verification_code"]
 
@@ -100,31 +101,47 @@ def read_sha1(result: ScanResult) -> dict[str, str]:
             for b in binaries:
                 try:
                     with open(b.location.path, "rb") as f:
-                        _digest_into(out, b, f)
+                        _digest_into(out, b, iter(functools.partial(f.read, _PIECE), b""))
                 except OSError:
                     continue
             continue
+        # unveil's own zip reader, as the scan read the wheel: member names decoded the same
+        # way (zipfile refuses a name flagged UTF-8 that is not), its bounds checks.
         try:
-            with zipfile.ZipFile(container) as z:
-                for b in binaries:
-                    try:
-                        with z.open(b.location.path) as f:
-                            _digest_into(out, b, f)
-                    except (KeyError, OSError, zipfile.BadZipFile):
-                        continue
-        except (OSError, zipfile.BadZipFile):
+            archive = ZipArchive(container)
+        except UnveilError:
             continue
+        try:
+            members = {m.name: m for m in archive.members}  # the last of a name, as scanned
+            for b in binaries:
+                member = members.get(b.location.path)
+                if member is None:
+                    continue
+                try:
+                    blob = archive.blob(member)
+                    try:
+                        _digest_into(out, b, (blob.read(at, min(_PIECE, blob.size - at))
+                                              for at in range(0, blob.size, _PIECE)))
+                    finally:
+                        blob.close()
+                except UnveilError:
+                    continue
+        finally:
+            archive.close()
     return out
 
 
-def _digest_into(out: dict[str, str], b: ScannedBinary, f: IO[bytes]) -> None:
+def _digest_into(out: dict[str, str], b: ScannedBinary, pieces: Iterable[bytes]) -> None:
     sha1 = hashlib.sha1(usedforsecurity=False)
     sha256 = hashlib.sha256()
-    while chunk := f.read(1 << 20):
+    for chunk in pieces:
         sha1.update(chunk)
         sha256.update(chunk)
     if b.sha256 is None or b.sha256 == sha256.hexdigest():
         out[str(b.location)] = sha1.hexdigest()
+
+
+_PIECE = 1 << 20
 
 
 class _Ids:
