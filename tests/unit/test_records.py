@@ -151,6 +151,31 @@ def test_spdx_sha1_of_a_member_whose_name_is_not_utf8(build: Builder, tmp_path: 
     assert doc["packages"][0]["filesAnalyzed"] is True
 
 
+def test_records_of_a_distribution_with_undecodable_names(build: Builder,
+                                                         tmp_path: Path) -> None:
+    """A .dist-info whose directory and METADATA hold bytes that are not UTF-8: the scan
+    reads them (surrogate escapes); the records name it, without a purl they could not
+    write (packageurl died on the surrogates)."""
+    site = tmp_path / "env" / "lib" / "python3.11" / "site-packages"
+    info = Path(os.fsdecode(bytes(site / "p") + b"\xffkg-1.0.dist-info"))
+    info.mkdir(parents=True)
+    (info / "METADATA").write_bytes(b"Metadata-Version: 2.1\nName: p\xffkg\nVersion: 1.0\n")
+    (info / "RECORD").write_bytes(b"pkg/libok.so,,\n")
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    lib = build.lib("ok/libok.so")
+    (site / "pkg").mkdir()
+    (site / "pkg" / "libok.so").write_bytes(lib.read_bytes())
+    result = scan(str(tmp_path / "env"), host_config())
+    assert [d.name for d in result.targets[0].distributions] == ["p\udcffkg"]
+    cdx = json.loads(to_cyclonedx(result, "0.1.0"))
+    JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(cdx))
+    dist = next(c for c in cdx["components"] if c["bom-ref"].startswith("dist:"))
+    assert "purl" not in dist
+    doc = _spdx(to_spdx(result, "0.1.0", sha1=read_sha1(result), created=CREATED))
+    dist_pkg = next(p for p in doc["packages"] if p["name"] == "p\udcffkg")
+    assert not dist_pkg.get("externalRefs")
+
+
 def test_spdx_without_sha1_or_hashes_validates(build: Builder, tmp_path: Path) -> None:
     _, result = _scan(build, tmp_path)
     doc = _spdx(to_spdx(result, "0.1.0"))

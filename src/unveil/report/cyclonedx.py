@@ -33,6 +33,7 @@ from packageurl import PackageURL
 
 from unveil.identify.vendoring import vendoring_tool
 from unveil.model import Component, Edge, EdgeClass, Outcome, ScannedBinary, ScanResult
+from unveil.report.purls import distribution_purl
 
 __all__ = ["to_cyclonedx", "vendoring_tool"]
 
@@ -153,8 +154,7 @@ def to_cyclonedx(result: ScanResult, version: str, *, spec: str = "1.6") -> str:
     for t in result.targets:
         dists = {}
         for d in t.distributions:
-            purl = PackageURL(type="pypi", name=d.name.lower().replace("_", "-"),
-                              version=d.version)
+            purl = distribution_purl(d)
             dists[d.name] = add(CdxComponent(name=d.name, version=d.version,
                                              bom_ref=f"dist:{d.name}@{d.version}",
                                              type=ComponentType.LIBRARY, purl=purl))

@@ -59,7 +59,6 @@ from unveil.errors import UnveilError
 from unveil.identify.vendoring import vendoring_tool
 from unveil.model import (
     Component,
-    Distribution,
     Edge,
     EdgeClass,
     LinkKind,
@@ -68,6 +67,7 @@ from unveil.model import (
     ScanResult,
     TargetResult,
 )
+from unveil.report.purls import distribution_purl
 from unveil.sources.zipread import ZipArchive
 
 __all__ = ["SPDX_VERSION", "read_sha1", "to_spdx", "verification_code"]
@@ -319,11 +319,6 @@ class _Builder:
                 pkg.comment = f"{pkg.comment}; {note}" if pkg.comment else note
 
 
-def _dist_purl(d: Distribution) -> str:
-    name = re.sub(r"[-_.]+", "-", d.name).lower()
-    return f"pkg:pypi/{name}@{d.version}" if d.version else f"pkg:pypi/{name}"
-
-
 def _link_type(e: Edge) -> RelationshipType:
     return RelationshipType.STATIC_LINK if e.link is LinkKind.STATIC else \
         RelationshipType.DYNAMIC_LINK
@@ -343,7 +338,8 @@ def to_spdx(result: ScanResult, version: str, *, sha1: Mapping[str, str] | None 
     for t in result.targets:
         tops: dict[str | None, Package] = {}
         for d in t.distributions:
-            tops[d.name] = out.top(d.name, d.version, _dist_purl(d),
+            purl = distribution_purl(d)
+            tops[d.name] = out.top(d.name, d.version, purl.to_string() if purl else None,
                                    f"distribution in {t.target} ({d.metadata_path})")
         owners = {b.distribution if b.distribution in tops else None for b in t.binaries}
         if None in owners:
