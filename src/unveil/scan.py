@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from unveil.config import (
+    LINUX_ARCHES,
     MUSLLINUX_POLICY_LIBS,
     ScanConfig,
     glibc_platform_for,
@@ -26,9 +27,6 @@ from unveil.config import (
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
-from unveil.loader.glibc import GlibcLoader, LoadResult, load_cache
-from unveil.loader.ldcache import LdCache
-from unveil.loader.musl import MuslLoader
 from unveil.loader.store import BinaryStore
 from unveil.model import (
     Binary,
@@ -68,6 +66,9 @@ if TYPE_CHECKING:
     from unveil.identify.sboms import ShippedSbom
     from unveil.loader.dyld import DyldLoader
     from unveil.loader.explain import Explanation
+    from unveil.loader.glibc import GlibcLoader, LoadResult
+    from unveil.loader.ldcache import LdCache
+    from unveil.loader.musl import MuslLoader
     from unveil.loader.windows import WindowsLoader
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
@@ -816,6 +817,8 @@ class _TargetScan:
         """The glibc loader, made on first use: macOS and Windows targets never parse the
         root's ld.so.cache."""
         if self._glibc is None:
+            from unveil.loader.glibc import GlibcLoader, load_cache
+
             cfg = self.s.config
             cache, problem = load_cache(self.fs, self.store, cfg.glibc)
             if problem:
@@ -888,6 +891,8 @@ class _TargetScan:
             if (b.machine, b.bits) != (cfg.musl.machine, cfg.musl.bits):
                 return self._foreign(b, "musl")
             if self._musl is None:
+                from unveil.loader.musl import MuslLoader
+
                 self._musl = MuslLoader(self.fs, cfg.musl, self.store,
                                         ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
             return self._musl
@@ -904,6 +909,9 @@ class _TargetScan:
         made = self._foreign_loaders.get(key)
         if made is not None:
             return made
+        from unveil.loader.glibc import GlibcLoader, load_cache
+        from unveil.loader.musl import MuslLoader
+
         cfg = self.s.config
         loader: Loader
         if libc == "musl":
@@ -955,6 +963,13 @@ class _TargetScan:
         parsing mapped files would not gain)."""
         return self.s.config.workers > 1 and self.t.kind is TargetKind.WHEEL
 
+    def _glibc_wheel(self, tag: str) -> bool:
+        """Whether a wheel's tag says its binaries are for the configured glibc loader."""
+        cfg = self.s.config
+        arch = LINUX_ARCHES.get((cfg.glibc.machine, cfg.glibc.bits))
+        return (cfg.linux_libc in (None, "glibc") and arch is not None
+                and tag.startswith(("manylinux", "linux_")) and tag.endswith("_" + arch[4]))
+
     def _candidates(self, *, sniff: bool = True) -> list[str]:
         """The target's files that start like a binary (skipped suffixes aside); with
         ``sniff`` false, every file not skipped by its suffix (the caller sniffs)."""
@@ -996,7 +1011,12 @@ class _TargetScan:
             # Largest first: the biggest member (libtorch_cpu.so) is the critical path.
             by_size = sorted(candidates, key=lambda p: -self.fs.size_hint(p))
             with ThreadPoolExecutor(cfg.workers) as pool:
-                done = dict(zip(by_size, pool.map(self.store.get, by_size), strict=True))
+                pending = pool.map(self.store.get, by_size)
+                if self._glibc_wheel(tag):
+                    # Meanwhile, on this thread: the glibc loader the resolution needs first
+                    # (its import, the root's ld.so.cache), while the workers inflate.
+                    _ = self.loader
+                done = dict(zip(by_size, pending, strict=True))
             stored_list = []
             sniffed = []
             for path in candidates:

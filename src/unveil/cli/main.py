@@ -18,9 +18,6 @@ from unveil import __version__
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
 from unveil.errors import TargetError, UnveilError
-from unveil.loader.glibc import GlibcLoader, load_cache
-from unveil.loader.musl import MuslLoader
-from unveil.loader.store import BinaryStore
 from unveil.model import BinaryFormat, EdgeClass, Outcome, ScanResult
 from unveil.report.json import _attempt, dumps
 from unveil.scan import Scanner, flavor_of
@@ -28,6 +25,7 @@ from unveil.sources.fs import HostFS
 
 if TYPE_CHECKING:
     from unveil.loader.explain import Explanation
+    from unveil.loader.glibc import GlibcLoader
 
 __all__ = ["entry", "main"]
 
@@ -226,6 +224,9 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
 
 
 def _loader(cfg: ScanConfig) -> GlibcLoader:
+    from unveil.loader.glibc import GlibcLoader, load_cache
+    from unveil.loader.store import BinaryStore
+
     fs = HostFS(cfg.root)
     store = BinaryStore(fs)
     cache, _problem = load_cache(fs, store, cfg.glibc)
@@ -342,6 +343,8 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
             status = 1
             continue
         if flavor_of(b) == "musl":
+            from unveil.loader.musl import MuslLoader
+
             result = MuslLoader(loader.fs, cfg.musl, loader.store,
                                 ld_library_path=cfg.ld_library_path, cwd=cfg.cwd).load(spelled)
         else:
