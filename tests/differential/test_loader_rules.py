@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Builder, OracleCheck, have, host_config, unveil_ldd
+from tests.conftest import RTLD, Builder, OracleCheck, have, host_config, unveil_ldd
 
 
 def test_direct_rpath(build: Builder, agree: OracleCheck) -> None:
@@ -338,3 +340,17 @@ def test_empty_rpath_and_needed_are_ignored(build: Builder, agree: OracleCheck) 
     lib = build.lib("w/libt.so")
     exe = build.exe("bin/prog", needs=[str(lib), _stub(build, "")], rpath="")
     assert "\tlibt.so => not found" in agree(str(exe), cwd=str(lib.parent))
+
+
+def test_names_that_are_not_utf8(build: Builder) -> None:
+    """A library whose name is not UTF-8: ld.so compares the bytes and finds it; unveil's
+    ldd finds it too and prints the same bytes (it said "not found")."""
+    lib = build.lib(os.fsdecode(b"w/libb\xffd.so"))
+    exe = build.exe("w/prog", needs=[str(lib)], runpath="$ORIGIN")
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    want = subprocess.run([RTLD, str(exe)], capture_output=True, env=env, check=True).stdout
+    got = subprocess.run([sys.executable, "-m", "unveil", "ldd", str(exe)],
+                         capture_output=True, check=True).stdout
+    assert got.splitlines() == [re.sub(rb" \(0x[0-9a-f]+\)$", b"", line)
+                                for line in want.splitlines()]
+    assert b"\tlibb\xffd.so => " + os.fsencode(lib) in got.splitlines()

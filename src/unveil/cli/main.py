@@ -322,6 +322,10 @@ def _write_scan(args: argparse.Namespace, result: ScanResult) -> None:
 
 
 def _cmd_ldd(args: argparse.Namespace) -> int:
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        # ldd's output is file names: written back as the bytes they are, as ld.so's is
+        reconfigure(errors="surrogateescape")
     cfg = _config(args.root, ld_library_path=None, from_env=True)
     loader = _loader(cfg)
     status = 0

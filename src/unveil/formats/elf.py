@@ -201,7 +201,9 @@ class ElfFile:
         end = tab.find(b"\0", index, index + MAX_STRING)
         if end < 0:
             raise FormatError(f"unterminated string at string-table index {index:#x}")
-        return tab[index:end].decode("utf-8", "backslashreplace")
+        # As os spells file names: a DT_NEEDED or RPATH whose bytes are not UTF-8 then names
+        # the very file a directory listing shows (ld.so compares bytes).
+        return tab[index:end].decode("utf-8", "surrogateescape")
 
     # -- notes ------------------------------------------------------------------------------
     def notes(self) -> list[tuple[bytes, int, bytes]]:
@@ -316,7 +318,7 @@ class ElfFile:
         for s in h.segments:
             if s.type == PT_INTERP and s.filesz:
                 raw = self.blob.read(s.offset, min(s.filesz, 4096))
-                interp = raw.split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+                interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
                 break
         dyn = self.dynamic()
         needed: list[str] = []

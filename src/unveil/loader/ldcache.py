@@ -56,7 +56,7 @@ def _cstr(data: bytes, off: int) -> str:
     end = data.find(b"\0", off)
     if end < 0:
         raise FormatError("unterminated string in ld.so.cache", off)
-    return data[off:end].decode("utf-8", "backslashreplace")
+    return data[off:end].decode("utf-8", "surrogateescape")  # as os spells file names
 
 
 def parse_ld_cache(blob: Blob, source: str) -> LdCache:
