@@ -173,6 +173,24 @@ def test_why_says_runpath_stops_the_rpath_chain(build: Builder,
     assert "has DT_RUNPATH, so the DT_RPATH of the objects that loaded it" in out
 
 
+def test_why_target_after_the_from_option(build: Builder, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`why LIB --from MEMBER TARGET` reads as `why LIB TARGET --from MEMBER` (argparse had
+    left TARGET over: "unrecognized arguments"); extra words are still an error."""
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    member = "pkg/_ext.cpython-311-x86_64-linux-gnu.so"
+    outs = []
+    for argv in (["why", "libvend-0a1b2c3d.so.1", str(whl), "--from", member],
+                 ["why", "libvend-0a1b2c3d.so.1", "--from", member, str(whl)]):
+        assert main(argv) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+    assert "found" in outs[0]
+    assert main(["why", "libvend-0a1b2c3d.so.1", "--from", member, str(whl), "extra"]) == 2
+    assert "unrecognized arguments: extra" in capsys.readouterr().err
+    assert main(["scan", "--no-such-option", str(whl)]) == 2
+
+
 def test_json_is_stable(build: Builder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
     main(["scan", "--format", "json", str(whl)])

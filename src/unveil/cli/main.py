@@ -37,6 +37,31 @@ _CLASSES.update({f"dlopen-{c.value}": c for c in EdgeClass})
 _CLASSES.update({c: c for c in ("phantom", "bundled-unrecorded")})
 
 
+def _why_arguments(w: argparse.ArgumentParser) -> None:
+    w.add_argument("library")
+    w.add_argument("target", nargs="?",
+                   help="a wheel, environment, directory or file to explain it in")
+    w.add_argument("--from", dest="from_file",
+                   help="the binary that needs it (a path, or a member path in TARGET)")
+    w.add_argument("--root", default="/", help=(
+        "the target system's root: the target and every path are taken inside it"))
+    w.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    if args.command != "why":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # argparse gives positionals their values in one go: in `why LIB --from M TARGET` the
+    # TARGET after the option was left over.  Read the sub-command's arguments intermixed.
+    w = argparse.ArgumentParser(prog="unveil why")
+    _why_arguments(w)
+    return w.parse_intermixed_args(argv[argv.index("why") + 1:],
+                                   argparse.Namespace(command="why"))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="unveil", description=(
         "Find the binary dependencies hiding in software packages, resolved exactly as the "
@@ -78,15 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         "the target system's root (container rootfs or sysroot): FILE and every path are "
         "taken inside it, as after chroot (give FILE as it is spelled inside the root)"))
 
-    w = sub.add_parser("why", help="explain how one library is (not) found")
-    w.add_argument("library")
-    w.add_argument("target", nargs="?",
-                   help="a wheel, environment, directory or file to explain it in")
-    w.add_argument("--from", dest="from_file",
-                   help="the binary that needs it (a path, or a member path in TARGET)")
-    w.add_argument("--root", default="/", help=(
-        "the target system's root: the target and every path are taken inside it"))
-    w.add_argument("--format", choices=["text", "json"], default="text")
+    _why_arguments(sub.add_parser("why", help="explain how one library is (not) found"))
     sb = sub.add_parser("sbom", help="write a CycloneDX SBOM into a wheel (PEP 770)")
     sb.add_argument("--inject", dest="wheel", required=True, metavar="WHEEL")
     sb.add_argument("-o", "--output",
@@ -428,7 +445,7 @@ def _cmd_why(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
     except SystemExit as e:
         return int(e.code or 0)
     for stream in (sys.stdout, sys.stderr):
