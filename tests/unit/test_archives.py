@@ -676,6 +676,23 @@ def test_jar_with_jni_library(build: Builder, tmp_path: Path) -> None:
     assert _edges(result, ".so")["libc.so.6"] in (EdgeClass.SYSTEM, EdgeClass.POLICY_SYSTEM)
 
 
+def test_executable_jar(build: Builder, tmp_path: Path) -> None:
+    """A "fully executable" jar (Spring Boot's launch script before the zip): read as java
+    and zipfile read it (it was refused: "bad central directory entry")."""
+    so = build.lib("jni/libexec.so")
+    plain = tmp_path / "plain.jar"
+    with zipfile.ZipFile(plain, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+        z.write(so, "META-INF/native/libexec.so")
+    jar = tmp_path / "app-1.0.jar"
+    jar.write_bytes(b"#!/bin/bash\n# launch script\nexec java -jar \"$0\" \"$@\"\n"
+                    + plain.read_bytes())
+    result = _run(open_jar(str(jar), host_config()))
+    assert [b.loader_path for b in result.binaries] == [
+        f"/__unveil__/{jar.name}/META-INF/native/libexec.so"]
+    assert not result.problems
+
+
 # ----------------------------------------------------------------------- real packages
 
 CACHE = Path.home() / ".cache" / "unveil-tests" / "ecosystems"

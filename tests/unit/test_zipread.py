@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from unveil.errors import SourceError
 from unveil.sources.zipread import InflateBlob, ZipArchive
 
 
@@ -54,6 +55,41 @@ def test_archive_members(tmp_path: Path) -> None:
             assert blob.read(blob.size - 5, 5) == payload[-5:]
     finally:
         arch.close()
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_data_before_the_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 zip64: bool) -> None:
+    """An executable jar (a launcher script before the zip) or a self-extracting stub: every
+    offset the archive records is off by the prefix; it reads as zipfile reads it."""
+    if zip64:  # zipfile writes zip64 end records past this many entries
+        monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+    payload = os.urandom(70_000) + bytes(200_000)
+    plain = tmp_path / "plain.zip"
+    with zipfile.ZipFile(plain, "w") as z:
+        z.writestr("a/stored.bin", payload, compress_type=zipfile.ZIP_STORED)
+        z.writestr("a/deflated.bin", payload, compress_type=zipfile.ZIP_DEFLATED)
+    assert (b"PK\x06\x06" in plain.read_bytes()) is zip64
+    prefixed = tmp_path / "run.jar"
+    prefixed.write_bytes(b"#!/bin/sh\nexec java -jar \"$0\" \"$@\"\n" + bytes(5000)
+                         + plain.read_bytes())
+    arch = ZipArchive(str(prefixed))
+    try:
+        assert [m.name for m in arch.members] == zipfile.ZipFile(prefixed).namelist()
+        for m in arch.members:
+            blob = arch.blob(m)
+            assert blob.read(0, blob.size) == payload
+    finally:
+        arch.close()
+    # A directory that claims to lie past the end is still refused.
+    raw = bytearray(plain.read_bytes())
+    eocd = raw.rfind(b"PK\x05\x06")
+    raw[eocd + 16:eocd + 20] = (len(raw)).to_bytes(4, "little")
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(bytes(raw))
+    if not zip64:
+        with pytest.raises(SourceError, match="outside the archive"):
+            ZipArchive(str(bad))
 
 
 def test_kept_ranges_are_served_without_inflating_again() -> None:

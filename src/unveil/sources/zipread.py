@@ -98,17 +98,31 @@ class ZipArchive:
             raise SourceError("not a zip archive (no end of central directory)")
         (_sig, _disk, _cd_disk, _n_here, count, cd_size, cd_off,
          _clen) = struct.unpack_from("<4sHHHHIIH", tail, pos)
+        #: where the central directory ends: at the end record, or at the zip64 one
+        cd_end = tail_start + pos
         if pos >= 20 and tail[pos - 20:pos - 16] == _EOCD64_LOC:
             (_s, _d, eocd64_off, _tot) = struct.unpack_from("<4sIQI", tail, pos - 20)
-            rec = self.pread(eocd64_off, 56) if eocd64_off + 56 <= size else b""
-            if len(rec) != 56 or rec[:4] != _EOCD64:
+            # The zip64 record sits right before its locator; the offset the locator
+            # records is off by whatever was prepended to the archive (see below).
+            for at in (eocd64_off, tail_start + pos - 20 - 56):
+                rec = self.pread(at, 56) if at >= 0 and at + 56 <= size else b""
+                if len(rec) == 56 and rec[:4] == _EOCD64:
+                    break
+            else:
                 raise SourceError("corrupt zip64 end of central directory")
+            cd_end = at
             (_s, _rs, _vm, _vn, _d1, _d2, _n1, count, cd_size,
              cd_off) = struct.unpack_from("<4sQHHIIQQQQ", rec)
         if count > MAX_MEMBERS:
             raise SourceError(f"zip claims {count} members")
-        if cd_off + cd_size > size:
+        # Data before the archive (an executable jar's launcher script, a self-extracting
+        # stub) shifts every recorded offset by its length: the distance between where the
+        # directory ends and where its records say it does.  zipfile reads such archives
+        # the same way; the local headers are checked at each member's shifted offset.
+        shift = cd_end - cd_size - cd_off
+        if shift < 0 or cd_off + shift + cd_size > size:
             raise SourceError("central directory lies outside the archive")
+        cd_off += shift
         m = self.pread(cd_off, cd_size)
         out: list[Member] = []
         p = 0
@@ -127,7 +141,7 @@ class ZipArchive:
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
             if 0xFFFFFFFF in (csize, usize, lho):
                 usize, csize, lho = self._zip64(m[name_end:name_end + elen], usize, csize, lho)
-            out.append(Member(name, method, csize, usize, lho, flags, eattr))
+            out.append(Member(name, method, csize, usize, lho + shift, flags, eattr))
             p = name_end + elen + clen
         return out
 
