@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mmap
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from unveil.errors import FormatError
 
@@ -47,6 +47,11 @@ class Blob(ABC):
         if offset < 0 or offset >= self.size:
             raise FormatError(f"offset {offset:#x} lies outside the file", offset)
         return self.read(offset, min(size, self.size - offset))
+
+    def pieces(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """Every byte, in order, ``size`` at a time (hashing a whole file or member)."""
+        for off in range(0, self.size, size):
+            yield self.read(off, min(size, self.size - off))
 
     def keep(self, ranges: Sequence[tuple[int, int]]) -> None:  # noqa: B027 - optional hook
         """Say which ``(offset, size)`` ranges will be read again later, so that a blob that

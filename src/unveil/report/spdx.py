@@ -120,8 +120,7 @@ def read_sha1(result: ScanResult) -> dict[str, str]:
                 try:
                     blob = archive.blob(member)
                     try:
-                        _digest_into(out, b, (blob.read(at, min(_PIECE, blob.size - at))
-                                              for at in range(0, blob.size, _PIECE)))
+                        _digest_into(out, b, blob.pieces(_PIECE))
                     finally:
                         blob.close()
                 except UnveilError:

@@ -88,8 +88,7 @@ class FileSystem(ABC):
         """The bytes of the regular file at ``path``, in pieces (hashing a whole file)."""
         blob = self.open_blob(path)
         try:
-            for off in range(0, blob.size, size):
-                yield blob.read(off, min(size, blob.size - off))
+            yield from blob.pieces(size)
         finally:
             blob.close()
 
