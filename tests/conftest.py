@@ -103,15 +103,18 @@ def host_config(*, ld_library_path: str | None = None, cwd: str = "/") -> ScanCo
     return replace(cfg, ld_library_path=ld_library_path, cwd=cwd)
 
 
-def unveil_ldd(path: str, *, cwd: str = "/", ld_library_path: str | None = None) -> \
-        tuple[list[str], str | None]:
+def unveil_ldd(path: str, *, cwd: str = "/", ld_library_path: str | None = None,
+               ld_preload: str | None = None,
+               warnings: list[str] | None = None) -> tuple[list[str], str | None]:
     cfg = host_config(ld_library_path=ld_library_path, cwd=cwd)
     fs = HostFS("/")
     store = BinaryStore(fs)
     cache, _ = load_cache(fs, store, cfg.glibc)
     loader = GlibcLoader(fs, cfg.glibc, store, cache=cache, ld_library_path=ld_library_path,
                          cwd=cwd)
-    r = loader.load(path)
+    r = loader.load(path, loader.preloads(ld_preload))
+    if warnings is not None:
+        warnings.extend(r.warnings)
     return r.ldd_lines(), r.fatal
 
 
@@ -122,10 +125,17 @@ OracleCheck = Callable[..., list[str]]
 def agree() -> OracleCheck:
     """Assert unveil and ld.so agree line for line; returns the lines."""
 
-    def check(path: str, *, cwd: str = "/", ld_library_path: str | None = None) -> list[str]:
-        env = {"LD_LIBRARY_PATH": ld_library_path} if ld_library_path is not None else None
+    def check(path: str, *, cwd: str = "/", ld_library_path: str | None = None,
+              ld_preload: str | None = None) -> list[str]:
+        env = {"LD_LIBRARY_PATH": ld_library_path} if ld_library_path is not None else {}
+        if ld_preload is not None:
+            env["LD_PRELOAD"] = ld_preload
         rc, expected, stderr = oracle_ldd(path, cwd=cwd, env=env)
-        got, fatal = unveil_ldd(path, cwd=cwd, ld_library_path=ld_library_path)
+        warnings: list[str] = []
+        got, fatal = unveil_ldd(path, cwd=cwd, ld_library_path=ld_library_path,
+                                ld_preload=ld_preload, warnings=warnings)
+        # what ld.so prints and ignores (a preload it cannot load), line for line
+        assert warnings == [line for line in stderr.splitlines() if "preloaded" in line]
         if rc != 0:
             assert fatal is not None, f"ld.so failed ({stderr.strip()}) but unveil did not"
             assert fatal in stderr, (fatal, stderr)

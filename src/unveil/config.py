@@ -197,6 +197,9 @@ class ScanConfig:
 
     root: str = "/"
     ld_library_path: str | None = None
+    #: ``LD_PRELOAD`` as ``unveil ldd`` passes it to the glibc loader (a scan of a package
+    #: asks what the package needs, so it preloads nothing).
+    ld_preload: str | None = None
     cwd: str = "/"
     glibc: GlibcPlatform = field(default_factory=GlibcPlatform)
     musl: MuslPlatform = field(default_factory=MuslPlatform)

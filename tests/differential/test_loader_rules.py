@@ -354,3 +354,47 @@ def test_names_that_are_not_utf8(build: Builder) -> None:
     assert got.splitlines() == [re.sub(rb" \(0x[0-9a-f]+\)$", b"", line)
                                 for line in want.splitlines()]
     assert b"\tlibb\xffd.so => " + os.fsencode(lib) in got.splitlines()
+
+
+def test_ld_preload(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    """LD_PRELOAD objects load before the program's dependencies, searched as its own
+    (LD_LIBRARY_PATH, RPATH, cache...); their dependencies come after the program's; a name
+    already loaded loads nothing; one not found is said on stderr and ignored; tabs do not
+    separate."""
+    dep = build.lib("p/libpdep.so")
+    pre = build.lib("p/libpre.so", needs=[str(dep)], rpath=str(dep.parent))
+    other = build.lib("q/libother.so")
+    mine = build.lib("m/libmine.so")
+    exe = build.exe("bin/prog", needs=[str(mine)], rpath=str(mine.parent))
+    lines = agree(str(exe), ld_preload=f"{pre} libother.so:libnothere.so  {pre}:libc.so.6",
+                  ld_library_path=str(other.parent))
+    assert lines[1:4] == [f"\t{pre}", f"\tlibother.so => {other}",
+                          "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6"]
+    assert lines.index(f"\tlibmine.so => {mine}") < lines.index(f"\tlibpdep.so => {dep}")
+    agree(str(exe), ld_preload=f"{other}\t{pre}")  # one name, not found
+    agree(str(exe), ld_preload=f"{RTLD} libmine.so")  # ld.so itself; libmine: not found yet
+    agree(str(exe), ld_preload="::")
+
+
+def test_ld_preload_wrong_class(build: Builder, agree: OracleCheck, tmp_path: Path) -> None:
+    (tmp_path / "c.s").write_text(".globl g\ng: ret\n")
+    subprocess.run(["as", "--32", "-o", str(tmp_path / "c.o"), str(tmp_path / "c.s")],
+                   check=True)
+    bad = tmp_path / "lib32.so"
+    subprocess.run(["ld", "-m", "elf_i386", "-shared", "-o", str(bad), str(tmp_path / "c.o")],
+                   check=True)
+    exe = build.exe("bin/prog")
+    agree(str(exe), ld_preload=str(bad))
+    lib = tmp_path / "w"
+    lib.mkdir()
+    shutil.copy(bad, lib / "lib32.so")
+    agree(str(exe), ld_preload="lib32.so", ld_library_path=str(lib))  # searched: same
+
+
+def test_ldd_reads_ld_preload(build: Builder, tmp_path: Path) -> None:
+    pre = build.lib("p/libpre.so")
+    exe = build.exe("bin/prog")
+    env = {**os.environ, "LD_PRELOAD": str(pre)}
+    got = subprocess.run([sys.executable, "-m", "unveil", "ldd", str(exe)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert got.splitlines()[1] == f"\t{pre}"

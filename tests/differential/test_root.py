@@ -88,7 +88,8 @@ def _app_in_root(rootfs: Path, build: Builder, rpath: str | None = None,
     shutil.copy(exe, rootfs / "prog")
     subprocess.run([LDCONFIG, "-r", str(rootfs)], check=True, capture_output=True)
     expected = _oracle_in_root(rootfs, "/prog")
-    got = _root_loader(rootfs).load("/prog").ldd_lines()
+    loader = _root_loader(rootfs)
+    got = loader.load("/prog", loader.preloads(None)).ldd_lines()
     assert got == expected
     return got
 
@@ -155,3 +156,23 @@ def test_nodeflib_uses_cache_entries_outside_the_system_dirs(rootfs: Path,
     ld.so.conf directory's library is still found through the cache."""
     got = _app_in_root(rootfs, build, rpath=MULTIARCH, extra=("-Wl,-z,nodefaultlib",))
     assert "\tlibapp.so.3 => /opt/app/lib/libapp.so.3" in got
+
+
+@pytest.mark.parametrize("text", [
+    "/opt/app/lib/libpre.so\n",
+    "libpre.so:libapp.so.3 libpre.so\tlibmore.so",  # the last name without an ending
+    "# leading comment libnothere.so\nlibmore.so # trailing\n:libpre.so",  # rtld.c's quirk
+    "libpre.so\0libmore.so\n",  # a NUL ends the list
+    "",
+])
+def test_ld_so_preload_in_the_root(rootfs: Path, build: Builder, text: str) -> None:
+    """The root's /etc/ld.so.preload, read as rtld.c reads it, against ld.so in the root."""
+    for name in ("libpre.so", "libmore.so"):
+        shutil.copy(build.lib(f"src/{name}"), rootfs / "opt/app/lib" / name)
+    (rootfs / "etc/ld.so.preload").write_bytes(text.encode())
+    got = _app_in_root(rootfs, build)
+    loader = _root_loader(rootfs)
+    preloads = loader.preloads(None)
+    assert got == loader.load("/prog", preloads).ldd_lines()
+    if "libpre.so" in text:
+        assert any("libpre.so" in line for line in got[:3])

@@ -114,5 +114,7 @@ def detect_host(
     flags = cpu_flags()
     glibc = _platform_for(root, _machine(), flags)
     llp = env.get("LD_LIBRARY_PATH") if use_ld_library_path else None
+    preload = env.get("LD_PRELOAD") if use_ld_library_path else None
     cwd = os.getcwd() if root == "/" else "/"
-    return ScanConfig(root=root, ld_library_path=llp, cwd=cwd, glibc=glibc)
+    return ScanConfig(root=root, ld_library_path=llp, ld_preload=preload, cwd=cwd,
+                      glibc=glibc)

@@ -369,7 +369,9 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
             result = MuslLoader(loader.fs, cfg.musl, loader.store,
                                 ld_library_path=cfg.ld_library_path, cwd=cfg.cwd).load(spelled)
         else:
-            result = loader.load(spelled)
+            result = loader.load(spelled, loader.preloads(cfg.ld_preload))
+        for message in result.warnings:  # printed and ignored, as ld.so does
+            sys.stderr.write(message + "\n")
         for message in result.errors:
             sys.stderr.write(message + "\n")
             status = 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 import posixpath
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -216,6 +217,8 @@ class LoadResult:
     main_binary: Binary | None = None
     flavor: str = "glibc"
     errors: tuple[str, ...] = ()
+    #: what ld.so prints on stderr and ignores (a preload it cannot load)
+    warnings: tuple[str, ...] = ()
 
     def ldd_lines(self) -> list[str]:
         """The lines ``ldd`` prints (without load addresses)."""
@@ -235,6 +238,63 @@ class LoadResult:
             else:
                 lines.append(f"\t{o.name} => {o.path}")
         return lines
+
+
+#: ld.so's system-wide preload list
+PRELOAD_FILE = "/etc/ld.so.preload"
+#: names this long or longer are rejected (rtld.c: SECURE_PATH_LIMIT, PATH_MAX)
+_PATH_MAX = 4096
+
+
+def _split_preload(value: str) -> list[str]:
+    """``LD_PRELOAD`` as rtld.c's handle_preload_list reads it: split at spaces and colons
+    (not tabs); empty and over-long names are rejected."""
+    return [n for n in re.split("[ :]", value) if n and len(n.encode(errors="surrogateescape"))
+            < _PATH_MAX]
+
+
+def _preload_file_names(data: bytes) -> list[str]:
+    """``/etc/ld.so.preload`` as rtld.c reads it, quirks included: ``#`` blanks the rest of
+    its line, but each search for the next ``#`` starts again at the beginning of the file
+    and looks only as far as the bytes still unaccounted for, so a later comment can be
+    read as names; names are separated by ``: \t\n`` and end at a NUL byte."""
+    buf = bytearray(data)
+    size = len(buf)
+    if not size:
+        return []  # ld.so maps the file: an empty one is not read
+    rest = size
+    while rest > 0:
+        at = buf.find(b"#", 0, rest)
+        if at < 0:
+            break
+        rest -= at
+        while True:
+            buf[at] = 0x20
+            rest -= 1
+            if rest <= 0:
+                break
+            at += 1
+            if buf[at] == 0x0A:
+                break
+    seps = b" \t\n:"
+    last: bytes | None = None
+    if buf[-1] not in seps:
+        start = size
+        while start > 0 and buf[start - 1] not in seps:
+            start -= 1
+        last = bytes(buf[start:])
+        if start == 0:
+            body = b""
+        else:
+            body = bytes(buf[:start - 1])
+    else:
+        body = bytes(buf[:-1])
+    body = body.split(b"\0", 1)[0]
+    names = [n for n in re.split(rb"[: \t\n]", body) if n]
+    if last is not None:
+        last = last.split(b"\0", 1)[0]
+        names.append(last)  # (an empty one is rejected below, as do_preload's lookup is)
+    return [n.decode("utf-8", "surrogateescape") for n in names if n]
 
 
 class _Known:
@@ -589,9 +649,25 @@ class GlibcLoader:
             return Resolution(requester, name, Outcome.NOT_FOUND, attempts=_kept(attempts))
         return Resolution(requester, name, Outcome.FOUND, path, rule, origin, _kept(attempts))
 
+    # -- preloading --------------------------------------------------------------------------
+    def preloads(self, ld_preload: str | None) -> list[tuple[str, str]]:
+        """What ld.so preloads before a program's dependencies, in order, each with where it
+        comes from: ``LD_PRELOAD`` (split at spaces and colons), then the root's
+        ``/etc/ld.so.preload`` (names separated by white space or colons, ``#`` comments)."""
+        out = [(name, "LD_PRELOAD") for name in _split_preload(ld_preload or "")]
+        try:
+            real = self.fs.resolve(PRELOAD_FILE)
+            raw = self.fs.read_file(real, 1 << 20) if real else b""
+        except (SourceError, SymlinkLoop):  # unreadable: ld.so's access(R_OK) skips it too
+            raw = b""
+        out.extend((name, PRELOAD_FILE) for name in _preload_file_names(raw))
+        return out
+
     # -- closure ----------------------------------------------------------------------------
-    def load(self, main_path: str) -> LoadResult:
-        """The breadth-first closure of ``main_path`` (spelled as the user gave it)."""
+    def load(self, main_path: str, preload: Sequence[tuple[str, str]] = ()) -> LoadResult:
+        """The breadth-first closure of ``main_path`` (spelled as the user gave it), after
+        the ``preload`` objects (see :meth:`preloads`: ``unveil ldd`` passes them, a scan
+        does not)."""
         real = self.fs.resolve(self._abs(main_path))
         main_bin = self.store.get(real).binary if real else None
         main = _Obj(main_path, main_path, real or main_path, main_bin, None, {main_path},
@@ -629,6 +705,39 @@ class GlibcLoader:
         resolutions: list[Resolution] = []
         queue = [main]
         fatal: str | None = None
+        errors: list[str] = []
+        for name, where in preload:
+            # rtld.c do_preload: each is mapped as a dependency of the program, before any
+            # of its DT_NEEDED; a failure is printed and ignored, an object already loaded
+            # is not loaded again.
+            # (dl-load.c expands dynamic string tokens in a name with a slash only: search
+            # does; the object keeps the name as given, printed "name => path")
+            want = name
+            problem = "cannot open shared object file"
+            if known.match(want) is not None:
+                continue
+            try:
+                path, real_dep, _rule, _origin, tried = self.search(want, main, main)
+            except _Fatal as f:
+                path = real_dep = None
+                tried = []
+                problem = str(f).removeprefix(f"{f.resolution.path}: ")
+            if path is None and any(a.verdict is Verdict.WRONG_CLASS for a in tried):
+                # dl-load.c: nothing found, but a file of the other class was
+                other = 32 if self.platform.bits == 64 else 64
+                problem = f"wrong ELF class: ELFCLASS{other}"
+            if path is None or real_dep is None:
+                errors.append(f"ERROR: ld.so: object '{name}' from {where} cannot be "
+                              f"preloaded ({problem}): ignored.")
+                continue
+            if real_dep in by_real:
+                known.add_name(want, by_real[real_dep])
+                continue
+            new = _Obj(want, path, real_dep, self.store.get(real_dep).binary, main,
+                       {want, path}, role="preload")
+            by_real[real_dep] = new
+            known.add(new)
+            self._reference(new, chain, queue)
         i = 0
         try:
             while i < len(queue):
@@ -689,7 +798,8 @@ class GlibcLoader:
             LoadedObject(o.name, o.path if o.role != "missing" else None,
                          o.real if o.role not in ("missing", "vdso") else None, o.role)
             for o in chain)
-        return LoadResult(main_path, objects, tuple(resolutions), fatal, main_bin)
+        return LoadResult(main_path, objects, tuple(resolutions), fatal, main_bin,
+                          warnings=tuple(errors))
 
     @staticmethod
     def _reference(o: _Obj, chain: list[_Obj], queue: list[_Obj]) -> None:
