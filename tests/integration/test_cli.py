@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import zipfile
 from importlib import resources
 from pathlib import Path
@@ -140,11 +142,36 @@ def test_ldd_matches_ld_so(build: Builder, tmp_path: Path,
     assert got == expected
 
 
-def test_ldd_not_dynamic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    f = tmp_path / "text"
-    f.write_text("hello")
-    assert main(["ldd", str(f)]) == 1
-    assert "not a dynamic executable" in capsys.readouterr().out
+@pytest.mark.skipif(not Path("/usr/bin/ldd").exists(), reason="needs glibc's ldd script")
+def test_ldd_says_what_ldd_says(build: Builder, tmp_path: Path) -> None:
+    """Files ldd does not trace (text, a static program, another architecture or class, a
+    directory, nothing at all), alone and among others: stdout, stderr and the exit code of
+    the real ldd script, word for word."""
+    (tmp_path / "text").write_text("hello")
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "a.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run(["gcc", "-static", "-o", str(tmp_path / "static"), str(tmp_path / "a.c")],
+                   check=True, capture_output=True)
+    (tmp_path / "c.s").write_text(".globl g\ng: ret\n")
+    subprocess.run(["as", "--32", "-o", str(tmp_path / "c.o"), str(tmp_path / "c.s")],
+                   check=True)
+    subprocess.run(["ld", "-m", "elf_i386", "-shared", "-o", str(tmp_path / "lib32.so"),
+                    str(tmp_path / "c.o")], check=True)
+    aarch64 = bytearray(Path("/bin/true").read_bytes())
+    aarch64[18:20] = (183).to_bytes(2, "little")  # e_machine: EM_AARCH64
+    (tmp_path / "arm").write_bytes(bytes(aarch64))
+    (tmp_path / "dir").mkdir()
+    exe = build.exe("bin/prog")
+    cases = [["text"], ["empty"], ["static"], ["lib32.so"], ["arm"], ["dir"], ["nothing"],
+             [str(exe), "text", "nothing"]]
+    for args in cases:
+        real = subprocess.run(["ldd", *args], cwd=tmp_path, capture_output=True, text=True,
+                              check=False)
+        ours = subprocess.run([sys.executable, "-m", "unveil", "ldd", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=False)
+        assert (ours.returncode, ours.stderr) == (real.returncode, real.stderr), args
+        assert ours.stdout.splitlines() == [re.sub(r" \(0x[0-9a-f]+\)$", "", line)
+                                            for line in real.stdout.splitlines()], args
 
 
 def test_why_explains_missing_and_found(build: Builder, tmp_path: Path,

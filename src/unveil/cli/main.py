@@ -18,10 +18,10 @@ from unveil import __version__
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
 from unveil.errors import TargetError, UnveilError
-from unveil.model import BinaryFormat, EdgeClass, Outcome, ScanResult
+from unveil.model import Binary, BinaryFormat, EdgeClass, Outcome, ScanResult
 from unveil.report.json import _attempt, dumps
 from unveil.scan import Scanner, flavor_of
-from unveil.sources.fs import HostFS
+from unveil.sources.fs import HostFS, Kind
 
 if TYPE_CHECKING:
     from unveil.loader.explain import Explanation
@@ -339,6 +339,8 @@ def _write_scan(args: argparse.Namespace, result: ScanResult) -> None:
 
 
 def _cmd_ldd(args: argparse.Namespace) -> int:
+    """ldd, the script: its messages on stderr, word for word, and glibc's trace on stdout,
+    for each file that one of the root's loaders would take (its RTLDLIST)."""
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:
         # ldd's output is file names: written back as the bytes they are, as ld.so's is
@@ -348,28 +350,41 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
     status = 0
     many = len(args.files) > 1
     for f in args.files:
-        spelled = f if "/" in f else "./" + f
         if many:
             sys.stdout.write(f"{f}:\n")
+        spelled = f if "/" in f else "./" + f
         target = spelled if spelled.startswith("/") else os.path.join(cfg.cwd, spelled)
-        real = loader.fs.resolve(target)
+        try:
+            real = loader.fs.resolve(target)
+        except UnveilError:
+            real = None
         if real is None:
-            sys.stderr.write(f"unveil ldd: {f}: No such file or directory\n")
+            sys.stderr.write(f"ldd: {spelled}: No such file or directory\n")
+            status = 1
+            continue
+        if loader.fs.kind(real) is not Kind.FILE:
+            sys.stderr.write(f"ldd: {spelled}: not regular file\n")
             status = 1
             continue
         stored = loader.store.get(real)
         b = stored.binary
-        if b is None or not b.has_dynamic:
-            sys.stdout.write("\tnot a dynamic executable\n")
+        if stored.unreadable and stored.head == b"":
+            sys.stderr.write(f"ldd: error: you do not have read permission for `{spelled}'\n")
             status = 1
             continue
-        if flavor_of(b) == "musl":
+        runs = _ldd_loader(cfg, loader, b) if b is not None and b.has_dynamic else None
+        if runs is None:
+            # no loader of the root verifies it: not ELF, static, or another architecture
+            sys.stderr.write("\tnot a dynamic executable\n")
+            status = 1
+            continue
+        if b is not None and flavor_of(b) == "musl":
             from unveil.loader.musl import MuslLoader
 
             result = MuslLoader(loader.fs, cfg.musl, loader.store,
                                 ld_library_path=cfg.ld_library_path, cwd=cfg.cwd).load(spelled)
         else:
-            result = loader.load(spelled, loader.preloads(cfg.ld_preload))
+            result = runs.load(spelled, runs.preloads(cfg.ld_preload))
         for message in result.warnings:  # printed and ignored, as ld.so does
             sys.stderr.write(message + "\n")
         for message in result.errors:
@@ -382,6 +397,25 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
         lines = result.ldd_lines()
         sys.stdout.write("".join(line + "\n" for line in lines))
     return status
+
+
+def _ldd_loader(cfg: ScanConfig, loader: GlibcLoader, b: Binary) -> GlibcLoader | None:
+    """The loader ldd would trace ``b`` with: the root's own, or on an x86-64 system the
+    i386 one when the root has it (ldd's RTLDLIST); None when none would take it."""
+    from unveil.config import glibc_platform_for
+    from unveil.loader.glibc import GlibcLoader, load_cache
+
+    p = cfg.glibc
+    if (b.machine, b.bits, b.little_endian) == (p.machine, p.bits, p.little_endian):
+        return loader
+    if (p.machine, p.bits) != (62, 64) or (b.machine, b.bits) != (3, 32):
+        return None
+    i386 = glibc_platform_for(3, 32, True)
+    if i386 is None or loader.fs.resolve(i386.interpreter) is None:
+        return None
+    cache, _problem = load_cache(loader.fs, loader.store, i386)
+    return GlibcLoader(loader.fs, i386, loader.store, cache=cache,
+                       ld_library_path=cfg.ld_library_path, cwd=cfg.cwd)
 
 
 def _why_doc(ex: Explanation) -> dict[str, object]:
