@@ -417,6 +417,8 @@ class TargetKind(enum.Enum):
     ENVIRONMENT = "environment"
     DIRECTORY = "directory"
     FILE = "file"
+    #: a package file of another ecosystem (.deb, npm .tgz, .gem, .conda, .jar), read in place
+    PACKAGE = "package"
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +430,9 @@ class TargetResult:
     problems: tuple[Problem, ...] = ()
     dynamic_loads: tuple[DynamicLoad, ...] = ()
     declarations: tuple[Declaration, ...] = ()
+    #: the packaging ecosystem the target belongs to: "pypi" (wheels, Python environments),
+    #: "npm", "gem", "deb", "conda", "jar"; None for a plain directory or file
+    ecosystem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -958,6 +958,16 @@ class _TargetScan:
             if identifying is not None:
                 identifying.close()
 
+    def _ecosystem(self) -> str | None:
+        """The packaging ecosystem of the target: its own for another ecosystem's package or
+        tree, "pypi" for a wheel or an environment of Python distributions."""
+        own = getattr(self.t, "ecosystem", "")
+        if own:
+            return str(own)
+        if self.t.kind is TargetKind.WHEEL or (self.t.site_packages and self.t.distributions):
+            return "pypi"
+        return None
+
     def _threaded(self) -> bool:
         """Whether members are inflated and parsed on threads (inflating releases the GIL;
         parsing mapped files would not gain)."""
@@ -1095,7 +1105,8 @@ class _TargetScan:
         dynamic = self._dynamic_loads(found, sources) if sources is not None else ()
         target_result = TargetResult(t.spec, t.kind,
                                      tuple(sorted(t.distributions, key=lambda d: d.name)),
-                                     tuple(binaries), tuple(t.problems), dynamic)
+                                     tuple(binaries), tuple(t.problems), dynamic,
+                                     ecosystem=self._ecosystem())
         if cfg.identify and t.site_packages:
             target_result = replace(target_result,
                                     declarations=self._declarations(target_result),
@@ -1462,7 +1473,8 @@ class Scanner:
                     raise
                 kind = TargetKind.WHEEL if spec.endswith(".whl") else TargetKind.FILE
                 results.append(TargetResult(spec, kind, problems=(
-                    Problem(spec, str(e), ProblemKind.SOURCE),)))
+                    Problem(spec, str(e), ProblemKind.SOURCE),),
+                    ecosystem="pypi" if kind is TargetKind.WHEEL else None))
                 continue
             results.append(_TargetScan(self, target).run())
         g = self.config.glibc

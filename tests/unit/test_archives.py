@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import Builder, host_config
 from unveil.errors import SourceError, TargetError
-from unveil.model import EdgeClass, Problem, TargetResult
+from unveil.model import EdgeClass, Problem, TargetKind, TargetResult
 from unveil.scan import Scanner, _TargetScan
 from unveil.sources.archives import ArchiveLimits, Budget, TarFS, iter_ar
 from unveil.sources.ecosystems import (
@@ -354,6 +354,7 @@ def test_npm_pack_is_scanned_as_bundled(build: Builder, tmp_path: Path) -> None:
     assert [(d.name, d.version, d.metadata_path.split(":")[0]) for d in t.distributions] == \
         [("native-thing", "1.2.3", "npm")]
     result = _run(t)
+    assert (result.kind, result.ecosystem) == (TargetKind.PACKAGE, "npm")
     edges = _edges(result, "addon.node")
     assert edges["libdep.so.1"] is EdgeClass.BUNDLED
     assert edges["libc.so.6"] in (EdgeClass.SYSTEM, EdgeClass.POLICY_SYSTEM)
@@ -581,6 +582,7 @@ def test_deb(build: Builder, tmp_path: Path) -> None:
     assert _edges(result, "/usr/bin/tool")["libfoo.so.1"] is EdgeClass.MISSING
     assert _edges(result, "/usr/bin/app")["libfoo.so.1"] is EdgeClass.BUNDLED
     assert {b.distribution for b in result.binaries} == {"foo-tools"}
+    assert (result.kind, result.ecosystem) == (TargetKind.PACKAGE, "deb")
 
 
 def test_deb_errors(build: Builder, tmp_path: Path) -> None:
@@ -625,7 +627,9 @@ def test_conda_package(build: Builder, tmp_path: Path) -> None:
     assert (p.name, p.version, p.depends) == ("foo", "2.0", ("libgcc-ng >=12", "zlib"))
     assert p.platforms == (Platform("linux", "x86_64"),)
     assert t.distributions[0].metadata_path == "conda:info/index.json"
-    assert _edges(_run(t), "/bin/foo")["libfoo.so.2"] is EdgeClass.BUNDLED
+    result = _run(t)
+    assert _edges(result, "/bin/foo")["libfoo.so.2"] is EdgeClass.BUNDLED
+    assert (result.kind, result.ecosystem) == (TargetKind.PACKAGE, "conda")
 
 
 def test_conda_legacy_and_env(build: Builder, tmp_path: Path) -> None:
@@ -644,6 +648,7 @@ def test_conda_legacy_and_env(build: Builder, tmp_path: Path) -> None:
     (env / "conda-meta/history").write_text("")
     e = open_conda(str(env), host_config())
     assert e.owner_of(f"{env}/lib/libfoo.so.2") == "foo"
+    assert (_run(e).kind, _run(e).ecosystem) == (TargetKind.DIRECTORY, "conda")
     assert [(d.name, d.files) for d in e.distributions] == [("foo", 1)]
 
 
@@ -672,6 +677,7 @@ def test_jar_with_jni_library(build: Builder, tmp_path: Path) -> None:
     assert "unsafe path" in msgs
     result = _run(t)
     assert [b.loader_path for b in result.binaries] == [native]
+    assert (result.kind, result.ecosystem) == (TargetKind.PACKAGE, "jar")
     assert result.binaries[0].distribution == "org.xerial:sqlite-jdbc"
     assert _edges(result, ".so")["libc.so.6"] in (EdgeClass.SYSTEM, EdgeClass.POLICY_SYSTEM)
 

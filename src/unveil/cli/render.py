@@ -147,7 +147,9 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
                       for b in t.binaries if b.components and not b.components[0].unidentified})
     for t in result.targets:
         short = _shortener(t, verbose)
-        root = Tree(f"[bold]{escape(t.target)}[/] [dim]({t.kind.value})[/]")
+        kind = (f"{t.ecosystem} {t.kind.value}" if t.ecosystem and t.kind.value in (
+            "package", "directory") else t.kind.value)
+        root = Tree(f"[bold]{escape(t.target)}[/] [dim]({kind})[/]")
         by_dist: dict[str | None, list[ScannedBinary]] = defaultdict(list)
         for b in t.binaries:
             by_dist[b.distribution].append(b)

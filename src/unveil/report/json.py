@@ -27,7 +27,7 @@ from unveil.model import (
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "dumps", "to_dict"]
 
 SCHEMA_ID = "https://unveil.invalid/schema/scan.schema.json"
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 
 
 def _loc(loc: Location | None) -> dict[str, Any] | None:
@@ -133,6 +133,7 @@ def _target(t: TargetResult) -> dict[str, Any]:
     return {
         "target": t.target,
         "kind": t.kind.value,
+        "ecosystem": t.ecosystem,
         "distributions": [{"name": d.name, "version": d.version, "metadata": d.metadata_path,
                            "files": d.files} for d in t.distributions],
         "binaries": [_binary(b) for b in t.binaries],

@@ -211,7 +211,7 @@ def _mounted_target(spec: str, ecosystem: str, base: FileSystem,
         EcosystemTarget:
     fs = OverlayFS(base, {at: MountedFS(tfs, at) for at, tfs in mounts})
     files = [at + p for at, tfs in mounts for p in tfs.file_paths]
-    t = EcosystemTarget(spec, TargetKind.DIRECTORY, fs, files, [],
+    t = EcosystemTarget(spec, TargetKind.PACKAGE, fs, files, [],
                         inside=tuple(at for at, _ in mounts), default_owner=default_owner,
                         ecosystem=ecosystem)
     for _, tfs in mounts:
@@ -1086,7 +1086,7 @@ def open_jar(path: str, config: ScanConfig, base: FileSystem | None = None) -> E
         raise TargetError(f"{path}: {e}") from e
     fs = OverlayFS(root_fs, {root: zfs})
     files = zfs.file_paths
-    t = EcosystemTarget(path, TargetKind.DIRECTORY, fs, files, [], inside=(root,),
+    t = EcosystemTarget(path, TargetKind.PACKAGE, fs, files, [], inside=(root,),
                         ecosystem="jar")
     for member, why in zfs.problems:
         t.problems.append(Problem(f"{path}!{member}", why, ProblemKind.SOURCE))
