@@ -626,6 +626,29 @@ _OWN_IDENTITY = frozenset({"filename", "sbom", "package-note", "dpkg", "apk", "c
                            "symbol-version", "build-info", "go-buildinfo", "cargo-auditable"})
 
 
+def _own_first(components: tuple[Component, ...], before: tuple[Component, ...]) -> tuple[
+        Component, ...]:
+    """``components`` with the file's own project (``before[0]``) first again when an SBOM
+    entry matched by name put first a project found embedded in the file (``before[1:]``)."""
+    from unveil.identify.sboms import same_project
+
+    own = before[0]
+    if (not any(e.method in _OWN_IDENTITY for e in own.evidence)
+            or not any(same_project(components[0], c) for c in before[1:])):
+        return components
+    at = next((i for i, c in enumerate(components) if same_project(c, own)), None)
+    if not at:
+        return components
+    return (components[at], *components[:at], *components[at + 1:])
+
+
+def _by_file(c: Component) -> bool:
+    """Whether an SBOM matched this file by its path or hash (not by a project's name)."""
+    from unveil.identify.sboms import IDENTIFIED_CONFIDENCE
+
+    return any(e.method == "sbom" and e.confidence > IDENTIFIED_CONFIDENCE for e in c.evidence)
+
+
 def _name_only(c: Component) -> bool:
     """Whether an SBOM match rests on the library's name alone (no hash, no path)."""
     from unveil.identify.sboms import NAME_CONFIDENCE
@@ -655,7 +678,7 @@ def _first_party(binaries: list[ScannedBinary],
         base = posixpath.basename(b.location.path).lower()
         if (own or name is None or name not in versions or vendoring_tool(b.location.path)
                 or not _could_be_own_code(b, base, name)
-                or any(c.name.lower() in base for c in b.components)):
+                or any(_names_file(c.name, base) for c in b.components)):
             out.append(b)
             continue
         version = versions[name]
@@ -693,16 +716,29 @@ def _unidentified(binaries: list[ScannedBinary]) -> list[ScannedBinary]:
 _VERSIONED_LIBRARY = re.compile(r"\.so\.\d|\.\d+\.dylib$")
 
 
+def _names_file(project: str, base: str) -> bool:
+    """Whether a project's name is a word of the file's name (``libopenblas64_.so`` is
+    openblas's, ``_brotli.so`` brotli's; ``libonnxruntime.so`` is not onnx's)."""
+    name = re.escape(project.lower())
+    return re.search(rf"(?<![a-z]){name}(?![a-z])", base) is not None or re.search(
+        rf"(?<![a-z])lib{name}(?![a-z])", base) is not None
+
+
 def _could_be_own_code(b: ScannedBinary, base: str, dist: str) -> bool:
     """Extension modules are the distribution's code; a library is only when unversioned
     (``libc10.so``: built with the package) or named after it. A versioned library
-    (``libacl.so.1``, ``libcudart.so.12``) was built elsewhere and copied in by hand;
-    executables are often other projects' tools shipped for convenience."""
+    (``libacl.so.1``, ``libcudart.so.12``) was built elsewhere and copied in by hand, and so
+    was one whose SONAME carries an ABI version whatever its file is called (rawpy's
+    ``libraw_r.so`` is ``libraw_r.so.25``: LibRaw's); executables are often other projects'
+    tools shipped for convenience."""
     if b.role is Role.EXTENSION:
         return True
     if b.role is not Role.LIBRARY:
         return False
     key = re.sub(r"[-_.]+", "", dist.lower())
+    soname = (b.binary.soname or "").lower()
+    if _VERSIONED_LIBRARY.search(soname) and key not in re.sub(r"[-_.]+", "", soname):
+        return False
     if b.binary.format is BinaryFormat.PE:
         # A DLL name carries no ABI version to tell a copied-in library (libiomp5md.dll,
         # libcrypto-3-x64.dll) from one built with the package: only its name can.
@@ -1145,7 +1181,13 @@ class _TargetScan:
         for b, found in zip(binaries, matched, strict=True):
             found = [c for c in found if not (_name_only(c) and (c.name, c.version) in ambiguous)]
             if found:
-                b = replace(b, components=_merge_components(found, b.components))
+                merged = _merge_components(found, b.components)
+                if b.components and not any(_by_file(c) for c in found):
+                    # Matched by name, not by the file's path or hash: the file is still
+                    # what it was taken for (pyogrio's libgdal embeds PROJ, whose port SBOM
+                    # sits beside GDAL's).
+                    merged = _own_first(merged, b.components)
+                b = replace(b, components=merged)
             out.append(b)
         return out
 

@@ -732,3 +732,110 @@ def test_first_party_guess_only_for_the_distributions_own_code(build: Builder,
         assert (c.name, c.version, c.purl) == ("fp", "2.0", None)
         assert "a guess" in c.evidence[0].detail
     assert first["fp/vendor/libacl.so.1"] is None or first["fp/vendor/libacl.so.1"].name != "fp"
+
+
+# ------------------------------------------------------------- code embedded and exported
+
+
+_EMBEDS_ZSTD_AND_LZ4 = r"""
+unsigned ZSTD_versionNumber(void) { return 10507; }
+int LZ4_versionNumber(void) { return 10904; }
+int PyInit__native(void) { return 0; }
+"""
+
+
+def _members(result: unveil.ScanResult) -> dict[str, list[tuple[str, str | None, str]]]:
+    return {b.location.path.rsplit("/", 1)[-1]: [
+        (c.name, c.version, c.evidence[0].method) for c in b.components]
+        for t in result.targets for b in t.binaries}
+
+
+@pytest.mark.parametrize("far_tail", [False, True])
+def test_a_file_that_defines_a_projects_version_function_embeds_it(
+        build: Builder, tmp_path: Path, far_tail: bool) -> None:
+    """An extension module built with zstd's and lz4's sources exports their version
+    functions: both are embedded in it, versions read from the code.  A module that only
+    imports them (links the libraries) embeds nothing.  In a wheel whose member has a large
+    unloaded tail (debug information), the symbol hash table comes from the dynamic segment."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("version functions are decoded for x86-64 only")
+    ext = build.lib("x/_native.cpython-311-x86_64-linux-gnu.so", soname="",
+                    code=_EMBEDS_ZSTD_AND_LZ4, extra=["-O2"])
+    user = build.lib("x/_user.cpython-311-x86_64-linux-gnu.so", soname="", code=(
+        "unsigned ZSTD_versionNumber(void);\nint LZ4_versionNumber(void);\n"
+        "int f(void) { return (int)ZSTD_versionNumber() + LZ4_versionNumber(); }\n"),
+        extra=["-Wl,--unresolved-symbols=ignore-all"])
+    if far_tail:
+        pad = tmp_path / "pad.bin"
+        pad.write_bytes(os.urandom(3 << 20))
+        subprocess.run(["objcopy", "--add-section", f".debug_pad={pad}", str(ext)], check=True)
+    whl = write_wheel(tmp_path / "x-1.0-cp311-cp311-linux_x86_64.whl", {
+        "x/_native.cpython-311-x86_64-linux-gnu.so": ext.read_bytes(),
+        "x/_user.cpython-311-x86_64-linux-gnu.so": user.read_bytes()}, dist="x")
+    got = _members(unveil.scan(str(whl), detect_host()))
+    assert ("zstd", "1.5.7", "version-symbol") in got["_native.cpython-311-x86_64-linux-gnu.so"]
+    assert ("lz4", "1.9.4", "version-symbol") in got["_native.cpython-311-x86_64-linux-gnu.so"]
+    assert not {"zstd", "lz4"} & {n for n, _v, _m in got["_user.cpython-311-x86_64-linux-gnu.so"]}
+
+
+def test_an_exported_version_function_of_unknown_shape_still_names(build: Builder) -> None:
+    lib = build.lib("libthing.so", code=(
+        "extern int g(void);\nint LZ4_versionNumber(void) { return g() + 1; }\n"),
+        extra=["-O2", "-Wl,--unresolved-symbols=ignore-all"])
+    got = _by_name(_identify(lib.read_bytes(), "libthing.so"))
+    assert got["lz4"].version is None
+    assert got["lz4"].evidence[0].method == "exported-symbol"
+
+
+def test_vcpkg_build_paths_name_ports_and_versions(build: Builder) -> None:
+    """vcpkg compiles each port in buildtrees/<port>/src/<tag>-<hash>.clean: the port and
+    its version tag, known to the rules or not; the more precise spelling of a version wins
+    without a conflict."""
+    code = ('const char a[] = "/v/buildtrees/protobuf/src/v33.6-a416a45959.clean/src/x.cc";\n'
+            'const char b[] = "/v/buildtrees/abseil/src/20250814.0-66199c4c73.clean/absl/x.cc";\n'
+            'const char c[] = "absl12lts_20250814";\n'
+            'const char d[] = "/v/buildtrees/tiff/src/v4.7.1-0123456789.clean/libtiff/x.c";\n'
+            'const char *f(int i) { return i ? a : i > 1 ? b : i > 2 ? c : d; }\n')
+    lib = build.lib("libonnxthing.so", code=code)
+    got = _by_name(_identify(lib.read_bytes(), "libonnxthing.so"))
+    assert got["protobuf"].version == "33.6"
+    assert got["libtiff"].version == "4.7.1"  # the port "tiff" is the rules' libtiff
+    assert got["abseil"].version == "20250814.0"
+    assert not got["abseil"].conflicts
+    assert any(e.method == "build-path" for e in got["protobuf"].evidence)
+
+
+def test_a_library_with_a_versioned_soname_is_not_the_distributions_code(
+        build: Builder, tmp_path: Path) -> None:
+    """rawpy ships LibRaw as rawpy/libraw_r.so whose SONAME is libraw_r.so.25: a library built
+    on its own, not the distribution's code, whatever the file is called; an extension module
+    whose embedded project's name is a prefix of its own (onnx in onnxruntime) is still the
+    distribution's."""
+    lib = build.lib("r/libraw_r.so", soname="libraw_r.so.25")
+    ext = build.lib("r/libonnxruntime_x.so", soname="",
+                    code='const char a[] = "/v/buildtrees/onnx/src/v1.23.2-255a7f7451.clean/x.cc";'
+                         '\nconst char *f(void) { return a; }\n')
+    whl = write_wheel(tmp_path / "rp-1.0-cp311-cp311-linux_x86_64.whl", {
+        "rp/libraw_r.so": lib.read_bytes(), "rp/libonnxruntime_x.so": ext.read_bytes()},
+        dist="rp")
+    got = _members(unveil.scan(str(whl), detect_host()))
+    assert not any(n == "rp" for n, _v, _m in got["libraw_r.so"])
+    assert got["libonnxruntime_x.so"][0][:2] == ("rp", "1.0")
+    assert ("onnx", "1.23.2", "build-path") in got["libonnxruntime_x.so"]
+
+
+def test_an_sbom_naming_an_embedded_project_leaves_the_file_first(
+        build: Builder, tmp_path: Path) -> None:
+    """pyogrio ships PROJ's port SBOM beside GDAL's, and libgdal embeds PROJ: the SBOM entry
+    matched by name confirms the embedded copy; the file is still GDAL."""
+    lib = build.lib("w/libgdal-253d08a6.so.38", soname="libgdal-253d08a6.so.38", code=(
+        'const char a[] = "GDAL 3.12.4";\n'
+        'const char b[] = "Rel. 9.8.1, April 10th, 2026";\n'
+        'const char *f(int i) { return i ? a : b; }\n'))
+    sbom = {"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        {"type": "library", "name": "proj", "version": "9.8.1"}]}
+    whl = write_wheel(tmp_path / "geo-1.0-cp311-cp311-linux_x86_64.whl", {
+        "geo.libs/libgdal-253d08a6.so.38": lib.read_bytes(),
+        "geo-1.0.dist-info/sboms/proj.cdx.json": json.dumps(sbom).encode()}, dist="geo")
+    got = _members(unveil.scan(str(whl), detect_host()))["libgdal-253d08a6.so.38"]
+    assert [(n, v) for n, v, _m in got][:2] == [("gdal", "3.12.4"), ("proj", "9.8.1")]

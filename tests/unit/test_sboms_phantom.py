@@ -327,6 +327,28 @@ def test_identified_component_confirmed() -> None:
     assert {e.field: e.confidence for e in got[0].evidence} == {"name": 0.8, "version": 0.4}
 
 
+def test_vcpkg_port_documents() -> None:
+    """vcpkg's SPDX per port: the port is the project ("3.12.4#2": port revision 2 of
+    GDAL 3.12.4); the binary package it GENERATES (named after the triplet, versioned by
+    its ABI hash) and the source archives it downloaded are not projects of their own."""
+    doc = {
+        "spdxVersion": "SPDX-2.2", "SPDXID": "SPDXRef-DOCUMENT", "name": "gdal:x64-linux",
+        "creationInfo": {"creators": ["Tool: vcpkg-2026-04-08-e0612b42ce44"]},
+        "packages": [
+            {"SPDXID": "SPDXRef-port", "name": "gdal", "versionInfo": "3.12.4#2"},
+            {"SPDXID": "SPDXRef-binary", "name": "gdal:x64-linux-dynamic-release",
+             "versionInfo": "bc985f5f898b72d37d250f5d00860985e9a5f3189b93ec590b0aee0492ae1940"},
+            {"SPDXID": "SPDXRef-resource-0", "name": "OSGeo/gdal",
+             "downloadLocation": "git+https://github.com/OSGeo/gdal@v3.12.4"}],
+        "relationships": [{"spdxElementId": "SPDXRef-port", "relationshipType": "GENERATES",
+                           "relatedSpdxElement": "SPDXRef-binary"}]}
+    sbom = _sbom(doc, shown="demo/gdal_data/vcpkg.spdx.json")
+    assert [(c.name, c.version) for c in sbom.components] == [("gdal", "3.12.4")]
+    # A "#" in a version means nothing special outside vcpkg's documents.
+    doc["creationInfo"] = {"creators": ["Tool: other-1.0"]}
+    assert ("gdal", "3.12.4#2") in [(c.name, c.version) for c in _sbom(doc).components]
+
+
 # --------------------------------------------------------------------------- hostile input
 
 

@@ -156,6 +156,7 @@ def _read(blob: Blob) -> ElfSections | None:
 
 _PT_LOAD, _PT_DYNAMIC, _PT_TLS = 1, 2, 7
 _PT_GNU_EH_FRAME, _PT_GNU_RELRO = 0x6474E550, 0x6474E552
+_DT_GNU_HASH, _SHT_GNU_HASH = 0x6FFFFEF5, 0x6FFFFFF6
 _SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR, _SHF_MERGE_STRINGS = 0x1, 0x2, 0x4, 0x30
 _GO_MAGIC = b"\xff Go buildinf:"
 _STRINGS = re.compile(rb"[\x00\x09\x20-\x7e]*")
@@ -212,6 +213,13 @@ def _synthesized(blob: Blob, bits: int, shoff: int) -> tuple[ElfSection, ...] | 
                  and (at := to_offset(tags[tag])) is not None and at > symtab]
         out.append(ElfSection(".dynsym", 11, _SHF_ALLOC, tags[6], symtab,
                               min(after, default=strtab) - symtab, dynstr_index, entsize))
+    gnu_hash = to_offset(tags[_DT_GNU_HASH]) if _DT_GNU_HASH in tags else None
+    if gnu_hash is not None:
+        # (read by its own header: the size only bounds it, up to the next table)
+        ends = [at for tag, _size in _TABLES if tag in tags and tag != _DT_GNU_HASH
+                and (at := to_offset(tags[tag])) is not None and at > gnu_hash]
+        out.append(ElfSection(".gnu.hash", _SHT_GNU_HASH, _SHF_ALLOC, tags[_DT_GNU_HASH],
+                              gnu_hash, min(ends, default=gnu_hash + 16) - gnu_hash, 0, 0))
     if dyn is not None:
         out.append(ElfSection(".dynamic", 6, _SHF_ALLOC | _SHF_WRITE, dyn[3], dyn[2], dyn[4],
                               dynstr_index, 16 if bits == 64 else 8))

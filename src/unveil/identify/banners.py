@@ -67,6 +67,8 @@ __all__ = [
 FILENAME_CONFIDENCE = 0.3
 #: Version symbols are the library's own answer; a regex over text is a little less sure.
 SYMBOL_CONFIDENCE = 0.9
+#: A file that defines a project's version function holds that project's code.
+EXPORT_CONFIDENCE = 0.8
 
 _ANCHOR = re.compile(rb"\.\d")
 _AUDITWHEEL = re.compile(r"^(?P<stem>.+?)(?:-[0-9a-f]{8})+(?P<rest>\..*)?$")
@@ -126,6 +128,8 @@ class _Prepared:
     by_prefix: dict[str, tuple[int, ...]]
     prefix_lengths: tuple[int, ...]
     embedded: tuple[tuple[Rule, Pattern], ...]
+    #: (name, GNU hash, rule) of every rule's version-reporting functions and variables
+    exports: tuple[tuple[bytes, int, Rule], ...] = ()
     compiled: dict[tuple[int, ...], _Compiled] = field(default_factory=dict)
 
 
@@ -151,6 +155,8 @@ def _prepare(rules: RuleSet) -> _Prepared:
         globs=[None] * len(rules.rules),
         sonames=tuple(frozenset(r.sonames) for r in rules.rules),
         embedded=tuple((r, p) for r in rules.rules for p in r.patterns if p.scope == "embedded"),
+        exports=tuple((name, _gnu_hash(name), r) for r in rules.rules
+                      for name in dict.fromkeys(v.symbols[0].encode() for v in r.version_symbols)),
     )
     _PREPARED[id(rules)] = prepared
     return prepared
@@ -892,6 +898,145 @@ def _symbol_hits(blob: Blob, elf: _Elf | None, rules: Iterable[Rule],
                                  key[2])
 
 
+# --------------------------------------------------------------------------- vcpkg
+
+#: A source file compiled by vcpkg: ``<vcpkg>/buildtrees/<port>/src/<ref>-<10 hex>.clean/``
+#: (__FILE__ of asserts and error messages), the ref being the port's version tag.
+_VCPKG = re.compile(rb"/buildtrees/([a-z0-9][a-z0-9-]{0,62})/src/v?(\d+(?:\.\d+)+)"
+                    rb"-[0-9a-f]{10}\.clean/")
+#: vcpkg port names that differ from the rule table's project names
+_VCPKG_PORTS = {"tiff": "libtiff", "liblzma": "xz", "sqlite3": "sqlite", "lcms": "lcms2",
+                "libflac": "flac", "blosc": "c-blosc", "libpq": "postgresql-libpq",
+                "pcre": "pcre", "libiconv": "libiconv", "mpg123": "mpg123",
+                "opencl": "opencl", "openjpeg": "openjpeg", "ffmpeg": "ffmpeg"}
+#: a vcpkg build path names a port exactly, with the version tag its sources came from
+VCPKG_CONFIDENCE = 0.85
+
+
+def _vcpkg_rule(rules: RuleSet, port: str) -> Rule:
+    """The rule of a vcpkg port's project, or a bare one named after the port (vcpkg's port
+    names are the projects' own: protobuf, mbedtls, onnx)."""
+    name = _VCPKG_PORTS.get(port, port)
+    for rule in rules.rules:
+        if name in (rule.project, rule.purl_name.lower()):
+            return rule
+    return Rule(project=name, purl_name=name, homepage="", source="", files=())
+
+
+def _vcpkg_hits(data: bytes, rules: RuleSet,
+                hits: dict[tuple[str, str | None, str], _Hit]) -> None:
+    for m in _VCPKG.finditer(data):
+        port = m.group(1).decode()
+        version = m.group(2).decode()
+        key = (_VCPKG_PORTS.get(port, port), version, "vcpkg")
+        hit = hits.get(key)
+        if hit is not None:
+            hit.count += 1
+            continue
+        hits[key] = _Hit(_vcpkg_rule(rules, port), version, VCPKG_CONFIDENCE, "build-path",
+                         _snippet(data, max(0, m.start() - 24), m.end()), "vcpkg")
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _gnu_hash(name: bytes) -> int:
+    """The hash of ``.gnu.hash`` tables (dl-lookup.c ``dl_new_hash``)."""
+    h = 5381
+    for c in name:
+        h = (h * 33 + c) & 0xFFFFFFFF
+    return h
+
+
+#: SHT_GNU_HASH
+_GNU_HASH = 0x6FFFFFF6
+#: the longest hash chain walked (real chains hold a few entries)
+_MAX_CHAIN = 4096
+
+
+class _Exports:
+    """Whether an ELF file *defines* a dynamic symbol, looked up as ld.so looks it up: in
+    its ``.gnu.hash`` table (bloom filter, bucket, chain).  Only defined symbols are hashed
+    there, so a file that merely imports a name never matches; a few small reads per name,
+    whatever the size of the symbol table."""
+
+    def __init__(self, blob: Blob, elf: _Elf) -> None:
+        self.blob = blob
+        self.e = "<" if elf.little else ">"
+        self.wide = elf.bits == 64
+        self.ok = False
+        table = next((s for s in elf.sections if s.type == _GNU_HASH and s.size >= 16), None)
+        dynsym = next((s for s in elf.sections if s.type == 11), None)
+        if table is None or dynsym is None or dynsym.link >= len(elf.sections):
+            return
+        self.dynsym = dynsym.offset
+        self.dynstr = elf.sections[dynsym.link]
+        nbuckets, self.symoffset, nbloom, self.shift = struct.unpack(
+            self.e + "IIII", blob.read(table.offset, 16))
+        word = 8 if self.wide else 4
+        if not (0 < nbuckets <= 1 << 24 and 0 < nbloom <= 1 << 24):
+            return
+        at = table.offset + 16
+        if at + nbloom * word + nbuckets * 4 > blob.size:
+            return
+        self.bloom = blob.read(at, nbloom * word)
+        self.nbloom = nbloom
+        self.buckets = blob.read(at + nbloom * word, nbuckets * 4)
+        self.nbuckets = nbuckets
+        self.chains = at + nbloom * word + nbuckets * 4
+        self.ok = True
+
+    def defines(self, name: bytes, h: int) -> bool:
+        if not self.ok:
+            return False
+        e, bits = self.e, (64 if self.wide else 32)
+        word, = struct.unpack_from(e + ("Q" if self.wide else "I"), self.bloom,
+                                   (h // bits % self.nbloom) * (bits // 8))
+        if not (word >> (h % bits)) & 1 or not (word >> ((h >> self.shift) % bits)) & 1:
+            return False
+        index, = struct.unpack_from(e + "I", self.buckets, (h % self.nbuckets) * 4)
+        if index < self.symoffset or index == 0:
+            return False
+        for _ in range(_MAX_CHAIN):
+            at = self.chains + (index - self.symoffset) * 4
+            if at + 4 > self.blob.size:
+                return False
+            h2, = struct.unpack(e + "I", self.blob.read(at, 4))
+            if h | 1 == h2 | 1 and self._named(index, name):
+                return True
+            if h2 & 1:
+                return False
+            index += 1
+        return False
+
+    def _named(self, index: int, name: bytes) -> bool:
+        size = 24 if self.wide else 16
+        at = self.dynsym + index * size
+        if at + size > self.blob.size:
+            return False
+        raw = self.blob.read(at, size)
+        if self.wide:
+            st_name, _info, _other, shndx, _value, _size = struct.unpack(self.e + "IBBHQQ", raw)
+        else:
+            st_name, _value, _size, _info, _other, shndx = struct.unpack(self.e + "IIIBBH", raw)
+        if shndx == 0 or st_name >= self.dynstr.size:
+            return False
+        at = self.dynstr.offset + st_name
+        got = self.blob.read_upto(at, len(name) + 1) if at < self.blob.size else b""
+        return got == name + b"\x00"
+
+
+def _exported(blob: Blob, elf: _Elf, prepared: _Prepared) -> list[tuple[Rule, str]]:
+    """The rules whose own version function or variable this file defines: the project's
+    code is in it (statically linked, and exported)."""
+    try:
+        exports = _Exports(blob, elf)
+        return [(rule, name.decode()) for name, h, rule in prepared.exports
+                if exports.defines(name, h)]
+    except (FormatError, struct.error):
+        return []
+
+
 # --------------------------------------------------------------------------- components
 
 
@@ -937,8 +1082,16 @@ def _components(hits: Iterable[_Hit], named: Iterable[Rule], file_name: str) -> 
         # best: most confident, then most often seen, then first seen
         versioned.sort(key=lambda h: (-h.confidence, -h.count))
         version = versioned[0].version if versioned else None
+        if version is not None:
+            # one source more precise than another (abseil's "absl12lts_20250814" names the
+            # LTS, its vcpkg build path "20250814.0" the release): the same version, spelled
+            # out further
+            best = version
+            version = max((v for h in versioned if (v := h.version) is not None
+                           and (v == best or v.startswith(best + "."))), key=len)
         conflicts = tuple(sorted(
-            {h.version for h in versioned if h.version and h.version != version}))
+            {v for h in versioned if (v := h.version) and v != version
+             and not (version or "").startswith(v + ".")}))
         evidence = [
             Evidence(h.method, h.detail, h.confidence, "version" if h.version else "name")
             for h in sorted(phits, key=lambda h: (-h.confidence, -h.count))
@@ -980,6 +1133,8 @@ def identify_bytes(blob: Blob, file_name: str, soname: str | None = None,
     elf, regions = _layout(blob, limits)
     for data in _chunks(blob, regions, limits):
         _match_chunk(data, compiled, hits, limits)
+        if embedded and b"/buildtrees/" in data:
+            _vcpkg_hits(data, rules, hits)
     named_literals = tuple((r, p) for r, p in compiled.literals if p.names)
     if elf is not None and named_literals:
         names = [(o, min(n, limits.max_bytes)) for o, n in _elf_names(elf)]
@@ -1003,7 +1158,19 @@ def identify_bytes(blob: Blob, file_name: str, soname: str | None = None,
     for h in hits.values():
         if h.version is not None:
             unversioned.pop(h.rule.project, None)
+    # A project whose version function the file defines is in it, banner or not (zstd's
+    # ZSTD_versionNumber in a CFFI module, lz4's in an extension built from its sources).
+    exported = _exported(blob, elf, prepared) if embedded and elf is not None else []
+    for rule, _name in exported:
+        if rule.project not in named_projects:
+            unversioned.setdefault(rule.project, rule)
     asked = [*named, *unversioned.values()]
     if asked:
         _symbol_hits(blob, elf, asked, hits)
+    for rule, name in exported:
+        if not any(h.rule.project == rule.project for h in hits.values()):
+            # defined, but not in a shape whose version can be read: the name stands
+            hits[(rule.project, None, "export:" + name)] = _Hit(
+                rule, None, EXPORT_CONFIDENCE, "exported-symbol",
+                f"defines {name}, the project's own version function", "export:" + name)
     return _components(hits.values(), named, file_name)

@@ -476,6 +476,9 @@ def _spdx(doc: dict[str, Any],
         if pid is not None and _str(p.get("name")) is not None:
             packages.setdefault(pid, p)
     contains: dict[str, list[str]] = {}
+    #: packages built from another package of the document (GENERATES): not a project of
+    #: their own (vcpkg's "<port>:<triplet>" binary package, versioned by its ABI hash)
+    generated: set[str] = set()
     described: set[str] = {d for d in map(_str, _list(doc.get("documentDescribes"))) if d}
     for pid, p in packages.items():
         for fid in map(_str, _list(p.get("hasFiles"))):
@@ -491,18 +494,30 @@ def _spdx(doc: dict[str, Any],
             contains.setdefault(a, []).append(b)
         elif kind == "CONTAINED_BY":
             contains.setdefault(b, []).append(a)
+        elif kind == "GENERATES" and a in packages:
+            generated.add(b)
+        elif kind == "GENERATED_FROM" and b in packages:
+            generated.add(a)
         elif kind == "DESCRIBES":
             described.add(b)
         elif kind == "DESCRIBED_BY":
             described.add(a)
+    # vcpkg writes one document per port: the port (versioned "<version>#<port revision>"),
+    # the binary package it generates, and the source archives it downloaded
+    # ("SPDXRef-resource-N", named after their repositories): only the port is a project.
+    vcpkg = any(t.startswith("vcpkg") for t in tools)
     out: list[SbomComponent] = []
     for pid, p in packages.items():
         if len(out) >= MAX_COMPONENTS:
             problems.append(f"more than {MAX_COMPONENTS} packages: the rest skipped")
             break
+        if pid in generated or (vcpkg and pid.startswith("SPDXRef-resource")):
+            continue
         name = _str(p.get("name"))
         assert name is not None
         version = _str(p.get("versionInfo"))
+        if vcpkg and version and "#" in version:
+            version = version.split("#", 1)[0]
         purl: str | None = None
         cpes: list[str] = []
         for ref in _list(p.get("externalRefs")):
