@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 import unveil
 from tests.conftest import Builder
 from tests.integration.packages import write_wheel
 from unveil.cli.host import detect_host
+from unveil.cli.render import render_scan
 from unveil.formats.blob import BytesBlob
 from unveil.identify.banners import (
     FILENAME_CONFIDENCE,
@@ -694,6 +696,11 @@ def test_sibling_versions_cross_libraries_of_one_release_not_copies(build: Build
     assert crypto.cpes == ("cpe:2.3:a:openssl:openssl:3.0.13:*:*:*:*:*:*:*",)
     assert got["libz-2a2b3c4d.so.1"] == ("zlib", "1.3.1")
     assert got["libz-3a3b3c4d-4a4b4c4d.so.1"] == ("zlib", None)
+    # The text output says where an inferred version comes from.
+    console = Console(record=True, width=400)
+    render_scan(console, result)
+    line = next(li for li in console.export_text().splitlines() if "libcrypto" in li)
+    assert "openssl 3.0.13 (version from libssl-0a1b2c3d.so.3 beside it)" in line
 
 
 @pytest.mark.parametrize(("name", "code", "version"), [

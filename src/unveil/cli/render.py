@@ -109,6 +109,12 @@ def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool,
             ident = " [dim](no known project names it)[/]"
         elif c.evidence and all(e.method == "distribution" for e in c.evidence):
             ident += " [dim](guess: the distribution's own code)[/]"
+        elif c.version and all(e.method in ("sibling", "filename") for e in c.evidence
+                               if e.field == "version") and any(
+                e.method == "sibling" for e in c.evidence):
+            # inferred, not read in the file: say from where
+            source = next(e.detail for e in c.evidence if e.method == "sibling")
+            ident += f" [dim](version from {escape(source.split(' beside it')[0])} beside it)[/]"
         embedded = b.components[1:]
         if embedded:
             # A Go or Rust executable embeds hundreds of modules: name a few unless -v.
