@@ -58,6 +58,8 @@ class VersionNeed:
 
     file: str
     versions: tuple[str, ...]
+    #: those of ``versions`` marked VER_FLG_WEAK: the loader goes on without them
+    weak: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ class Binary:
     dlopen_notes: tuple[DlopenNote, ...] = ()
     version_needs: tuple[VersionNeed, ...] = ()
     version_defs: tuple[str, ...] = ()
+    #: the name of the base version definition (the file's own name), None without DT_VERDEF
+    version_base: str | None = None
     has_dynamic: bool = False
     ident_padding_ok: bool = True
     ident_version: int = 1

@@ -1100,13 +1100,15 @@ class _TargetScan:
                                                                    Role.EXTENSION), pb[0]))
         edges_of: dict[str, tuple[Resolution, ...]] = {}
         fatal_of: dict[str, str] = {}
+        #: requester -> (library, version) -> the file that lacks it
+        versions_of: dict[str, dict[tuple[str, str], str]] = {}
         for path, _b in order:
             if path in edges_of:
                 continue
             result = self.loader_for(_b).load(path)
             for r in result.resolutions:
                 self._flavor_of.setdefault(r.requester, result.flavor)
-            self._collect(result, edges_of, fatal_of)
+            self._collect(result, edges_of, fatal_of, versions_of)
         if identifying is not None:
             # Resolution ran meanwhile; the results slot in as if identified here.
             identified = identifying.results()
@@ -1126,6 +1128,12 @@ class _TargetScan:
                 t.problems.append(Problem(str(self.fs.describe(path)),
                                           f"ld.so would stop: {fatal_of[path]}",
                                           ProblemKind.LOADER))
+            for (library, version), provider in versions_of.get(path, {}).items():
+                t.problems.append(Problem(
+                    str(self.fs.describe(path)),
+                    f"ld.so would stop: needs symbol version {version} of {library}, which "
+                    f"{provider} does not define (version `{version}' not found)",
+                    ProblemKind.LOADER))
         if cfg.identify and found and not tag.startswith(("macosx", "win")):
             # Read (if no system library asked yet) so that a damaged database is reported.
             self.packages.preload()
@@ -1372,7 +1380,8 @@ class _TargetScan:
         return self._flavor_of.get(requester, "glibc")
 
     def _collect(self, result: LoadResult, edges_of: dict[str, tuple[Resolution, ...]],
-                 fatal_of: dict[str, str]) -> None:
+                 fatal_of: dict[str, str],
+                 versions_of: dict[str, dict[tuple[str, str], str]]) -> None:
         by_requester: dict[str, list[Resolution]] = {}
         for r in result.resolutions:
             by_requester.setdefault(r.requester, []).append(r)
@@ -1388,6 +1397,10 @@ class _TargetScan:
             if real:
                 fatal_of.setdefault(real, result.fatal)
                 edges_of.setdefault(real, ())
+        for m in result.missing_versions:
+            real = real_of.get(m.requester)
+            if m.stops and real is not None and self.t.contains(real):
+                versions_of.setdefault(real, {}).setdefault((m.library, m.version), m.provider)
 
     def _real(self, path: str) -> str | None:
         try:

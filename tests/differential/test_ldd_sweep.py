@@ -128,7 +128,8 @@ def compare(path: str) -> None:
         pytest.skip("oracle (ld.so trace mode) timed out")
     if rc < 0 or rc >= 128:
         pytest.skip("oracle (ld.so trace mode) crashed, e.g. a static-pie program")
-    got, fatal = unveil_ldd(path, cwd="/")
+    warnings: list[str] = []
+    got, fatal = unveil_ldd(path, cwd="/", warnings=warnings)
     if rc != 0:
         assert fatal is not None, f"ld.so failed (rc {rc}: {stderr.strip()}) but unveil " \
                                   f"did not; unveil printed {got}"
@@ -136,6 +137,8 @@ def compare(path: str) -> None:
         return
     assert fatal is None, f"unveil failed ({fatal}) but ld.so printed {expected}"
     assert got == expected
+    # what ld.so says on stderr and goes on (symbol versions a library lacks), word for word
+    assert warnings == stderr.splitlines()
 
 
 # -- tests ------------------------------------------------------------------------------------

@@ -7,11 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import RTLD, Builder, OracleCheck, have, host_config, unveil_ldd
+from unveil import scan
 
 
 def test_direct_rpath(build: Builder, agree: OracleCheck) -> None:
@@ -398,3 +400,36 @@ def test_ldd_reads_ld_preload(build: Builder, tmp_path: Path) -> None:
     got = subprocess.run([sys.executable, "-m", "unveil", "ldd", str(exe)], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert got.splitlines()[1] == f"\t{pre}"
+
+
+def test_symbol_versions_a_library_lacks(build: Builder, agree: OracleCheck,
+                                         tmp_path: Path) -> None:
+    """A library rebuilt without the symbol version a program was linked against: ld.so's
+    trace goes on and says so on stderr (the program itself would not start); a library with
+    no versions at all only gets a note."""
+    (tmp_path / "v2.map").write_text("FOO_2.0 { global: foo; local: *; };\n")
+    (tmp_path / "v1.map").write_text("FOO_1.0 { global: foo; local: *; };\n")
+    code = "int foo(void) { return 1; }\n"
+    lib = build.lib("v/libfoo.so", code=code, extra=[f"-Wl,--version-script={tmp_path}/v2.map"])
+    (tmp_path / "m.c").write_text("int foo(void);\nint main(void) { return foo(); }\n")
+    exe = tmp_path / "prog"
+    subprocess.run(["gcc", "-o", str(exe), str(tmp_path / "m.c"), str(lib),
+                    f"-Wl,-rpath,{lib.parent}", "-Wl,--disable-new-dtags"], check=True)
+    agree(str(exe))  # nothing to say
+    build.lib("v/libfoo.so", code=code, extra=[f"-Wl,--version-script={tmp_path}/v1.map"])
+    warnings: list[str] = []
+    agree(str(exe))
+    unveil_ldd(str(exe), warnings=warnings)
+    assert warnings == [f"{exe}: {lib}: version `FOO_2.0' not found (required by {exe})"]
+    # A scan says the program would not start, once, where it is.
+    shutil.copy(exe, lib.parent / "prog")
+    result = scan(str(lib.parent), replace(host_config(), identify=False, dynload=False))
+    problems = [(p.location, p.kind.value, p.message) for p in result.problems]
+    assert problems == [(str(lib.parent / "prog"), "loader",
+                         "ld.so would stop: needs symbol version FOO_2.0 of libfoo.so, which "
+                         f"{lib} does not define (version `FOO_2.0' not found)")]
+    build.lib("v/libfoo.so", code=code)  # no versions at all
+    warnings.clear()
+    agree(str(exe))
+    unveil_ldd(str(exe), warnings=warnings)
+    assert warnings == [f"{exe}: {lib}: no version information available (required by {exe})"]

@@ -27,6 +27,8 @@ DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB = 0, 1, 4, 5, 6
 DT_STRSZ, DT_SYMENT, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_FLAGS = 10, 11, 14, 15, 29, 30
 DT_GNU_HASH, DT_VERSYM, DT_FLAGS_1 = 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFB
 DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+#: vna_flags: a weak version need (ld.so goes on without it)
+VER_FLG_WEAK = 0x2
 NT_GNU_BUILD_ID = 3
 NT_FDO_PACKAGING_METADATA = 0xCAFE1A7E
 NT_FDO_DLOPEN_METADATA = 0x407C0C0A
@@ -253,14 +255,14 @@ class ElfFile:
             return None
 
     # -- versions ---------------------------------------------------------------------------
-    def _verneed_entries(self) -> list[tuple[str, list[tuple[int, str]]]]:
-        """DT_VERNEED: (file, [(version index, version name)]) in order.  One budget of
+    def _verneed_entries(self) -> list[tuple[str, list[tuple[int, str, int]]]]:
+        """DT_VERNEED: (file, [(version index, version name, flags)]) in order.  One budget of
         :data:`MAX_VERSION_ENTRIES` covers entries and their aux chains together, so nested
         counts cannot multiply."""
         addr, num = self._tag(DT_VERNEED), self._tag(DT_VERNEEDNUM)
         if addr is None or not num:
             return []
-        out: list[tuple[str, list[tuple[int, str]]]] = []
+        out: list[tuple[str, list[tuple[int, str, int]]]] = []
         off = self._vaddr_to_offset(addr)
         seen: set[int] = set()
         budget = MAX_VERSION_ENTRIES
@@ -269,14 +271,14 @@ class ElfFile:
                 raise FormatError("DT_VERNEED entries form a loop", off)
             seen.add(off)
             _v, cnt, file_idx, aux, nxt = self._unpack("HHIII", off)
-            versions: list[tuple[int, str]] = []
+            versions: list[tuple[int, str, int]] = []
             aoff = off + aux
             for _j in range(cnt):
                 budget -= 1
                 if budget < 0:
                     raise FormatError("too many DT_VERNEED entries", off)
-                _hash, _flags, other, name, anext = self._unpack("IHHII", aoff)
-                versions.append((other, self.string(name)))
+                _hash, flags, other, name, anext = self._unpack("IHHII", aoff)
+                versions.append((other, self.string(name), flags))
                 if not anext:
                     break
                 aoff += anext
@@ -287,7 +289,8 @@ class ElfFile:
         return out
 
     def _verneed(self) -> tuple[VersionNeed, ...]:
-        return tuple(VersionNeed(f, tuple(n for _i, n in vs))
+        return tuple(VersionNeed(f, tuple(n for _i, n, _f in vs),
+                                 tuple(n for _i, n, flags in vs if flags & VER_FLG_WEAK))
                      for f, vs in self._verneed_entries())
 
     def _verdef_names(self) -> dict[int, tuple[str, bool]]:
@@ -353,7 +356,9 @@ class ElfFile:
             elif owner == b"FDO" and ntype == NT_FDO_DLOPEN_METADATA:
                 dlopen.extend(self._dlopen_entries(self._json_note(desc, ".note.dlopen")))
         verneed = self._verneed() if dyn else ()
-        verdef = tuple(n for n, base in self._verdef_names().values() if not base) if dyn else ()
+        defs = self._verdef_names() if dyn else {}
+        verdef = tuple(n for n, base in defs.values() if not base)
+        version_base = next((n for n, base in defs.values() if base), "") if defs else None
         return Binary(
             format=BinaryFormat.ELF,
             size=self.blob.size,
@@ -375,6 +380,7 @@ class ElfFile:
             dlopen_notes=tuple(dlopen),
             version_needs=verneed,
             version_defs=verdef,
+            version_base=version_base,
             has_dynamic=bool(dyn),
             imports_dlopen=bool(dyn) and b"\0dlopen" in self._strtab_or_empty(),
             ident_padding_ok=h.padding_ok,
@@ -475,7 +481,7 @@ class ElfFile:
                                    self.blob.read(self._vaddr_to_offset(versym_addr), 2 * count))
         names: dict[int, str] = {i: n for i, (n, _base) in self._verdef_names().items()}
         for _file, versions in self._verneed_entries():
-            for idx, vname in versions:
+            for idx, vname, _flags in versions:
                 names[idx] = vname
         fmt = struct.Struct(self._e + ("IIIBBH" if self.h.bits == 32 else "IBBHQQ"))
         if entsize < fmt.size:

@@ -195,6 +195,33 @@ class _Obj:
 
 
 @dataclass(frozen=True, slots=True)
+class MissingVersion:
+    """A symbol version an object needs (DT_VERNEED) that the object providing the library
+    does not define (DT_VERDEF): ``version `GLIBC_2.38' not found``.  ``provider_versioned``
+    is false when the provider defines no versions at all (ld.so only warns then)."""
+
+    requester: str
+    provider: str
+    library: str
+    version: str
+    weak: bool = False
+    provider_versioned: bool = True
+
+    @property
+    def stops(self) -> bool:
+        """Whether ld.so refuses to run the program for it."""
+        return self.provider_versioned and not self.weak
+
+    def message(self, program: str) -> str:
+        """ld.so's words for it (dl-version.c), as its trace prints them on stderr."""
+        if not self.provider_versioned:
+            what = "no version information available"
+        else:
+            what = f"{'weak ' if self.weak else ''}version `{self.version}' not found"
+        return f"{program}: {self.provider}: {what} (required by {self.requester})"
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedObject:
     """One entry of the link map, in load order: ``path`` is ``None`` when not found."""
 
@@ -217,8 +244,12 @@ class LoadResult:
     main_binary: Binary | None = None
     flavor: str = "glibc"
     errors: tuple[str, ...] = ()
-    #: what ld.so prints on stderr and ignores (a preload it cannot load)
+    #: what ld.so's trace prints on stderr and goes on after (a preload it cannot load, a
+    #: symbol version a library does not define)
     warnings: tuple[str, ...] = ()
+    #: symbol versions the loaded objects need and their providers do not define: outside
+    #: trace mode, ld.so stops on each that is not weak
+    missing_versions: tuple[MissingVersion, ...] = ()
 
     def ldd_lines(self) -> list[str]:
         """The lines ``ldd`` prints (without load addresses)."""
@@ -794,12 +825,42 @@ class GlibcLoader:
         except _Fatal as f:
             fatal = str(f)
         chain = self._place_rtld(chain, queue, pending_rtld)
+        missing = () if fatal else self._check_versions(chain, main_path)
+        errors.extend(m.message(main_path) for m in missing)
         objects = tuple(
             LoadedObject(o.name, o.path if o.role != "missing" else None,
                          o.real if o.role not in ("missing", "vdso") else None, o.role)
             for o in chain)
         return LoadResult(main_path, objects, tuple(resolutions), fatal, main_bin,
-                          warnings=tuple(errors))
+                          warnings=tuple(errors), missing_versions=missing)
+
+    @staticmethod
+    def _check_versions(chain: list[_Obj], program: str) -> tuple[MissingVersion, ...]:
+        """dl-version.c: for each object in link-map order, each version it needs from each
+        library, looked for among the versions the object that library names defines (the
+        first in the link map matching the name; one not found was reported already)."""
+        out: list[MissingVersion] = []
+        for o in chain:
+            b = o.binary
+            if b is None or o.role == "missing" or not b.version_needs:
+                continue
+            requester = program if o.role == "main" else o.path
+            for need in b.version_needs:
+                provider = next((p for p in chain if need.file in p.names or (
+                    p.binary is not None and p.binary.soname == need.file)), None)
+                if provider is None or provider.role == "missing" or provider.binary is None:
+                    continue
+                pb = provider.binary
+                name = program if provider.role == "main" else provider.path
+                if pb.version_base is None:
+                    out.extend(MissingVersion(requester, name, need.file, v, v in need.weak,
+                                              provider_versioned=False)
+                               for v in need.versions)
+                    continue
+                defined = {*pb.version_defs, pb.version_base}
+                out.extend(MissingVersion(requester, name, need.file, v, v in need.weak)
+                           for v in need.versions if v not in defined)
+        return tuple(out)
 
     @staticmethod
     def _reference(o: _Obj, chain: list[_Obj], queue: list[_Obj]) -> None:
