@@ -521,6 +521,8 @@ class _Sources:
             self.thread = None
 
 
+#: package archives a scan opens when named as targets (not inside a scanned directory)
+_PACKAGE_SUFFIXES = (".whl", ".deb", ".tgz", ".gem", ".conda", ".tar.bz2", ".jar")
 _TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
 _PLAIN_EXTENSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.so$")
 
@@ -1147,6 +1149,18 @@ class _TargetScan:
             binaries = _unidentified(_first_party(binaries, t.distributions))
         binaries = _propagate_sibling_versions(binaries)
         dynamic = self._dynamic_loads(found, sources) if sources is not None else ()
+        if t.kind is TargetKind.DIRECTORY and not binaries:
+            # A wheelhouse or a directory of .debs: the archives are not opened when their
+            # directory is scanned, and "0 binaries" alone would read as "nothing to see".
+            archives = [f for f in t.files if f.endswith(_PACKAGE_SUFFIXES)]
+            if archives:
+                names = ", ".join(posixpath.basename(a) for a in archives[:3])
+                rest = f" and {len(archives) - 3} more" if len(archives) > 3 else ""
+                t.problems.append(Problem(t.spec, (
+                    f"{len(archives)} package archive{'s' if len(archives) > 1 else ''} here "
+                    f"({names}{rest}) not opened: a directory is scanned as files on disk; "
+                    f"pass archives as targets ({t.spec.rstrip('/')}/*.whl)"),
+                    ProblemKind.SOURCE))
         target_result = TargetResult(t.spec, t.kind,
                                      tuple(sorted(t.distributions, key=lambda d: d.name)),
                                      tuple(binaries), tuple(t.problems), dynamic,

@@ -19,8 +19,9 @@ from cyclonedx.validation.json import JsonStrictValidator
 from tests.conftest import Builder, oracle_ldd
 from tests.integration.packages import install, vendored_wheel, write_wheel
 from unveil.cli.main import main
+from unveil.cli.render import _ORDER, _STYLE
 from unveil.loader.explain import describe_rule
-from unveil.model import Rule
+from unveil.model import EdgeClass, Rule
 
 
 def _schema() -> dict[str, object]:
@@ -261,3 +262,48 @@ def test_phantom_classification_and_fail_on(build: Builder, tmp_path: Path,
     assert cats["libc.so.6"] == "platform"
     assert main(["scan", "--fail-on", "phantom", str(whl)]) == 1
     capsys.readouterr()
+
+
+def test_text_output_shows_every_edge_class() -> None:
+    """A class missing from the text's order vanished from the tree and the summary line
+    (Windows' runtime edges did)."""
+    assert set(_ORDER) == set(EdgeClass) == set(_STYLE)
+
+
+def test_sbom_inject_refuses_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that is not a wheel (a program, a directory, text) is refused with its name,
+    exit 2, and nothing is created beside it."""
+    (tmp_path / "prog").write_bytes(Path("/bin/true").read_bytes())
+    (tmp_path / "adir.whl").mkdir()
+    (tmp_path / "text.whl").write_text("hello")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for arg in ("prog", "adir.whl", "text.whl"):
+        assert main(["sbom", "--inject", arg]) == 2
+        assert arg in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_why_from_something_not_a_binary_is_an_input_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty.so").write_bytes(b"")
+    (tmp_path / "text").write_text("hello")
+    (tmp_path / "adir").mkdir()
+    for name, says in (("empty.so", "not an ELF"), ("text", "not an ELF"),
+                       ("adir", "not a regular file")):
+        assert main(["why", "libz.so.1", "--from", str(tmp_path / name)]) == 2
+        assert says in capsys.readouterr().err
+
+
+def test_a_wheelhouse_says_its_wheels_were_not_opened(build: Builder, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    house = tmp_path / "wheelhouse"
+    house.mkdir()
+    vendored_wheel(build, house / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    assert main(["scan", "--no-dynload", str(house)]) == 0
+    out = capsys.readouterr().out
+    assert "1 package archive here (pkg-1.0-cp311-cp311-linux_x86_64.whl) not opened" in out
+    assert "0 binaries, 1 problem" in out
+    assert main(["scan", "--no-dynload", str(house), str(tmp_path / "nothing.whl")]) == 2
+    assert "nothing.whl: no such file or directory" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from unveil import __version__
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
 from unveil.errors import TargetError, UnveilError
-from unveil.model import Binary, BinaryFormat, EdgeClass, Outcome, ScanResult
+from unveil.model import Binary, BinaryFormat, EdgeClass, Outcome, ScanResult, TargetKind
 from unveil.report.json import _attempt, dumps
 from unveil.scan import Scanner, flavor_of
 from unveil.sources.fs import HostFS, Kind
@@ -219,25 +220,60 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
     from unveil.report.cyclonedx import to_cyclonedx
     from unveil.report.inject import inject_sbom
 
+    # Everything about the input is checked before anything is written.
+    if not os.path.isfile(args.wheel):
+        _error(f"{args.wheel}: not a regular file")
+        return 2
     cfg = replace(_config(args.root, ld_library_path=None, from_env=False), hashes=True)
     result = Scanner(cfg).scan(args.wheel)
+    target = result.targets[0]
+    if target.kind is not TargetKind.WHEEL or not target.distributions:
+        _error(f"{args.wheel}: not a wheel (a zip archive with a .dist-info directory)")
+        return 2
     # The wheel keeps its file name (it is part of the wheel format); it goes elsewhere.
     name = os.path.basename(args.wheel)
     out = args.output or os.path.join(os.path.dirname(os.path.abspath(args.wheel)),
                                       "with-sbom", name)
     if os.path.isdir(out) or not out.endswith(".whl"):
         out = os.path.join(out, name)
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    except OSError as e:
-        _error(f"cannot create the directory for {out}: {e.strerror or e}")
-        return 2
     if os.path.abspath(out) == os.path.abspath(args.wheel):
         _error("the output must be a new file (-o OUT.whl)")
         return 2
-    written = inject_sbom(args.wheel, to_cyclonedx(result, __version__), out)
+    sbom = to_cyclonedx(result, __version__)
+    made = _missing_dirs(os.path.dirname(os.path.abspath(out)))
+    try:
+        for d in made:
+            os.mkdir(d)
+        written = inject_sbom(args.wheel, sbom, out)
+    except OSError as e:
+        _remove_dirs(made)
+        _error(f"cannot write {out}: {e.strerror or e}")
+        return 2
+    except BaseException:
+        _remove_dirs(made)  # (an error the caller reports) leaves nothing behind
+        raise
     sys.stdout.write(f"{written}\n")
     return 0
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """The directories that must be made for ``path`` to exist, outermost first."""
+    out: list[str] = []
+    while path and not os.path.exists(path):
+        out.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return out[::-1]
+
+
+def _remove_dirs(made: list[str]) -> None:
+    for d in reversed(made):
+        try:
+            os.rmdir(d)
+        except OSError:
+            return
 
 
 def _loader(cfg: ScanConfig) -> GlibcLoader:
@@ -303,13 +339,25 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     except OSError as e:
         _error(f"cannot write {args.output}: {e.strerror or e}")
         return 2
+    absent = [t for t in targets if not os.path.lexists(t)]
+    if absent:
+        # A target that is not there is a usage error whatever the others gave (a mistyped
+        # path, a glob that matched nothing): CI must not pass on it.
+        for t in absent:
+            _error(f"{t}: no such file or directory")
+        return 2
     if args.strict and result.problems:
         return 2
-    classes = {e.edge_class.value for e in result.edges}
-    classes |= {f"dlopen-{e.edge_class.value}" for t in result.targets for d in t.dynamic_loads
-                for e in d.edges}
-    classes |= {d.category for t in result.targets for d in t.declarations}
-    return 1 if classes & fail_on else 0
+    classes: Counter[str] = Counter(e.edge_class.value for e in result.edges)
+    classes.update(f"dlopen-{e.edge_class.value}" for t in result.targets
+                   for d in t.dynamic_loads for e in d.edges)
+    classes.update(d.category for t in result.targets for d in t.declarations)
+    matched = sorted(c for c in classes if c in fail_on)
+    if matched:
+        # (the output may be JSON or a file: the reason for the exit status goes to stderr)
+        _error("--fail-on matched " + ", ".join(f"{c} ({classes[c]})" for c in matched))
+        return 1
+    return 0
 
 
 def _write_scan(args: argparse.Namespace, result: ScanResult) -> None:
@@ -447,10 +495,18 @@ def _cmd_why(args: argparse.Namespace) -> int:
             from_file = "./" + from_file
         if from_file is not None:
             target = from_file if from_file.startswith("/") else os.path.join(cfg.cwd, from_file)
-            if loader.fs.resolve(target) is None:
+            real = loader.fs.resolve(target)
+            if real is None:
                 _error(f"{args.from_file}: no such file")
                 return 2
-            stored = loader.store.get(loader.fs.resolve(target) or target)
+            if loader.fs.kind(real) is not Kind.FILE:
+                _error(f"{args.from_file}: not a regular file")
+                return 2
+            stored = loader.store.get(real)
+            if stored.binary is None:
+                # unreadable, or not an ELF, Mach-O or PE file: nothing to explain from
+                _error(f"{args.from_file}: {stored.error or 'not a binary'}")
+                return 2
             if stored.binary is not None and (stored.binary.format is not BinaryFormat.ELF
                                               or flavor_of(stored.binary) == "musl"):
                 # Not glibc: explain it through a scan of the file, with its own loader.
@@ -470,7 +526,8 @@ def _cmd_why(args: argparse.Namespace) -> int:
 
         from unveil.cli.render import render_why
 
-        console = Console(highlight=False)
+        # Piped or redirected, lines are never wrapped (grep sees whole paths), as for scan.
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else UNWRAPPED)
         for ex in explanations:
             render_why(console, ex)
     found = all(ex.resolution is not None and ex.resolution.outcome is Outcome.FOUND

@@ -32,9 +32,12 @@ _STYLE = {
     EdgeClass.POLICY_SYSTEM: "dim",
     EdgeClass.MISSING: "bold red",
     EdgeClass.OPTIONAL: "yellow",
+    EdgeClass.RUNTIME: "magenta",
 }
-_ORDER = [EdgeClass.MISSING, EdgeClass.OPTIONAL, EdgeClass.OTHER_DISTRIBUTION,
-          EdgeClass.SYSTEM, EdgeClass.BUNDLED, EdgeClass.POLICY_SYSTEM]
+#: every class, the most urgent first (a class left out here would vanish from the text)
+_ORDER = [EdgeClass.MISSING, EdgeClass.OPTIONAL, EdgeClass.RUNTIME,
+          EdgeClass.OTHER_DISTRIBUTION, EdgeClass.SYSTEM, EdgeClass.BUNDLED,
+          EdgeClass.POLICY_SYSTEM]
 
 
 def _shortener(t: TargetResult, verbose: bool) -> Callable[[str], str]:
@@ -88,7 +91,9 @@ def _edge_text(e: Edge, verbose: bool, container: str | None,
         where = f"{where} [cyan]({escape(e.provider)})[/]"
     who = e.component or (_IDENTITY.get(str(e.location)) if e.location else None)
     if who is not None:
-        where += f" [magenta]{escape(who.name)} {escape(who.version or '')}[/]"
+        where += f" [magenta]{escape(who.name)} {escape(who.version or '(version unknown)')}[/]"
+    if e.note and e.edge_class is EdgeClass.RUNTIME:
+        where += f" [dim]({escape(e.note)})[/]"
     if verbose:
         return f"{name} → {where}  [dim]via {escape(describe_rule(r.rule, r.origin))}[/]"
     return f"{name} → {where}"
@@ -208,7 +213,7 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
     if dl:
         parts.append(f"{dl} dlopen edges ({s.get('dlopen-missing', 0)} missing)")
     if s.get("problems"):
-        parts.append(f"{s['problems']} problems")
+        parts.append(f"{s['problems']} problem{'s' if s['problems'] != 1 else ''}")
     console.print(", ".join(parts))
 
 
