@@ -1415,6 +1415,16 @@ class _TargetScan:
             real = real_of.get(m.requester)
             if m.stops and real is not None and self.t.contains(real):
                 versions_of.setdefault(real, {}).setdefault((m.library, m.version), m.provider)
+        main_real = real_of.get(result.main)
+        if main_real is not None and self.t.contains(main_real) and not result.fatal:
+            # A library the closure needs, not found, requested by a file outside the target
+            # (a system library's own dependency): no edge of the target's says so, yet ld.so
+            # would not start this binary.
+            for r in result.resolutions:
+                if r.outcome is not Outcome.FOUND and not self.t.contains(
+                        real_of.get(r.requester) or r.requester):
+                    fatal_of.setdefault(main_real, f"{r.request}, needed by {r.requester} "
+                                                   "(outside the target), is not found")
 
     def _real(self, path: str) -> str | None:
         try:

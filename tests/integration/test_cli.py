@@ -18,8 +18,10 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from tests.conftest import Builder, oracle_ldd
 from tests.integration.packages import install, vendored_wheel, write_wheel
+from unveil import scan
 from unveil.cli.main import main
 from unveil.cli.render import _ORDER, _STYLE
+from unveil.config import ScanConfig
 from unveil.loader.explain import describe_rule
 from unveil.model import EdgeClass, Rule
 
@@ -307,3 +309,19 @@ def test_a_wheelhouse_says_its_wheels_were_not_opened(build: Builder, tmp_path: 
     assert "0 binaries, 1 problem" in out
     assert main(["scan", "--no-dynload", str(house), str(tmp_path / "nothing.whl")]) == 2
     assert "nothing.whl: no such file or directory" in capsys.readouterr().err
+
+
+def test_a_library_missing_deeper_in_the_chain_is_said(build: Builder, tmp_path: Path) -> None:
+    """A program whose own libraries are all found, but one of them (outside the scanned
+    tree) needs a library that is nowhere: no edge of the target is missing, yet ld.so would
+    not start the program: a located problem says so."""
+    gone = build.lib("gone/libgone.so")
+    mid = build.lib("outside/libmid.so", needs=[str(gone)])
+    build.exe("target/prog", needs=[str(mid)], rpath=str(mid.parent))
+    gone.unlink()
+    result = scan(str(tmp_path / "target"), ScanConfig(identify=False, dynload=False))
+    assert [e.edge_class for b in result.targets[0].binaries for e in b.edges
+            if e.resolution.request == "libmid.so"] == [EdgeClass.SYSTEM]
+    assert [(p.kind.value, p.message) for p in result.problems] == [(
+        "loader", f"ld.so would stop: libgone.so, needed by {mid} (outside the target), "
+                  "is not found")]
