@@ -27,7 +27,7 @@ from unveil.config import (
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
-from unveil.loader.store import BinaryStore
+from unveil.loader.store import BinaryStore, StoredFile
 from unveil.model import (
     Binary,
     BinaryFormat,
@@ -324,9 +324,11 @@ def _package_of(path: str) -> str:
 #: In a worker process only: the tree it analyses and its reader of the tree's modules (set
 #: by :func:`_init_worker` in the child, so concurrent scans in the parent never share it).
 _WORKER: list[tuple[FileSystem, PythonModules]] = []
+#: In a worker process only: the store whose files it reads for the scan (see _Members).
+_WORKER_STORE: list[BinaryStore] = []
 
 
-def _init_worker(fs: FileSystem) -> None:
+def _init_worker(fs: FileSystem, store: BinaryStore | None = None) -> None:
     import gc
 
     from unveil.dynload.python import PythonModules
@@ -335,6 +337,87 @@ def _init_worker(fs: FileSystem) -> None:
     # its pages, shared with the parent until written).
     gc.freeze()
     _WORKER[:] = [(fs, PythonModules.of(fs))]
+    _WORKER_STORE[:] = [store] if store is not None else []
+
+
+def _fork_pool(fs: FileSystem, workers: int,
+               store: BinaryStore | None = None) -> ProcessPoolExecutor:
+    """Worker processes forked from this one: they inherit the tree (open archives
+    included) and the imported modules, not a copy.  Create it before the scan starts any
+    thread."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_init_worker, initargs=(fs, store))
+
+
+def _worker_load(paths: list[str]) -> list[StoredFile]:
+    store = _WORKER_STORE[0]
+    return [store.load(p) for p in paths]
+
+
+class _Members:
+    """A wheel's members read, parsed and identified in forked worker processes.
+
+    Inflating releases the GIL, so threads suffice for a bare scan; identification and the
+    search of binaries for dlopen names are Python, and on threads they wait for each other
+    and for this process.  In a worker each member is inflated once, by the worker that
+    parses and identifies it, and only its small :class:`StoredFile` comes back (scipy's
+    121: 61 kB pickled, ~5 ms each way).  Forking and the round trips cost ~25 ms: worth it
+    only for a wheel with much to read (:data:`MIN_BYTES`)."""
+
+    #: Members of at least this many bytes (inflated, as the zip records) all together.
+    MIN_BYTES = 64 << 20
+    #: Members under this size are handed out together, up to it in total or BATCH files.
+    SMALL = 1 << 20
+    BATCH = 32
+
+    def __init__(self, store: BinaryStore, paths: list[str], sizes: dict[str, int],
+                 pool: ProcessPoolExecutor) -> None:
+        self.store = store
+        batches: list[list[str]] = []
+        small: list[str] = []
+        small_size = 0
+        # Largest first: the biggest member is the critical path.
+        for path in sorted(paths, key=lambda p: -sizes[p]):
+            if sizes[path] >= self.SMALL:
+                batches.append([path])
+                continue
+            small.append(path)
+            small_size += sizes[path]
+            if len(small) >= self.BATCH or small_size >= self.SMALL:
+                batches.append(small)
+                small, small_size = [], 0
+        if small:
+            batches.append(small)
+        self.futures = [(b, pool.submit(_worker_load, b)) for b in batches]
+
+    @classmethod
+    def worth(cls, sizes: dict[str, int]) -> bool:
+        return sum(sizes.values()) >= cls.MIN_BYTES
+
+    def results(self) -> dict[str, StoredFile]:
+        """Every member's stored file; a batch whose worker failed is read here instead."""
+        out: dict[str, StoredFile] = {}
+        for batch, future in self.futures:
+            try:
+                out.update(zip(batch, future.result(), strict=True))
+            except Exception:  # a dead worker (killed, out of memory): read them here
+                out.update((p, self.store.load(p)) for p in batch)
+        return out
+
+
+def _import_member_work(identify: bool, dynload: bool, sources: list[str]) -> None:
+    """Import what forked workers run on a wheel's members and sources, for them to inherit
+    (each would otherwise import, and compile without bytecode caches, its own)."""
+    if identify:
+        from unveil import identify as _identify  # noqa: F401
+        from unveil.identify import banners as _banners  # noqa: F401
+    if dynload:
+        from unveil.dynload import binary as _binary  # noqa: F401
+
+        _import_detectors(sources)
 
 
 def _import_detectors(paths: list[str]) -> None:
@@ -387,10 +470,14 @@ class _Sources:
     MIN_BYTES = 4 << 20
     MIN_FILES = 64
 
-    def __init__(self, fs: FileSystem, paths: list[str], workers: int) -> None:
+    def __init__(self, fs: FileSystem, paths: list[str], workers: int,
+                 shared: ProcessPoolExecutor | None = None) -> None:
         self.fs = fs
         self.paths = paths
         self.workers = max(1, workers)
+        #: the scan's pool, when its workers were forked for the members already (it is
+        #: the scan's to shut down)
+        self.shared = shared
         #: whether the tree is a directory, not an archive: a package's analysis may
         #: then be split between workers (see _tasks)
         self.split = False
@@ -404,14 +491,9 @@ class _Sources:
             try:
                 # The detectors are imported here, once: a forked worker inherits them
                 # instead of importing (compiling, without bytecode caches) its own.
-                _import_detectors(paths)
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor
-
-                # fork: the workers inherit the tree (open archives included), not a copy
-                ctx = multiprocessing.get_context("fork")
-                self.pool = ProcessPoolExecutor(workers, mp_context=ctx,
-                                                initializer=_init_worker, initargs=(fs,))
+                if shared is None:
+                    _import_detectors(paths)
+                self.pool = shared or _fork_pool(fs, workers)
                 step = max(1, min(self.BATCH, len(paths) // (4 * workers) or 1))
                 self.first = [(i, self.pool.submit(_worker_prefilter, paths[i:i + step]))
                               for i in range(0, len(paths), step)]
@@ -513,9 +595,9 @@ class _Sources:
             self.close()
 
     def close(self) -> None:
-        if self.pool is not None:
+        if self.pool is not None and self.pool is not self.shared:
             self.pool.shutdown(cancel_futures=True)
-            self.pool = None
+        self.pool = None
         if self.thread is not None:
             self.thread.join()
             self.thread = None
@@ -973,8 +1055,16 @@ class _TargetScan:
         # them: sniffing here first inflated each member's first block twice, serially.
         candidates = self._candidates(sniff=not self._threaded())
         # Worker processes first, before this scan starts any thread: they fork.
-        sources = identifying = None
+        sources = identifying = members = pool = None
         try:
+            sizes = {p: self.fs.size_hint(p) for p in candidates} if self._threaded() else {}
+            if (cfg.identify or cfg.dynload) and sizes and _Members.worth(sizes):
+                # A large wheel, read with Python work per member: in worker processes.
+                # What they run is imported here first, once, for both to inherit.
+                source_paths = self._source_paths()
+                _import_member_work(cfg.identify, cfg.dynload, source_paths)
+                pool = _fork_pool(self.fs, cfg.workers, self.store)
+                members = _Members(self.store, candidates, sizes, pool)
             if cfg.identify and cfg.workers > 1 and self.fs.random_access():
                 # Files on disk: identified in other processes while they are parsed and
                 # resolved here (archive members are not: they would inflate twice).
@@ -985,14 +1075,15 @@ class _TargetScan:
                     identifying = IdentifyPool(self.fs, mine, cfg.workers)
                     self.store.identify = None
             if cfg.dynload:
-                from unveil.dynload.resolve import detector_kind
-
-                sources = _Sources(self.fs, [p for p in t.files if detector_kind(p) is not None],
-                                   cfg.workers)
-            return self._run(candidates, sources, identifying)
+                sources = _Sources(self.fs, self._source_paths(), cfg.workers, shared=pool)
+            return self._run(candidates, sources, identifying, members)
         finally:
             if sources is not None:
                 sources.close()
+            if pool is not None:
+                # Joined, not left to exit on their own: a worker outliving this process
+                # would hold every descriptor it inherited open (a caller's pipe never ends).
+                pool.shutdown(wait=True, cancel_futures=True)
             if identifying is not None:
                 identifying.close()
 
@@ -1005,6 +1096,12 @@ class _TargetScan:
         if self.t.kind is TargetKind.WHEEL or (self.t.site_packages and self.t.distributions):
             return "pypi"
         return None
+
+    def _source_paths(self) -> list[str]:
+        """The target's files a dynamic-loading detector reads (sources of every language)."""
+        from unveil.dynload.resolve import detector_kind
+
+        return [p for p in self.t.files if detector_kind(p) is not None]
 
     def _threaded(self) -> bool:
         """Whether members are inflated and parsed on threads (inflating releases the GIL;
@@ -1044,7 +1141,7 @@ class _TargetScan:
         return candidates
 
     def _run(self, candidates: list[str], sources: _Sources | None,
-             identifying: IdentifyPool | None) -> TargetResult:
+             identifying: IdentifyPool | None, members: _Members | None) -> TargetResult:
         t, cfg = self.t, self.s.config
         preload = None
         tag = t.platform_tag or ""
@@ -1056,15 +1153,22 @@ class _TargetScan:
             preload = threading.Thread(target=self.packages.preload, daemon=True)
             preload.start()
         if self._threaded():
-            # Largest first: the biggest member (libtorch_cpu.so) is the critical path.
-            by_size = sorted(candidates, key=lambda p: -self.fs.size_hint(p))
-            with ThreadPoolExecutor(cfg.workers) as pool:
-                pending = pool.map(self.store.get, by_size)
+            if members is not None:
                 if self._glibc_wheel(tag):
-                    # Meanwhile, on this thread: the glibc loader the resolution needs first
-                    # (its import, the root's ld.so.cache), while the workers inflate.
-                    _ = self.loader
-                done = dict(zip(by_size, pending, strict=True))
+                    _ = self.loader  # meanwhile, as below
+                done = members.results()
+                for path, stored in done.items():
+                    self.store.put(path, stored)
+            else:
+                # Largest first: the biggest member (libtorch_cpu.so) is the critical path.
+                by_size = sorted(candidates, key=lambda p: -self.fs.size_hint(p))
+                with ThreadPoolExecutor(cfg.workers) as pool:
+                    pending = pool.map(self.store.get, by_size)
+                    if self._glibc_wheel(tag):
+                        # Meanwhile, on this thread: the glibc loader the resolution needs
+                        # first (its import, the root's ld.so.cache), while workers inflate.
+                        _ = self.loader
+                    done = dict(zip(by_size, pending, strict=True))
             stored_list = []
             sniffed = []
             for path in candidates:

@@ -58,6 +58,14 @@ class BinaryStore:
             self._files[real_path] = cached
         return cached
 
+    def put(self, real_path: str, stored: StoredFile) -> None:
+        """What another process read for this path (a forked worker of the scan)."""
+        self._files[real_path] = stored
+
+    def load(self, real_path: str) -> StoredFile:
+        """Read and parse the file without remembering it (a worker's side of :meth:`put`)."""
+        return self._load(real_path)
+
     def peek(self, real_path: str) -> StoredFile | None:
         return self._files.get(real_path)
 
