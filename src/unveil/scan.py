@@ -1548,8 +1548,12 @@ class _TargetScan:
 
             label = runtime_label(r.request, self._windows.platform.python_dll
                                   if self._windows else "python3.dll")
-            if label is not None and (r.outcome is not Outcome.FOUND
-                                      or r.rule is Rule.APP_DIR):
+            loaded = self._real(r.path) if r.rule is Rule.LOADED and r.path else None
+            if label is not None and (
+                    r.outcome is not Outcome.FOUND or r.rule is Rule.APP_DIR
+                    # the runtime, already loaded for the .pyd: the same answer for a bundled
+                    # DLL that asks for it after (not "system" at the application directory)
+                    or (r.rule is Rule.LOADED and not (loaded and self.t.contains(loaded)))):
                 note = ("shipped with CPython" if label == "python" else
                         "not shipped with CPython: needs the Microsoft Visual C++ "
                         "Redistributable, or bundle it")

@@ -140,6 +140,9 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
                   export_name="_ext.pyd").data
     foo = make_pe(imports=(("KERNEL32.dll", ("GetLastError",)),), delay=(),
                   export_name="libfoo.dll").data
+    vendored = make_pe(imports=(("KERNEL32.dll", ("GetLastError",)),
+                                ("VCRUNTIME140.dll", ("memcpy",))), delay=(),
+                       export_name="libfoo.dll").data
     init = (b"def _delvewheel_patch_1_11_2():\n    import os\n    if os.path.isdir(libs_dir := "
             b"os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "
             b"'pkg.libs'))):\n        os.add_dll_directory(libs_dir)\n\n"
@@ -149,7 +152,7 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
     whl = write_wheel(tmp_path / "pkg-1.0-cp311-cp311-win_amd64.whl", {
         "pkg/__init__.py": init,
         "pkg/_ext.cp311-win_amd64.pyd": bytes(ext),
-        f"{libs}/libfoo-0123456789abcdef0123456789abcdef.dll": bytes(foo),
+        f"{libs}/libfoo-0123456789abcdef0123456789abcdef.dll": bytes(vendored),
         "pkg-1.0.data/scripts/tool.exe": bytes(tool),
         "pkg/pkg_core.dll": bytes(foo),
         "pkg/libiomp5md.dll": bytes(foo),
@@ -177,6 +180,11 @@ def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:
     assert edges["api-ms-win-crt-runtime-l1-1-0.dll"][0] is EdgeClass.SYSTEM
     assert edges["KERNEL32.dll"][0] is EdgeClass.SYSTEM
     assert edges["nothere.dll"][0] is EdgeClass.MISSING
+    # The runtime the .pyd loaded is the runtime for the bundled DLL that asks for it after.
+    vcrt = {b.location.path: e.edge_class for b in result.targets[0].binaries
+            for e in b.edges if e.resolution.request == "VCRUNTIME140.dll"}
+    assert vcrt == {"pkg/_ext.cp311-win_amd64.pyd": EdgeClass.RUNTIME,
+                    f"{libs}/libfoo-0123456789abcdef0123456789abcdef.dll": EdgeClass.RUNTIME}
     # Delay-load imports: loaded on first use with the standard search order (not the
     # module's directory), and the module loads without them.
     assert edges["nvcuda.dll"][0] is EdgeClass.OPTIONAL
