@@ -603,6 +603,23 @@ class _Sources:
             self.thread = None
 
 
+_TEST_DIRS = frozenset({"tests", "test", "testing", "_examples", "examples", "example",
+                        "benchmarks", "benchmark"})
+_TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.py$")
+
+
+def _test_or_example(path: str) -> bool:
+    """Whether a source is a package's tests or examples (numpy/random/_examples/...,
+    numpy/tests/test_public_api.py), judged from the path inside its package."""
+    for marker in ("/site-packages/", "/dist-packages/", "/node_modules/"):
+        cut = path.rfind(marker)
+        if cut >= 0:
+            path = path[cut + len(marker):]
+            break
+    parts = path.split("/")
+    return bool(_TEST_DIRS.intersection(parts[:-1])) or bool(_TEST_FILE.match(parts[-1]))
+
+
 #: package archives a scan opens when named as targets (not inside a scanned directory)
 _PACKAGE_SUFFIXES = (".whl", ".deb", ".tgz", ".gem", ".conda", ".tar.bz2", ".jar")
 _TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
@@ -1417,6 +1434,12 @@ class _TargetScan:
                 # or /System/Library/Frameworks/Security.framework/Security): code for that
                 # platform, which nothing here satisfies.
                 edges = []
+            if caller is None and _test_or_example(site.file):
+                # Tests and examples the package ships are not run when it is used: a library
+                # they load and nobody provides is optional, not a phantom the package needs.
+                edges = [replace(e, edge_class=EdgeClass.OPTIONAL, note=(
+                    f"{e.note}; in test or example code, not loaded in normal use"))
+                    if e.edge_class is EdgeClass.MISSING else e for e in edges]
             edges = [replace(e, resolution=replace(e.resolution,
                                                    requester=self.display(e.resolution.requester),
                                                    request=self.display(e.resolution.request)))

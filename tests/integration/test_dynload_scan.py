@@ -104,3 +104,23 @@ prefix = ctypes.CDLL(("lib", "x")[0])
     assert stems
     assert any(e.resolution.outcome is Outcome.FOUND for d in stems for e in d.edges)
     assert not any("lib" in d.site.names for d in loads)
+
+
+def test_tests_and_examples_load_optionally(tmp_path: Path) -> None:
+    """A library loaded only by the tests or examples a package ships (numpy's
+    random/_examples) is optional and no phantom; the package's own code's is missing."""
+    gone = b"import ctypes\nctypes.CDLL('libunveil-gone-%d.so.1')\n"
+    whl = write_wheel(tmp_path / "pkg-1.0-py3-none-linux_x86_64.whl", {
+        "pkg/__init__.py": gone % 1,
+        "pkg/tests/test_load.py": gone % 2,
+        "pkg/_examples/numba/extending.py": gone % 3,
+        "pkg/conftest.py": gone % 4,
+    })
+    result = scan(str(whl))
+    classes = {d.site.names[0]: d.edges[0].edge_class for d in result.targets[0].dynamic_loads}
+    assert classes == {"libunveil-gone-1.so.1": EdgeClass.MISSING,
+                       "libunveil-gone-2.so.1": EdgeClass.OPTIONAL,
+                       "libunveil-gone-3.so.1": EdgeClass.OPTIONAL,
+                       "libunveil-gone-4.so.1": EdgeClass.OPTIONAL}
+    phantoms = [d.request for d in result.targets[0].declarations if d.category == "phantom"]
+    assert phantoms == ["libunveil-gone-1.so.1"]

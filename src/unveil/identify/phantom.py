@@ -473,6 +473,8 @@ def classify_declarations(result_target: TargetResult, declared: Declared) -> li
         if not dl.edges or not _same_dist(declared.distribution, dl.distribution):
             continue
         found = [e for e in dl.edges if e.resolution.outcome is Outcome.FOUND]
+        if not found and all(e.edge_class is EdgeClass.OPTIONAL for e in dl.edges):
+            continue  # tests or examples the package ships: not needed when it is used
         chosen = found[:1] or list(dl.edges)
         findings = [_classify_edge(e, dl.site.file, dl.distribution, ctx) for e in chosen]
         best = next((f for f in findings if f.category is not Category.PHANTOM), findings[0])
