@@ -373,6 +373,9 @@ class ProblemKind(enum.Enum):
     SOURCE = "source"
     LOADER = "loader"
     UNSUPPORTED = "unsupported"
+    #: not a fault: a fact about the package that its files cannot act on (an npm platform
+    #: package, the platform packages chosen at install time); never fatal under --strict
+    NOTE = "note"
 
 
 @dataclass(frozen=True, slots=True)

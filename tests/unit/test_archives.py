@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import Builder, host_config
 from unveil.errors import SourceError, TargetError
-from unveil.model import EdgeClass, Problem, TargetKind, TargetResult
+from unveil.model import EdgeClass, Problem, ProblemKind, TargetKind, TargetResult
 from unveil.scan import Scanner, _TargetScan
 from unveil.sources.archives import ArchiveLimits, Budget, TarFS, iter_ar
 from unveil.sources.ecosystems import (
@@ -361,6 +361,11 @@ def test_npm_pack_is_scanned_as_bundled(build: Builder, tmp_path: Path) -> None:
     msgs = _messages(result.problems)
     assert "downloads its binary at install time (prebuild-install)" in msgs
     assert "2 optional platform packages are chosen at install time" in msgs
+    # facts about the package, not faults: notes, which --strict does not count
+    kinds = {p.kind for p in result.problems if "optional platform packages" in p.message}
+    assert kinds == {ProblemKind.NOTE}
+    assert {p.kind for p in result.problems if "at install time (" in p.message} == {
+        ProblemKind.UNSUPPORTED}
     assert addon_abis(t.fs, t.files) == {f"{root}/build/Release/addon.node": "n-api"}
 
 

@@ -19,7 +19,15 @@ from unveil import __version__
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
 from unveil.errors import TargetError, UnveilError
-from unveil.model import Binary, BinaryFormat, EdgeClass, Outcome, ScanResult, TargetKind
+from unveil.model import (
+    Binary,
+    BinaryFormat,
+    EdgeClass,
+    Outcome,
+    ProblemKind,
+    ScanResult,
+    TargetKind,
+)
 from unveil.report.json import _attempt, dumps
 from unveil.scan import Scanner, flavor_of
 from unveil.sources.fs import HostFS, Kind
@@ -346,7 +354,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for t in absent:
             _error(f"{t}: no such file or directory")
         return 2
-    if args.strict and result.problems:
+    if args.strict and any(p.kind is not ProblemKind.NOTE for p in result.problems):
         return 2
     classes: Counter[str] = Counter(e.edge_class.value for e in result.edges)
     classes.update(f"dlopen-{e.edge_class.value}" for t in result.targets

@@ -16,6 +16,7 @@ from unveil.model import (
     Edge,
     EdgeClass,
     Outcome,
+    ProblemKind,
     ScannedBinary,
     ScanResult,
     TargetResult,
@@ -201,10 +202,13 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
                 seen.add((ph.request, ph.depurl or ""))
                 pn.add(f"{escape(ph.request)} [dim]{escape(ph.depurl or '')} — "
                        f"{escape(ph.reason)}[/]")
-        if t.problems:
-            pnode = root.add(f"[bold red]problems ({len(t.problems)})[/]")
-            for p in t.problems:
-                pnode.add(f"{escape(p.location)}: {escape(p.message)}")
+        faults = [p for p in t.problems if p.kind is not ProblemKind.NOTE]
+        notes = [p for p in t.problems if p.kind is ProblemKind.NOTE]
+        for title, group in (("[bold red]problems", faults), ("[cyan]notes", notes)):
+            if group:
+                pnode = root.add(f"{title} ({len(group)})[/]")
+                for p in group:
+                    pnode.add(f"{escape(short(p.location))}: {escape(p.message)}")
         console.print(root)
     s = summary(result)
     parts = [f"{s.get('binaries', 0)} binaries"] + [
@@ -214,6 +218,8 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
         parts.append(f"{dl} dlopen edges ({s.get('dlopen-missing', 0)} missing)")
     if s.get("problems"):
         parts.append(f"{s['problems']} problem{'s' if s['problems'] != 1 else ''}")
+    if s.get("notes"):
+        parts.append(f"{s['notes']} note{'s' if s['notes'] != 1 else ''}")
     console.print(", ".join(parts))
 
 

@@ -19,6 +19,7 @@ from unveil.model import (
     Edge,
     Location,
     Problem,
+    ProblemKind,
     ScannedBinary,
     ScanResult,
     TargetResult,
@@ -152,7 +153,10 @@ def summary(result: ScanResult) -> dict[str, int]:
              for d in t.dynamic_loads for e in d.edges)
     c.update(f"declared-{d.category}" for t in result.targets for d in t.declarations)
     c["binaries"] = sum(len(t.binaries) for t in result.targets)
-    c["problems"] = len(result.problems)
+    notes = sum(p.kind is ProblemKind.NOTE for p in result.problems)
+    c["problems"] = len(result.problems) - notes
+    if notes:
+        c["notes"] = notes
     return dict(sorted(c.items()))
 
 

@@ -447,7 +447,7 @@ def _describe_npm(t: EcosystemTarget, lock: dict[str, object] | None) -> None:
         if pkg.platforms:
             t.problems.append(Problem(where, f"{pkg.name} is a platform package for "
                                       f"{'; '.join(_platform_text(p) for p in pkg.platforms)}",
-                                      ProblemKind.SOURCE))
+                                      ProblemKind.NOTE))
         names = [_dep_name(d) for d in pkg.depends if d.endswith(" (optional)")]
         platform_deps = [n for n in names if _PLATFORM_NAME.search(n.lower())]
         if not platform_deps:
@@ -468,7 +468,7 @@ def _describe_npm(t: EcosystemTarget, lock: dict[str, object] | None) -> None:
             parts.append(f"not installed: {', '.join(described)}{more}")
         t.problems.append(Problem(where, f"{pkg.name}: {len(platform_deps)} optional platform "
                                   "packages are chosen at install time by os/cpu/libc; "
-                                  + "; ".join(parts), ProblemKind.SOURCE))
+                                  + "; ".join(parts), ProblemKind.NOTE))
 
 
 def _dep_name(dep: str) -> str:
