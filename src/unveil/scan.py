@@ -944,6 +944,7 @@ class _TargetScan:
         self._glibc: GlibcLoader | None = None
         self._musl: MuslLoader | None = None
         self._dyld: DyldLoader | None = None
+        self._dyld_by_arch: dict[str, DyldLoader] = {}
         self._windows: WindowsLoader | None = None
         self._foreign_loaders: dict[tuple[str, int, int], Loader] = {}
         self._flavor_of: dict[str, str] = {}
@@ -1000,14 +1001,17 @@ class _TargetScan:
         """The loader of the binary's platform: dyld for Mach-O, Windows for PE, and for ELF
         glibc unless the binary (or the wheel's platform tag) says musl."""
         if b.format is BinaryFormat.MACHO:
-            if self._dyld is None:
+            cfg = self.s.config
+            arch = self.macho_arch(b)
+            loader = self._dyld_by_arch.get(arch)
+            if loader is None:
                 from unveil.loader.dyld import DyldLoader, DyldPlatform
 
-                cfg = self.s.config
-                arch = cfg.macos_arch or _macos_arch(self.t.platform_tag)
-                self._dyld = DyldLoader(self.fs, DyldPlatform(
+                loader = self._dyld_by_arch[arch] = DyldLoader(self.fs, DyldPlatform(
                     arch=arch, executable_path=cfg.macos_executable), self.store)
-            return self._dyld
+                if self._dyld is None:
+                    self._dyld = loader
+            return loader
         if b.format is BinaryFormat.PE:
             if self._windows is None:
                 from unveil.loader.windows import WindowsLoader, WindowsPlatform
@@ -1036,6 +1040,51 @@ class _TargetScan:
         if (b.machine, b.bits) != (cfg.glibc.machine, cfg.glibc.bits):
             return self._foreign(b, "glibc")
         return self.loader
+
+    def _prebuilt_elsewhere(self, path: str) -> str | None:
+        """``os-arch`` of a prebuilt addon (``prebuilds/linux-arm64/...``) made for another
+        platform than the configured Linux machine, else None."""
+        plat = getattr(self.t, "file_platforms", {}).get(path)
+        if plat is None:
+            return None
+        cfg = self.s.config
+        arch = LINUX_ARCHES.get((cfg.glibc.machine, cfg.glibc.bits))
+        here = arch[4] if arch else None  # "x86_64", "aarch64", ...
+        libc = cfg.linux_libc or self._root_libc()
+        same = (plat.os in (None, "linux") and plat.arch in (None, here)
+                and (plat.libc is None or libc is None or plat.libc == libc))
+        if same:
+            return None
+        return f"{plat.os or '?'}-{plat.arch or '?'}" + (f" ({plat.libc})" if plat.libc else "")
+
+    @functools.cached_property
+    def _root_libc_name(self) -> str | None:
+        cfg = self.s.config
+        try:
+            if self.fs.resolve(cfg.glibc.interpreter):
+                return "glibc"
+            if self.fs.resolve(cfg.musl.ldso):
+                return "musl"
+        except SymlinkLoop:
+            return None
+        return None
+
+    def _root_libc(self) -> str | None:
+        """The C library of the configured root (its dynamic loader), None if neither."""
+        return self._root_libc_name
+
+    def macho_arch(self, b: Binary) -> str:
+        """The slice a Mach-O file is resolved for: ``--macos-arch``, else the wheel tag's
+        (arm64 for universal2), else, for a thin file outside a wheel (an npm prebuild for
+        darwin-x64), its own."""
+        cfg = self.s.config
+        if cfg.macos_arch:
+            return cfg.macos_arch
+        arch = _macos_arch(self.t.platform_tag)
+        own = [s.arch for s in b.slices] if b.slices else [b.arch]
+        if arch not in own and len(own) == 1 and own[0] and self.t.kind is not TargetKind.WHEEL:
+            return own[0]
+        return arch
 
     def _foreign(self, b: Binary, libc: str) -> Loader:
         """The loader of a binary built for another architecture than the configured one
@@ -1231,6 +1280,13 @@ class _TargetScan:
             result = self.loader_for(_b).load(path)
             for r in result.resolutions:
                 self._flavor_of.setdefault(r.requester, result.flavor)
+            if _b.format is BinaryFormat.MACHO:
+                arch = self.macho_arch(_b)
+                own = [s.arch for s in _b.slices] if _b.slices else [_b.arch]
+                if arch not in own:
+                    t.problems.append(Problem(str(self.fs.describe(path)), (
+                        f"no {arch} slice (it holds {', '.join(a or '?' for a in own)}): what "
+                        f"it needs on {arch} is unknown"), ProblemKind.UNSUPPORTED))
             self._collect(result, edges_of, fatal_of, versions_of)
         if identifying is not None:
             # Resolution ran meanwhile; the results slot in as if identified here.
@@ -1243,6 +1299,13 @@ class _TargetScan:
             res = edges_of.get(path, ())
             dist = t.owner_of(path)
             edges = tuple(self._classify(r, path, dist) for r in res)
+            elsewhere = self._prebuilt_elsewhere(path)
+            if elsewhere:
+                # node-gyp-build loads only the prebuild of the running platform: what one
+                # for another platform lacks here is not missing here
+                edges = tuple(replace(e, edge_class=EdgeClass.OPTIONAL, note=(
+                    f"a prebuild for {elsewhere}, loaded only there")) if e.edge_class is
+                    EdgeClass.MISSING else e for e in edges)
             digest = self._sha256(path) if cfg.hashes else None
             binaries.append(ScannedBinary(self.fs.describe(path), path, b, roles[path], dist,
                                           edges, components[path],

@@ -19,6 +19,7 @@ from tests.unit.test_macho import MH_BUNDLE, MH_DYLIB, Spec, make_fat, make_mach
 from tests.unit.test_pe import make_pe
 from unveil import scan
 from unveil.cli.main import main
+from unveil.config import ScanConfig
 from unveil.model import EdgeClass, Outcome, Role, Rule, ScanResult
 
 CACHE = Path.home() / ".cache" / "unveil-tests"
@@ -125,6 +126,21 @@ def test_macos_fat_slice_follows_the_tag(tmp_path: Path) -> None:
         whl = write_wheel(tmp_path / f"pkg-1.0-cp311-cp311-{tag}.whl",
                           {"pkg/_ext.cpython-311-darwin.so": fat})
         assert set(_edges(scan(str(whl)))) == {want}
+
+
+def test_macos_thin_file_outside_a_wheel_and_a_missing_slice(tmp_path: Path) -> None:
+    """A thin x86_64 file outside a wheel (an npm prebuild for darwin-x64) is resolved for its
+    own architecture; asked for a slice a file lacks, the scan says so instead of showing no
+    dependencies."""
+    x86 = make_macho(Spec(filetype=MH_BUNDLE, dylibs=(("load", "/usr/lib/libSystem.B.dylib"),)))
+    (tmp_path / "prebuilds" / "darwin-x64").mkdir(parents=True)
+    (tmp_path / "prebuilds" / "darwin-x64" / "addon.node").write_bytes(x86)
+    result = scan(str(tmp_path))
+    assert set(_edges(result)) == {"/usr/lib/libSystem.B.dylib"}
+    assert not result.problems
+    arm = scan(str(tmp_path), ScanConfig(macos_arch="arm64"))
+    assert [p.message for p in arm.problems] == [
+        "no arm64 slice (it holds x86_64): what it needs on arm64 is unknown"]
 
 
 def test_windows_wheel_delvewheel_layout(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Builder, host_config
+from tests.unit.elfgen import make_elf
 from unveil.errors import SourceError, TargetError
 from unveil.model import EdgeClass, Problem, ProblemKind, TargetKind, TargetResult
 from unveil.scan import Scanner, _TargetScan
@@ -813,3 +814,26 @@ def test_real_debian_packages(real_artifacts: Path, tmp_path: Path) -> None:
     assert ("ffi", "1.15.5") in [(d.name, d.version) for d in t.distributions]
     so = next(f for f in t.files if f.endswith("ffi_c.so"))
     assert t.owner_of(so) == "ffi"
+
+
+def test_prebuilds_for_other_platforms_are_not_missing_here(build: Builder,
+                                                           tmp_path: Path) -> None:
+    """node-gyp-build loads only the prebuild of the running platform: what an arm64 or a
+    musl prebuild lacks on this glibc x86-64 root is optional, not missing; the prebuild for
+    this platform is judged as usual."""
+    gone = ("libunveil-gone.so.1",)
+    members: list[Member] = [
+        ("package/package.json", json.dumps({"name": "pb", "version": "1.0.0"}).encode()),
+        ("package/prebuilds/linux-arm64/pb.glibc.node", make_elf(machine=183, needed=gone)),
+        ("package/prebuilds/linux-x64/pb.musl.node", make_elf(needed=gone)),
+        ("package/prebuilds/linux-x64/pb.glibc.node", make_elf(needed=gone)),
+    ]
+    arc = _tar(tmp_path / "pb-1.0.0.tgz", members)
+    result = _run(open_npm(str(arc), host_config()))
+    classes = {b.location.path.split("prebuilds/")[1]: [e.edge_class for e in b.edges]
+               for b in result.binaries}
+    assert classes == {"linux-arm64/pb.glibc.node": [EdgeClass.OPTIONAL],
+                       "linux-x64/pb.musl.node": [EdgeClass.OPTIONAL],
+                       "linux-x64/pb.glibc.node": [EdgeClass.MISSING]}
+    arm = next(b for b in result.binaries if "arm64" in b.location.path)
+    assert arm.edges[0].note == "a prebuild for linux-aarch64 (glibc), loaded only there"
