@@ -779,7 +779,10 @@ def _first_party(binaries: list[ScannedBinary],
         base = posixpath.basename(b.location.path).lower()
         if (own or name is None or name not in versions or vendoring_tool(b.location.path)
                 or not _could_be_own_code(b, base, name)
-                or any(_names_file(c.name, base) for c in b.components)):
+                # (an extension module is the binding, whatever it embeds: python-xxhash's
+                # _xxhash holds xxHash, Brotli's _brotli the C library)
+                or (b.role is not Role.EXTENSION
+                    and any(_names_file(c.name, base) for c in b.components))):
             out.append(b)
             continue
         version = versions[name]

@@ -331,12 +331,13 @@ def test_depurl_mapping() -> None:
     for name, project in (("libfribidi-0a1b2c3d.so.0.4.0", "fribidi"),
                           ("libbrotlicommon.so.1", "brotli"), ("liblzma.so.5", "xz"),
                           ("libavcodec-0a1b2c3d.so.61", "ffmpeg"), ("zmq.dll", "zeromq"),
-                          ("libSDL2-2.0.so.0", "sdl2")):
+                          ("libSDL2-2.0.so.0", "sdl2"), ("libSDL2_image-2.0.so.0", "sdl2-image"),
+                          ("libopusfile.so.0", "opusfile")):
         assert project_for_filename(name) == project, name
         assert not depurl_for(name).canonical
     # ... but a glob only names the library it spells out, not a longer name it prefixes.
-    for name in ("libSDL2_image-2.0.so.0", "libyaml-cpp.so.0.7", "libprotobuf-c.so.1",
-                 "libuvc.so.0", "libopusfile.so.0", "libprojectM.so.3", "libgprofng.so.0"):
+    for name in ("libyaml-cpp.so.0.7", "libprotobuf-c.so.1", "libuvc.so.0", "libprojectM.so.3",
+                 "libgprofng.so.0"):
         assert project_for_filename(name) is None, name
     with pytest.raises(ValueError, match="empty"):
         depurl_for("  ")

@@ -707,6 +707,8 @@ def _int_version(value: int, fmt: str | None) -> str | None:
         parts = (value >> 24, (value >> 12) & 0xFFF, value & 0xFFF)
     elif fmt == "dec-2-2":
         parts = (value // 10000, value // 100 % 100, value % 100)
+    elif fmt == "dec-3-3":
+        parts = (value // 1_000_000, value // 1000 % 1000, value % 1000)
     elif fmt == "lzma":
         parts = (value // 10_000_000, value // 10_000 % 1000, value // 10 % 1000)
     elif fmt == "lcms":
@@ -907,8 +909,7 @@ _VCPKG = re.compile(rb"/buildtrees/([a-z0-9][a-z0-9-]{0,62})/src/v?(\d+(?:\.\d+)
 #: vcpkg port names that differ from the rule table's project names
 _VCPKG_PORTS = {"tiff": "libtiff", "liblzma": "xz", "sqlite3": "sqlite", "lcms": "lcms2",
                 "libflac": "flac", "blosc": "c-blosc", "libpq": "postgresql-libpq",
-                "pcre": "pcre", "libiconv": "libiconv", "mpg123": "mpg123",
-                "opencl": "opencl", "openjpeg": "openjpeg", "ffmpeg": "ffmpeg"}
+                "fftw3": "fftw", "nu-book-zxing-cpp": "zxing-cpp"}
 #: a vcpkg build path names a port exactly, with the version tag its sources came from
 VCPKG_CONFIDENCE = 0.85
 

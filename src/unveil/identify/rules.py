@@ -74,6 +74,7 @@ INT_FORMATS = frozenset({
                   # (libunistring 0x010200 = 1.2, 0x010402 = 1.4.2)
     "brotli",     # major<<24 | minor<<12 | patch           (0x1002000 = 1.2.0)
     "dec-2-2",    # major*10000 + minor*100 + patch         (zstd 10507, libxml2 21405)
+    "dec-3-3",    # major*1000000 + minor*1000 + patch      (libjxl 11002, libarchive 3008009)
     "lzma",       # major*10^7 + minor*10^4 + patch*10 + s  (50080042 = 5.8.4)
     "lcms",       # major*1000 + minor*10                   (2190 = 2.19)
     "pg",         # major*10000 + minor                     (150010 = 15.10)
