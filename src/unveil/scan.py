@@ -1613,9 +1613,12 @@ class _TargetScan:
             # A library the closure needs, not found, requested by a file outside the target
             # (a system library's own dependency): no edge of the target's says so, yet ld.so
             # would not start this binary.
+            # (a wheel is judged as installed on a system its tag allows, which provides the
+            # platform policy's libraries, as for its own edges)
+            policy = self.s.config.policy_libs if self.t.kind is TargetKind.WHEEL else ()
             for r in result.resolutions:
-                if r.outcome is not Outcome.FOUND and not self.t.contains(
-                        real_of.get(r.requester) or r.requester):
+                if r.outcome is not Outcome.FOUND and r.request not in policy and not (
+                        self.t.contains(real_of.get(r.requester) or r.requester)):
                     fatal_of.setdefault(main_real, f"{r.request}, needed by {r.requester} "
                                                    "(outside the target), is not found")
 
@@ -1748,8 +1751,9 @@ class Scanner:
                 if len(targets) == 1:
                     raise
                 kind = TargetKind.WHEEL if spec.endswith(".whl") else TargetKind.FILE
+                # (located at the target: the message need not name it again)
                 results.append(TargetResult(spec, kind, problems=(
-                    Problem(spec, str(e), ProblemKind.SOURCE),),
+                    Problem(spec, str(e).removeprefix(f"{spec}: "), ProblemKind.SOURCE),),
                     ecosystem="pypi" if kind is TargetKind.WHEEL else None))
                 continue
             results.append(_TargetScan(self, target).run())
@@ -1761,8 +1765,10 @@ class Scanner:
 
     def why(self, library: str, target: str, requester: str | None = None) -> list[Explanation]:
         """Explain every edge of ``target`` that requests ``library`` (matched by the name
-        as written or its basename), optionally only from binaries whose location ends with
-        ``requester``."""
+        as written or its basename, else by the name a repair tool hashed: ``libpq.dll`` finds
+        delvewheel's ``libpq-<32 hex>.dll``), optionally only from binaries whose location
+        ends with ``requester``."""
+        from unveil.identify.banners import dehash
         from unveil.loader.explain import explain_resolution
 
         opened = open_target(target, self.config)
@@ -1777,6 +1783,10 @@ class Scanner:
             flavor = ts.flavor(b.loader_path)
             edges = [e for e in b.edges if library in (e.resolution.request,
                                                       posixpath.basename(e.resolution.request))]
+            if not edges and not any(library in (e.resolution.request, posixpath.basename(
+                    e.resolution.request)) for bb in result.binaries for e in bb.edges):
+                edges = [e for e in b.edges
+                         if dehash(posixpath.basename(e.resolution.request)) == library]
             for e in edges:
                 r = e.resolution
                 first = None

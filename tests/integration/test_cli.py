@@ -325,3 +325,12 @@ def test_a_library_missing_deeper_in_the_chain_is_said(build: Builder, tmp_path:
     assert [(p.kind.value, p.message) for p in result.problems] == [(
         "loader", f"ld.so would stop: libgone.so, needed by {mid} (outside the target), "
                   "is not found")]
+
+
+def test_why_finds_a_library_by_the_name_before_its_hash(
+        build: Builder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """auditwheel and delvewheel rename what they vendor (libvend-0a1b2c3d.so.1): asked about
+    the library by its own name, why finds the hashed request."""
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    assert main(["why", "libvend.so.1", str(whl)]) == 0
+    assert "libvend-0a1b2c3d.so.1 for " in capsys.readouterr().out

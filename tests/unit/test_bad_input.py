@@ -1050,8 +1050,10 @@ class TestRoots:
     def test_garbage_cache(self, root: Path, content: bytes) -> None:
         (root / "etc" / "ld.so.cache").write_bytes(content)
         result = _scan_root(root)
-        assert [p.kind for p in result.problems] == [ProblemKind.LOADER]
-        assert "/etc/ld.so.cache" in result.problems[0].location
+        cache = [p for p in result.problems if "ld.so.cache" in p.location]
+        assert [p.kind for p in cache] == [ProblemKind.LOADER]
+        # (this root has no libc: libdep's own need is not found, and that is said too)
+        assert all("libc.so.6" in p.message for p in result.problems if p not in cache)
         assert _edge(result, "prog", "libdep.so.1").resolution.outcome is Outcome.FOUND
 
     @pytest.mark.parametrize("db", ["var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages"])

@@ -7,6 +7,7 @@ mapped by hand, the audit hook the Python line that called ctypes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Builder
+from unveil.cli.main import main
 from unveil.model import Confidence, LinkKind, LoadSite, Outcome, ProblemKind
 from unveil.trace import (
     JoinStatus,
@@ -321,3 +324,16 @@ def test_join_stems_and_present_files() -> None:
 
 def test_join_empty() -> None:
     assert join_with_static([], set(), set()).libraries == ()
+
+
+def test_compare_predicts_a_binarys_whole_closure(build: Builder, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """prog needs libmid, which needs libleaf: the scan's edges name only libmid (prog's own
+    request), yet libleaf is predicted too (ld.so loads the closure), not a gap."""
+    leaf = build.lib("l/libleaf.so")
+    mid = build.lib("m/libmid.so", needs=[str(leaf)], rpath=str(leaf.parent))
+    exe = build.exe("bin/prog", needs=[str(mid)], rpath=str(mid.parent))
+    assert main(["trace", "--format", "json", "--compare", str(exe.parent), "--", str(exe)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    gaps = [j["library"] for j in doc["join"] if j["status"] == "seen-not-predicted"]
+    assert not [g for g in gaps if "libleaf" in g or "libmid" in g], gaps

@@ -157,6 +157,17 @@ def _cmd_trace(args: argparse.Namespace) -> int:
             for d in t.dynamic_loads:
                 (stems if d.site.stem else names).update(d.site.names)
                 paths.update(e.resolution.path for e in d.edges if e.resolution.path)
+        # The scan's edges are each binary's own requests; ld.so loads their closure (curl's
+        # libssl needs libcrypto): what the closure of a binary on disk holds is predicted.
+        closure = _loader(cfg)
+        for t in scanned.targets:
+            for b in t.binaries:
+                if (b.binary.format is BinaryFormat.ELF and flavor_of(b.binary) == "glibc"
+                        and b.location.container is None):
+                    for o in closure.load(b.loader_path).objects:
+                        if o.path and o.role not in ("main", "vdso", "rtld"):
+                            paths.add(o.path)
+                            names.add(o.name)
         joined = join_with_static(result.loads, paths, names, stems, present)
     loads = [{"name": x.name, "path": x.path, "real_path": x.real_path, "kind": x.kind.value,
               "requester": x.requester, "pid": x.pid, "outcome": x.outcome.value,

@@ -175,7 +175,8 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
             for b in by_dist[dist]:
                 _binary_node(dnode, b, verbose, short)
         if t.dynamic_loads:
-            dnode = root.add(f"[bold]dynamic loading ({len(t.dynamic_loads)} call sites)[/]")
+            n = len(t.dynamic_loads)
+            dnode = root.add(f"[bold]dynamic loading ({n} call site{'s' if n != 1 else ''})[/]")
             for d in t.dynamic_loads:
                 site = d.site
                 where = short(site.file) + (f":{site.line}" if site.line else "")
