@@ -1,7 +1,8 @@
 """The ``unveil`` command: a thin shell over :mod:`unveil` that parses, renders and exits.
 
 Exit codes: 0 ok; 1 findings matched ``--fail-on`` (or ``ldd`` found a file it could not
-resolve, as ``ldd`` does); 2 usage or input error (and any problem under ``--strict``).
+resolve, as ``ldd`` does); 2 usage or input error (and any problem under ``--strict``);
+``trace`` passes the command's own status through (124 when ``--timeout`` stopped it).
 """
 
 from __future__ import annotations
@@ -47,14 +48,16 @@ _CLASSES.update({c: c for c in ("phantom", "bundled-unrecorded")})
 
 
 def _why_arguments(w: argparse.ArgumentParser) -> None:
-    w.add_argument("library")
+    w.add_argument("library", help="the library as requested (libz.so.1), or by the name a "
+                                    "repair tool hashed (libpq.dll for libpq-<hash>.dll)")
     w.add_argument("target", nargs="?",
                    help="a wheel, environment, directory or file to explain it in")
     w.add_argument("--from", dest="from_file",
                    help="the binary that needs it (a path, or a member path in TARGET)")
     w.add_argument("--root", default="/", help=(
         "the target system's root: the target and every path are taken inside it"))
-    w.add_argument("--format", choices=["text", "json"], default="text")
+    w.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text (default) or one JSON document per explanation")
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -107,22 +110,27 @@ def _parser() -> argparse.ArgumentParser:
                    help="Linux loader for ELF files (default: from PT_INTERP, libc and tags)")
 
     d = sub.add_parser("ldd", help="a safe ldd: never runs the file")
-    d.add_argument("files", nargs="+")
+    d.add_argument("files", nargs="+", help="programs or libraries, as ldd takes them")
     d.add_argument("--root", default="/", help=(
         "the target system's root (container rootfs or sysroot): FILE and every path are "
         "taken inside it, as after chroot (give FILE as it is spelled inside the root)"))
 
     _why_arguments(sub.add_parser("why", help="explain how one library is (not) found"))
     sb = sub.add_parser("sbom", help="write a CycloneDX SBOM into a wheel (PEP 770)")
-    sb.add_argument("--inject", dest="wheel", required=True, metavar="WHEEL")
+    sb.add_argument("--inject", dest="wheel", required=True, metavar="WHEEL",
+                    help="the wheel to write a copy of, with the SBOM in its .dist-info/sboms/")
     sb.add_argument("-o", "--output",
                     help="the new wheel or a directory for it (default: with-sbom/ beside it)")
     sb.add_argument("--root", default="/", help=(
         "the target system's root, for resolving the wheel's system dependencies"))
 
     tr = sub.add_parser("trace", help="run a command and record what it really loads "
-                                      "(the one command that runs anything: yours)")
-    tr.add_argument("--format", choices=["text", "json"], default="text")
+                                      "(the one command that runs anything: yours)",
+                        epilog="exit status: the command's own; 124 when --timeout stopped "
+                               "it; 2 for a usage error")
+    tr.add_argument("--format", choices=["text", "json"], default="text",
+                    help="text on stderr (the command's own output stays on stdout), or JSON "
+                         "on stdout (the command's output then goes to stderr)")
     tr.add_argument("--timeout", type=_positive_seconds, default=300.0,
                     help="seconds before the command is stopped (default 300)")
     tr.add_argument("--no-python-audit", action="store_true",
