@@ -47,6 +47,7 @@ from unveil.report.cyclonedx import to_cyclonedx
 from unveil.report.inject import InjectError, SbomExistsError, inject_sbom, record_line
 from unveil.report.pep725 import read_declared, suggest_external
 from unveil.report.spdx import read_sha1, to_spdx, verification_code
+from unveil.report.upstreams import _upstream_version
 from unveil.scan import scan
 
 WHEEL = "pkg-1.0-cp311-cp311-linux_x86_64.whl"
@@ -490,3 +491,19 @@ def test_inject_keeps_stored_descriptors_and_comment(tmp_path: Path) -> None:
         sbom = z.getinfo(f"{info}/sboms/x.cdx.json")
         for fld in ("compress_type", "date_time", "external_attr"):
             assert getattr(was, fld) == getattr(now, fld) == getattr(sbom, fld), fld
+
+
+@pytest.mark.parametrize(("version", "manager", "upstream"), [
+    ("1:1.2.13.dfsg-1", "dpkg", "1.2.13"),     # epoch, repack, revision
+    ("2.36-9+deb12u14", "dpkg", "2.36"),
+    ("3.0.11+dfsg-1", "dpkg", "3.0.11"),
+    ("2.17-326.el7", "rpm", "2.17"),
+    ("1.2.13-r0", "apk", "1.2.13"),
+    ("1.6.43-2", "banner", "1.6.43-2"),        # not a distro package's string: as it is
+])
+def test_upstream_listing_gives_upstream_versions(version: str, manager: str,
+                                                  upstream: str) -> None:
+    """The upstream listing names the projects to support: a distro package's version
+    string (epoch, repack and revision) is reduced to the upstream release."""
+    c = Component("x", version, evidence=(Evidence(manager, "", 0.9, "version"),))
+    assert _upstream_version(c) == upstream

@@ -9,6 +9,7 @@ listed by name at the end, so the list says what it does not know.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,25 @@ def _project_of(c: Component) -> str:
     return c.name
 
 
+#: a repacked upstream tarball (Debian "+dfsg", "+ds", ".dfsg1")
+_REPACK = re.compile(r"[.+~](?:dfsg|ds|repack)\d*$")
+
+
+def _upstream_version(c: Component) -> str | None:
+    """The upstream part of a distro package's version: Debian's ``1:1.2.13.dfsg-1`` is
+    zlib 1.2.13, rpm's ``2.17-326.el7`` and apk's ``1.2.13-r0`` are 2.17 and 1.2.13 (the
+    package's own string stays in its purl and evidence)."""
+    v = c.version
+    managers = {e.method for e in c.evidence}
+    if not v or not managers & {"dpkg", "rpm", "apk"}:
+        return v
+    if ":" in v and v.split(":", 1)[0].isdigit():
+        v = v.split(":", 1)[1]  # epoch
+    if "-" in v:
+        v = v.rsplit("-", 1)[0]  # package revision / release
+    return _REPACK.sub("", v) or c.version
+
+
 def upstreams(result: ScanResult) -> list[dict[str, Any]]:
     projects: dict[str, _Project] = {}
 
@@ -69,7 +89,7 @@ def upstreams(result: ScanResult) -> list[dict[str, Any]]:
             for e in b.edges:
                 if e.edge_class in (EdgeClass.SYSTEM, EdgeClass.POLICY_SYSTEM) and e.component:
                     c = e.component
-                    add(c.source or c.name, c.version, c.homepage, None,
+                    add(c.source or c.name, _upstream_version(c), c.homepage, None,
                         file=e.resolution.path or e.resolution.request, dist=b.distribution,
                         how="system")
                 elif e.edge_class is EdgeClass.MISSING:
