@@ -1336,6 +1336,14 @@ class _TargetScan:
             binaries = _unidentified(_first_party(binaries, t.distributions))
         binaries = _propagate_sibling_versions(binaries)
         dynamic = self._dynamic_loads(found, sources) if sources is not None else ()
+        if t.kind is TargetKind.FILE and not found and not t.problems:
+            # the one file asked about: "0 binaries" alone would not say why
+            t.problems.append(Problem(t.spec, "not an ELF, Mach-O or PE file",
+                                      ProblemKind.FORMAT))
+        if t.kind is TargetKind.WHEEL and not t.site_packages_dist_info():
+            t.problems.append(Problem(t.spec, "no .dist-info directory: not a wheel as "
+                                      "installers read it (its files are scanned all the same)",
+                                      ProblemKind.SOURCE))
         if t.kind is TargetKind.DIRECTORY and not binaries:
             # A wheelhouse or a directory of .debs: the archives are not opened when their
             # directory is scanned, and "0 binaries" alone would read as "nothing to see".

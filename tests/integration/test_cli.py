@@ -334,3 +334,16 @@ def test_why_finds_a_library_by_the_name_before_its_hash(
     whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
     assert main(["why", "libvend.so.1", str(whl)]) == 0
     assert "libvend-0a1b2c3d.so.1 for " in capsys.readouterr().out
+
+
+def test_a_file_that_is_not_a_binary_and_a_zip_that_is_no_wheel_say_so(tmp_path: Path) -> None:
+    (tmp_path / "empty.so").write_bytes(b"")
+    whl = tmp_path / "nodist-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        z.writestr("pkg/__init__.py", "x = 1\n")
+    cfg = ScanConfig(identify=False, dynload=False)
+    assert [p.message for p in scan(str(tmp_path / "empty.so"), cfg).problems] == [
+        "not an ELF, Mach-O or PE file"]
+    assert [p.message for p in scan(str(whl), cfg).problems] == [
+        "no .dist-info directory: not a wheel as installers read it (its files are scanned "
+        "all the same)"]

@@ -789,6 +789,7 @@ class TestWheels:
     def test_zip64_extra_shorter_than_it_claims(self, elves: Elves, tmp_path: Path) -> None:
         whl = tmp_path / WHEEL
         with zipfile.ZipFile(whl, "w") as z:
+            z.writestr("pkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: pkg\n")
             info = zipfile.ZipInfo(EXT)
             info.extra = struct.pack("<HH", 1, 24) + bytes(8)
             z.writestr(info, elves.lib)

@@ -65,6 +65,11 @@ class Target:
             return self.default_owner
         return o
 
+    def site_packages_dist_info(self) -> bool:
+        """Whether a ``*.dist-info`` directory sits in one of the target's site-packages."""
+        return any(name.endswith(".dist-info") for sp in self.site_packages
+                   for name in self.fs.listdir(sp))
+
     def contains(self, real_path: str) -> bool:
         return any(real_path == p or real_path.startswith(p.rstrip("/") + "/")
                    for p in self.inside)
