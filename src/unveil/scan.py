@@ -1044,6 +1044,19 @@ class _TargetScan:
             return self._foreign(b, "glibc")
         return self.loader
 
+    @functools.cached_property
+    def _target_files_by_name(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for f in self.t.files:
+            out.setdefault(posixpath.basename(f), []).append(f)
+        return out
+
+    def _in_target(self, request: str) -> list[str]:
+        """The target's own files named like a request that was not found."""
+        if "/" in request or not request:
+            return []
+        return self._target_files_by_name.get(request, [])
+
     def _prebuilt_elsewhere(self, path: str) -> str | None:
         """``os-arch`` of a prebuilt addon (``prebuilds/linux-arm64/...``) made for another
         platform than the configured Linux machine, else None."""
@@ -1681,6 +1694,15 @@ class _TargetScan:
                 return Edge(r, EdgeClass.OPTIONAL, None, None, False,
                             note="delay-load import: loaded on first use (LoadLibraryEx, "
                                  "standard search order); the module loads without it")
+            inside = self._in_target(r.request)
+            if inside:
+                # The package ships it, where this requester's search does not look (torch's
+                # bin/test_shim with RUNPATH $ORIGIN, its libtorch.so in torch/lib): a Debian
+                # package would be the wrong advice.
+                shown = ", ".join(self.fs.describe(p).path for p in inside[:3])
+                return Edge(r, EdgeClass.MISSING, None, None, policy, note=(
+                    f"shipped in the package at {shown}, outside this search: add its "
+                    "directory to the requester's RUNPATH"))
             hint = self._debian_hint(r.request) if cfg.identify else None
             if policy and self.t.kind is TargetKind.WHEEL and r.outcome is Outcome.NOT_FOUND:
                 # A wheel is judged as if installed on a system its platform tag allows,

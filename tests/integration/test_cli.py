@@ -347,3 +347,17 @@ def test_a_file_that_is_not_a_binary_and_a_zip_that_is_no_wheel_say_so(tmp_path:
     assert [p.message for p in scan(str(whl), cfg).problems] == [
         "no .dist-info directory: not a wheel as installers read it (its files are scanned "
         "all the same)"]
+
+
+def test_a_library_the_package_ships_elsewhere_is_not_sent_to_debian(
+        build: Builder, tmp_path: Path) -> None:
+    lib = build.lib("w/libshipped.so")
+    exe = build.exe("w/prog", needs=[str(lib)], runpath="$ORIGIN")
+    whl = write_wheel(tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl", {
+        "pkg/bin/prog": exe.read_bytes(), "pkg/lib/libshipped.so": lib.read_bytes()})
+    result = scan(str(whl), ScanConfig(dynload=False))
+    edge = next(e for e in result.edges if e.resolution.request == "libshipped.so")
+    assert edge.edge_class is EdgeClass.MISSING
+    assert edge.component is None  # no Debian package suggested
+    assert edge.note == ("shipped in the package at pkg/lib/libshipped.so, outside this "
+                         "search: add its directory to the requester's RUNPATH")

@@ -82,6 +82,8 @@ def _edge_text(e: Edge, verbose: bool, container: str | None,
         if hint is not None and any(x.method == "debian-index" for x in hint.evidence):
             extra += (f" [dim](in Debian package {escape(hint.name)}: "
                       f"apt-get install {escape(hint.name)})[/]")
+        elif e.note and e.edge_class is EdgeClass.MISSING:
+            extra += f" [dim]({escape(e.note)})[/]"
         return f"{name} [bold red]not found[/]{extra}"
     found = _where(e, container)
     if found == r.request:  # a path loaded as itself: say how it was asked for instead
