@@ -197,8 +197,12 @@ def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> 
         phantoms = [d for d in t.declarations if d.category == "phantom"]
         if phantoms:
             seen: set[tuple[str, str]] = set()
+            # distinct libraries here; the JSON summary's declared-phantom counts edges
+            libraries = len({d.request for d in phantoms})
+            edges = (f" ({len(phantoms)} edges)" if len(phantoms) != libraries else "")
             pn = root.add(f"[bold red]phantom dependencies (needed from outside, declared "
-                          f"nowhere): {len({d.request for d in phantoms})}[/]")
+                          f"nowhere): {libraries} librar{'ies' if libraries != 1 else 'y'}"
+                          f"{edges}[/]")
             for ph in phantoms:
                 if (ph.request, ph.depurl or "") in seen:
                     continue
