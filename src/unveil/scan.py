@@ -1349,6 +1349,18 @@ class _TargetScan:
             binaries = _unidentified(_first_party(binaries, t.distributions))
         binaries = _propagate_sibling_versions(binaries)
         dynamic = self._dynamic_loads(found, sources) if sources is not None else ()
+        posix = t.kind is TargetKind.ENVIRONMENT and any("/lib/python" in sp
+                                                         for sp in t.site_packages)
+        foreign = [p for p, b in found if b.format is BinaryFormat.PE] if posix else []
+        if foreign:
+            # pip's and setuptools' Windows launchers (t32.exe, cli-64.exe) ship in every
+            # environment: resolved as Windows would, but never loaded on this one
+            names = ", ".join(self.fs.describe(p).path.rsplit("/", 1)[-1] for p in foreign[:3])
+            rest = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            t.problems.append(Problem(t.spec, (
+                f"{len(foreign)} Windows program{'s' if len(foreign) > 1 else ''} "
+                f"({names}{rest}) in an environment laid out for POSIX: their dependencies are "
+                "Windows's, never loaded here"), ProblemKind.NOTE))
         if t.kind is TargetKind.FILE and not found and not t.problems:
             # the one file asked about: "0 binaries" alone would not say why
             t.problems.append(Problem(t.spec, "not an ELF, Mach-O or PE file",

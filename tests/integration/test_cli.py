@@ -18,6 +18,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from tests.conftest import Builder, oracle_ldd
 from tests.integration.packages import install, vendored_wheel, write_wheel
+from tests.unit.test_pe import make_pe
 from unveil import scan
 from unveil.cli.main import main
 from unveil.cli.render import _ORDER, _STYLE
@@ -361,3 +362,17 @@ def test_a_library_the_package_ships_elsewhere_is_not_sent_to_debian(
     assert edge.component is None  # no Debian package suggested
     assert edge.note == ("shipped in the package at pkg/lib/libshipped.so, outside this "
                          "search: add its directory to the requester's RUNPATH")
+
+
+def test_windows_launchers_in_a_posix_environment_are_a_note(tmp_path: Path) -> None:
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (site / "pip-23.2.dist-info").mkdir(parents=True)
+    (site / "pip-23.2.dist-info" / "METADATA").write_text("Name: pip\nVersion: 23.2\n")
+    launcher = make_pe(imports=(("KERNEL32.dll", ("GetLastError",)),), delay=(),
+                       characteristics=0x0022, export_name=None).data
+    (site / "pip" / "_vendor" / "distlib").mkdir(parents=True)
+    (site / "pip" / "_vendor" / "distlib" / "t32.exe").write_bytes(bytes(launcher))
+    result = scan(str(tmp_path / "venv"), ScanConfig(identify=False, dynload=False))
+    notes = [p.message for p in result.problems if p.kind.value == "note"]
+    assert notes == ["1 Windows program (t32.exe) in an environment laid out for POSIX: "
+                     "their dependencies are Windows's, never loaded here"]
