@@ -507,3 +507,19 @@ def test_upstream_listing_gives_upstream_versions(version: str, manager: str,
     string (epoch, repack and revision) is reduced to the upstream release."""
     c = Component("x", version, evidence=(Evidence(manager, "", 0.9, "version"),))
     assert _upstream_version(c) == upstream
+
+
+def test_cyclonedx_is_reproducible_with_a_source_date(build: Builder, tmp_path: Path) -> None:
+    """With SOURCE_DATE_EPOCH (the CLI passes it as ``timestamp``) the same scan gives the
+    same document; without, each gets its own serial number.  Tools are components (the
+    list form is deprecated since CycloneDX 1.5)."""
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    result = scan(str(whl), host_config())
+    when = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    a = to_cyclonedx(result, "test", timestamp=when)
+    assert a == to_cyclonedx(result, "test", timestamp=when)
+    doc = json.loads(a)
+    assert doc["metadata"]["timestamp"] == "2023-11-14T22:13:20+00:00"
+    assert doc["metadata"]["tools"]["components"][0]["name"] == "unveil"
+    assert json.loads(to_cyclonedx(result, "test"))["serialNumber"] != json.loads(
+        to_cyclonedx(result, "test"))["serialNumber"]

@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from unveil import __version__
@@ -229,7 +230,8 @@ def _render_record(result: ScanResult, fmt: str, indent: int | None) -> str:
     if fmt.startswith("cyclonedx"):
         from unveil.report.cyclonedx import to_cyclonedx
 
-        return to_cyclonedx(result, __version__, spec="1.7" if fmt.endswith("1.7") else "1.6")
+        return to_cyclonedx(result, __version__, spec="1.7" if fmt.endswith("1.7") else "1.6",
+                            timestamp=_source_date())
     if fmt == "spdx":
         from unveil.report.spdx import read_sha1, to_spdx
 
@@ -266,7 +268,7 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
     if os.path.abspath(out) == os.path.abspath(args.wheel):
         _error("the output must be a new file (-o OUT.whl)")
         return 2
-    sbom = to_cyclonedx(result, __version__)
+    sbom = to_cyclonedx(result, __version__, timestamp=_source_date())
     made = _missing_dirs(os.path.dirname(os.path.abspath(out)))
     try:
         for d in made:
@@ -281,6 +283,14 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
         raise
     sys.stdout.write(f"{written}\n")
     return 0
+
+
+def _source_date() -> datetime | None:
+    """``SOURCE_DATE_EPOCH`` (reproducible builds): the time SBOMs say they were made."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value.isdigit():
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
 
 
 def _missing_dirs(path: str) -> list[str]:

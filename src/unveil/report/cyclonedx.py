@@ -12,6 +12,8 @@ used, ``evidence.occurrences`` with the path inside the package.
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +29,7 @@ from cyclonedx.model.component_evidence import (
     Method,
     Occurrence,
 )
-from cyclonedx.model.tool import Tool
+from cyclonedx.model.tool import ToolRepository
 from cyclonedx.output.json import JsonV1Dot6, JsonV1Dot7
 from packageurl import PackageURL
 
@@ -137,10 +139,17 @@ def _external_component(e: Edge, ref: str, external: bool) -> CdxComponent:
         evidence=_evidence(c, []))
 
 
-def to_cyclonedx(result: ScanResult, version: str, *, spec: str = "1.6") -> str:
-    """The scan as a CycloneDX JSON document (``spec`` "1.6" or "1.7")."""
+def to_cyclonedx(result: ScanResult, version: str, *, spec: str = "1.6",
+                 timestamp: datetime | None = None) -> str:
+    """The scan as a CycloneDX JSON document (``spec`` "1.6" or "1.7").  With ``timestamp``
+    (a build's ``SOURCE_DATE_EPOCH``) the document is reproducible: that time, and a serial
+    number derived from the content instead of a random one."""
     bom = Bom()
-    bom.metadata = BomMetaData(tools=[Tool(vendor="unveil", name="unveil", version=version)])
+    # (the tools as components: the list of Tool objects is the form deprecated since 1.5)
+    tools = ToolRepository(components=[CdxComponent(
+        type=ComponentType.APPLICATION, name="unveil", version=version,
+        group="unveil", bom_ref="tool:unveil")])
+    bom.metadata = BomMetaData(tools=tools, timestamp=timestamp)
     incomplete: list[str] = []
     by_ref: dict[str, CdxComponent] = {}
 
@@ -187,6 +196,11 @@ def to_cyclonedx(result: ScanResult, version: str, *, spec: str = "1.6") -> str:
                 deps.append(ext)
             if deps:
                 bom.register_dependency(comp, deps)
+    if timestamp is not None:
+        # the same scan at the same time: the same serial number
+        content = "\n".join(sorted(f"{c.bom_ref}@{c.version}" for c in by_ref.values()))
+        bom.serial_number = uuid.uuid5(uuid.NAMESPACE_URL,
+                                       f"unveil:{timestamp.isoformat()}:{content}")
     out = JsonV1Dot7(bom) if spec == "1.7" else JsonV1Dot6(bom)
     doc: dict[str, Any] = json.loads(out.output_as_string())
     # cyclonedx-python-lib does not model compositions; they are plain JSON in the spec.
