@@ -297,6 +297,8 @@ def test_why_from_something_not_a_binary_is_an_input_error(
                        ("adir", "not a regular file")):
         assert main(["why", "libz.so.1", "--from", str(tmp_path / name)]) == 2
         assert says in capsys.readouterr().err
+    assert main(["why", "", "--from", "/bin/true"]) == 2
+    assert "needs a library name" in capsys.readouterr().err
 
 
 def test_a_wheelhouse_says_its_wheels_were_not_opened(build: Builder, tmp_path: Path,

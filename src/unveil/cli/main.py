@@ -517,6 +517,9 @@ def _why_doc(ex: Explanation) -> dict[str, object]:
 def _cmd_why(args: argparse.Namespace) -> int:
     from unveil.loader.explain import explain
 
+    if not args.library.strip():
+        _error("why needs a library name (e.g. libz.so.1)")
+        return 2
     cfg = _config(args.root, ld_library_path=None, from_env=True)
     explanations: list[Explanation]
     if args.target is not None:
