@@ -378,3 +378,15 @@ def test_windows_launchers_in_a_posix_environment_are_a_note(tmp_path: Path) -> 
     notes = [p.message for p in result.problems if p.kind.value == "note"]
     assert notes == ["1 Windows program (t32.exe) in an environment laid out for POSIX: "
                      "their dependencies are Windows's, never loaded here"]
+
+
+def test_indent_applies_to_every_json_format(build: Builder, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    for fmt in ("json", "cyclonedx", "spdx", "upstreams-json"):
+        assert main(["scan", "--no-dynload", "--format", fmt, "--indent", "3", str(whl)]) == 0
+        text = capsys.readouterr().out
+        json.loads(text)
+        assert "\n   \"" in text or "\n   {" in text, fmt
+    assert main(["scan", "--indent", "-5", str(whl)]) == 2
+    assert "indent must be 0 to 16" in capsys.readouterr().err

@@ -91,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                         "upstreams: the C/C++ projects behind it; external: the PEP 725 "
                         "[external] table to add to pyproject.toml")
     s.add_argument("-o", "--output", help="write the report to this file")
-    s.add_argument("--indent", type=int, default=None, help="indent JSON output")
+    s.add_argument("--indent", type=_indent, default=None,
+                   help="indent JSON output by N spaces (JSON formats: json, cyclonedx*, spdx, "
+                        "upstreams-json; default: compact JSON, indented SBOMs)")
     s.add_argument("--root", default="/", help="the target system's root (sysroot/rootfs)")
     s.add_argument("--ld-library-path", default=None,
                    help="LD_LIBRARY_PATH the loader would see (default: unset)")
@@ -225,6 +227,24 @@ def _config(root: str, *, ld_library_path: str | None, from_env: bool) -> ScanCo
 
 
 def _render_record(result: ScanResult, fmt: str, indent: int | None) -> str:
+    text = _render_format(result, fmt, indent)
+    if indent is not None and fmt != "json" and (fmt.startswith(("cyclonedx", "spdx"))
+                                                  or fmt == "upstreams-json"):
+        text = json.dumps(json.loads(text), indent=indent) + "\n"
+    return text
+
+
+def _indent(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of spaces: {text!r}") from None
+    if not 0 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"indent must be 0 to 16 spaces, not {value}")
+    return value
+
+
+def _render_format(result: ScanResult, fmt: str, indent: int | None) -> str:
     if fmt == "json":
         return dumps(result, __version__, indent=indent)
     if fmt.startswith("cyclonedx"):
