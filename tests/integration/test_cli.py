@@ -390,3 +390,17 @@ def test_indent_applies_to_every_json_format(build: Builder, tmp_path: Path,
         assert "\n   \"" in text or "\n   {" in text, fmt
     assert main(["scan", "--indent", "-5", str(whl)]) == 2
     assert "indent must be 0 to 16" in capsys.readouterr().err
+
+
+def test_sboms_are_reproducible_with_source_date_epoch(
+        build: Builder, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    whl = vendored_wheel(build, tmp_path / "pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    for fmt in ("cyclonedx", "spdx"):
+        outs = []
+        for _ in range(2):
+            assert main(["scan", "--no-dynload", "--format", fmt, str(whl)]) == 0
+            outs.append(capsys.readouterr().out)
+        assert outs[0] == outs[1], fmt
+        assert "2023-11-14T22:13:20" in outs[0]

@@ -255,7 +255,7 @@ def _render_format(result: ScanResult, fmt: str, indent: int | None) -> str:
     if fmt == "spdx":
         from unveil.report.spdx import read_sha1, to_spdx
 
-        return to_spdx(result, __version__, sha1=read_sha1(result))
+        return to_spdx(result, __version__, sha1=read_sha1(result), created=_source_date())
     if fmt.startswith("upstreams"):
         from unveil.report.upstreams import upstreams_json, upstreams_text
 
