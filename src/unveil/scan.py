@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from unveil.loader.musl import MuslLoader
     from unveil.loader.windows import WindowsLoader
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
-from unveil.sources.targets import VIRTUAL_ROOT, Target, open_target
+from unveil.sources.targets import PACKAGE_SUFFIXES, VIRTUAL_ROOT, Target, open_target
 
 __all__ = ["Scanner", "scan"]
 
@@ -620,8 +620,6 @@ def _test_or_example(path: str) -> bool:
     return bool(_TEST_DIRS.intersection(parts[:-1])) or bool(_TEST_FILE.match(parts[-1]))
 
 
-#: package archives a scan opens when named as targets (not inside a scanned directory)
-_PACKAGE_SUFFIXES = (".whl", ".deb", ".tgz", ".gem", ".conda", ".tar.bz2", ".jar")
 _TAGGED_EXTENSION = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*)\.so$")
 _PLAIN_EXTENSION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.so$")
 
@@ -1372,7 +1370,7 @@ class _TargetScan:
         if t.kind is TargetKind.DIRECTORY and not binaries:
             # A wheelhouse or a directory of .debs: the archives are not opened when their
             # directory is scanned, and "0 binaries" alone would read as "nothing to see".
-            archives = [f for f in t.files if f.endswith(_PACKAGE_SUFFIXES)]
+            archives = [f for f in t.files if f.endswith(PACKAGE_SUFFIXES)]
             if archives:
                 names = ", ".join(posixpath.basename(a) for a in archives[:3])
                 rest = f" and {len(archives) - 3} more" if len(archives) > 3 else ""

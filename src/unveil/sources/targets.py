@@ -184,6 +184,8 @@ def _read_records(t: Target, fs: FileSystem) -> None:
 
 
 _ECOSYSTEM_SUFFIXES = (".tgz", ".gem", ".deb", ".conda", ".tar.bz2", ".jar", ".war", ".aar")
+#: the package archives a scan opens as targets (not inside a scanned directory)
+PACKAGE_SUFFIXES = (".whl", *_ECOSYSTEM_SUFFIXES)
 
 
 def _open_ecosystem(full: str, config: ScanConfig, host: HostFS) -> Target | None:
