@@ -1064,7 +1064,7 @@ class _TargetScan:
         cfg = self.s.config
         arch = LINUX_ARCHES.get((cfg.glibc.machine, cfg.glibc.bits))
         here = arch[4] if arch else None  # "x86_64", "aarch64", ...
-        libc = cfg.linux_libc or self._root_libc()
+        libc = cfg.linux_libc or self._root_libc
         same = (plat.os in (None, "linux") and plat.arch in (None, here)
                 and (plat.libc is None or libc is None or plat.libc == libc))
         if same:
@@ -1072,7 +1072,8 @@ class _TargetScan:
         return f"{plat.os or '?'}-{plat.arch or '?'}" + (f" ({plat.libc})" if plat.libc else "")
 
     @functools.cached_property
-    def _root_libc_name(self) -> str | None:
+    def _root_libc(self) -> str | None:
+        """The C library of the configured root (its dynamic loader), None if neither."""
         cfg = self.s.config
         try:
             if self.fs.resolve(cfg.glibc.interpreter):
@@ -1082,10 +1083,6 @@ class _TargetScan:
         except SymlinkLoop:
             return None
         return None
-
-    def _root_libc(self) -> str | None:
-        """The C library of the configured root (its dynamic loader), None if neither."""
-        return self._root_libc_name
 
     def macho_arch(self, b: Binary) -> str:
         """The slice a Mach-O file is resolved for: ``--macos-arch``, else the wheel tag's
