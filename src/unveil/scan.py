@@ -670,14 +670,12 @@ def _upstream_version(c: Component) -> Component:
     """A distro package version (RPM ``8.5.0-28.el8``, Debian ``1:1.2.13.dfsg-1``, Alpine
     ``1.3-r2``) carries the upstream version before its release part; the purl keeps the
     full distro version."""
+    from unveil.identify.owners import upstream_version
+
     if not c.version or not c.purl or not c.purl.startswith(("pkg:rpm/", "pkg:deb/",
                                                              "pkg:apk/")):
         return c
-    v = c.version.split(":", 1)[-1]
-    if "-" in v:
-        v = v.rsplit("-", 1)[0]
-    v = re.sub(r"[.+~](dfsg|ds|really)\d*.*$", "", v)
-    return replace(c, version=v) if v else c
+    return replace(c, version=upstream_version(c.version))
 
 
 def _merge_components(first: list[Component] | tuple[Component, ...],

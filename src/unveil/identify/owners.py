@@ -36,6 +36,21 @@ class Owner:
     distro: str | None = None  # e.g. "debian-12"
 
 
+#: a repacked or renamed upstream tarball (Debian "+dfsg", "+ds", "~really", "+repack")
+_REPACK = re.compile(r"[.+~](dfsg|ds|really|repack)\d*.*$")
+
+
+def upstream_version(version: str) -> str:
+    """The upstream part of a distro package's version: RPM ``8.5.0-28.el8``, Debian
+    ``1:1.2.13.dfsg-1``, Alpine ``1.3-r2`` give 8.5.0, 1.2.13 and 1.3 (epoch, repack suffix
+    and release dropped); the string itself when nothing is left."""
+    v = version.split(":", 1)[1] if version.split(":", 1)[0].isdigit() and ":" in version \
+        else version
+    if "-" in v:
+        v = v.rsplit("-", 1)[0]
+    return _REPACK.sub("", v) or version
+
+
 def _read_bytes(fs: FileSystem, path: str) -> bytes | None:
     try:
         real = fs.resolve(path)

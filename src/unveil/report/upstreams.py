@@ -9,13 +9,13 @@ listed by name at the end, so the list says what it does not know.
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from packageurl import PackageURL
 
+from unveil.identify.owners import upstream_version
 from unveil.model import Component, EdgeClass, ScanResult
 
 __all__ = ["upstreams", "upstreams_json", "upstreams_text"]
@@ -44,23 +44,12 @@ def _project_of(c: Component) -> str:
     return c.name
 
 
-#: a repacked upstream tarball (Debian "+dfsg", "+ds", ".dfsg1")
-_REPACK = re.compile(r"[.+~](?:dfsg|ds|repack)\d*$")
-
-
 def _upstream_version(c: Component) -> str | None:
-    """The upstream part of a distro package's version: Debian's ``1:1.2.13.dfsg-1`` is
-    zlib 1.2.13, rpm's ``2.17-326.el7`` and apk's ``1.2.13-r0`` are 2.17 and 1.2.13 (the
-    package's own string stays in its purl and evidence)."""
-    v = c.version
-    managers = {e.method for e in c.evidence}
-    if not v or not managers & {"dpkg", "rpm", "apk"}:
-        return v
-    if ":" in v and v.split(":", 1)[0].isdigit():
-        v = v.split(":", 1)[1]  # epoch
-    if "-" in v:
-        v = v.rsplit("-", 1)[0]  # package revision / release
-    return _REPACK.sub("", v) or c.version
+    """A package manager's version reduced to the upstream release (zlib 1.2.13, not
+    ``1:1.2.13.dfsg-1``); the component's purl and evidence keep the full string."""
+    if not c.version or not {e.method for e in c.evidence} & {"dpkg", "rpm", "apk"}:
+        return c.version
+    return upstream_version(c.version)
 
 
 def upstreams(result: ScanResult) -> list[dict[str, Any]]:
