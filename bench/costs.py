@@ -1,7 +1,8 @@
 """What identification and dynamic-loading detection add to a scan's time.
 
 Usage: ``python bench/costs.py [-n RUNS] [TARGET ...]`` — scans each target through the API
-(``unveil.scan``, in this process, warm: the first run is discarded) four ways, best of N:
+(``unveil.scan``, in this process, warm: a first scan each way is discarded) four ways, the
+four taken in turn in each of N rounds, the median of each:
 
 * ``bare``: ``identify=False, dynload=False`` (what ``bench/compare.py`` sets beside other
   tools);
@@ -14,7 +15,8 @@ Usage: ``python bench/costs.py [-n RUNS] [TARGET ...]`` — scans each target th
 ``unveil scan --format json`` command as a user runs it, start-up, imports and output
 included, each run a new process) and prints a Markdown table with each share
 (``+identify`` / ``bare`` - 1, ...) and what identification adds to a default scan
-(``default`` / ``+dynload`` - 1).  Without targets it uses the cached wheels of
+(``default`` / ``+dynload`` - 1), and the part of a default scan's time that
+dynamic-loading detection takes (1 - ``+identify`` / ``default``).  Without targets it uses the cached wheels of
 ``bench/corpus.py`` (scipy, pyarrow, torch, opencv for Linux and Windows) and the real-wheel
 virtual environment.
 """
@@ -26,6 +28,7 @@ import multiprocessing
 import os
 import resource
 import subprocess
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -68,23 +71,29 @@ def cli_times(target: str, runs: int) -> dict[str, float]:
                             *flags, target], stdout=subprocess.DEVNULL, check=False,
                            env={**os.environ, "NO_COLOR": "1"})
             times[name].append(time.perf_counter() - t)
-    return {name: min(v[1:]) for name, v in times.items()}
+    return {name: statistics.median(v[1:]) for name, v in times.items()}
 
 
-def best(target: str, cfg: ScanConfig, runs: int, cpu: bool = False) -> float:
-    unveil.scan(target, cfg)  # warm: page cache, lazily built tables
+def interleaved(target: str, ways: dict[str, ScanConfig], runs: int,
+                cpu: bool = False) -> dict[str, float]:
+    """Median of ``runs`` scans per way, the ways taken in turn in every round (so that a
+    change in the machine's speed, which on a shared VM swings by a third within minutes,
+    hits them all alike rather than whichever way ran then)."""
     clock = _cpu if cpu else time.perf_counter
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for name, cfg in ways.items():
+        unveil.scan(target, cfg)  # warm: page cache, lazily built tables
     for _ in range(runs):
-        t = clock()
-        unveil.scan(target, cfg)
-        times.append(clock() - t)
-    return min(times)
+        for name, cfg in ways.items():
+            t = clock()
+            unveil.scan(target, cfg)
+            times[name].append(clock() - t)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("-n", "--runs", type=int, default=3)
+    p.add_argument("-n", "--runs", type=int, default=5)
     p.add_argument("--cpu", action="store_true",
                    help="CPU seconds (this process and its workers) instead of wall-clock: "
                         "what the work costs, steadier on a loaded machine")
@@ -100,16 +109,17 @@ def main(argv: list[str] | None = None) -> int:
             "+dynload": replace(host, identify=False, dynload=True),
             "default": replace(host, identify=True, dynload=True)}
     print("| target | bare s | +identify s | identify share | +dynload s | dynload share "
-          "| default s | identify share of default |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+          "| default s | identify share of default | dynload part of default |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for target in targets:
         t = (cli_times(target, args.runs) if args.cli else
-             {name: best(target, cfg, args.runs, args.cpu) for name, cfg in ways.items()})
+             interleaved(target, ways, args.runs, args.cpu))
         name = Path(target).name
         print(f"| {name[:48]} | {t['bare']:.2f} | {t['+identify']:.2f} | "
               f"{t['+identify'] / t['bare'] - 1:+.0%} | {t['+dynload']:.2f} | "
               f"{t['+dynload'] / t['bare'] - 1:+.0%} | {t['default']:.2f} | "
-              f"{t['default'] / t['+dynload'] - 1:+.0%} |", flush=True)
+              f"{t['default'] / t['+dynload'] - 1:+.0%} | "
+              f"{1 - t['+identify'] / t['default']:.0%} |", flush=True)
     return 0
 
 
