@@ -194,6 +194,50 @@ def test_why_explains_missing_and_found(build: Builder, tmp_path: Path,
     assert any(a["rule"] == "rpath" for a in doc["attempts"])
 
 
+def test_why_names_each_similar_file_once(build: Builder, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A library with its chain of version links (libwhy.so -> libwhy.so.61 ->
+    libwhy.so.61.2.0) is one file, shown once by its versioned name."""
+    lib = build.lib("lib/libwhy.so.61.2.0", soname="libwhy.so.61")
+    (lib.parent / "libwhy.so.61").symlink_to(lib.name)
+    (lib.parent / "libwhy.so").symlink_to("libwhy.so.61")
+    old = build.lib("old/libwhy.so.58", soname="libwhy.so.58")
+    exe = build.exe("bin/prog", needs=[str(old)], rpath="$ORIGIN/../lib")
+    assert main(["why", "libwhy.so.58", "--from", str(exe), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [Path(s).name for s in doc["similar"]] == ["libwhy.so.61"]
+    assert sum("exists, but libwhy.so.58 is what is needed" in h for h in doc["hints"]) == 1
+
+
+def test_why_fix_hints_fit_the_requester(build: Builder, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A repair tool is advice for a Python package's binary, not for a system program;
+    the verdict says the cache was searched, since a cache miss leaves no candidate path."""
+    gone = build.lib("gone/libgone.so.3", soname="libgone.so.3")
+    prog = build.exe("usr/bin/prog", needs=[str(gone)])
+    ext = build.lib("venv/lib/python3.11/site-packages/pkg/_ext.cpython-311-x86_64-linux-gnu.so",
+                    needs=[str(gone)])
+    gone.unlink()
+    assert main(["why", "libgone.so.3", "--from", str(prog), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert "/etc/ld.so.cache has no entry for it" in doc["verdict"]
+    assert not any("auditwheel" in h for h in doc["hints"])
+    assert any("ldconfig" in h and "LD_LIBRARY_PATH" in h for h in doc["hints"])
+    assert main(["why", "libgone.so.3", "--from", str(ext), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert any("auditwheel repair" in h for h in doc["hints"])
+
+
+def test_why_names_the_debian_package_of_a_missing_library(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Absent from the root, a library Debian ships gets its package as a labelled hint."""
+    (tmp_path / "etc").mkdir()
+    assert main(["why", "libvips.so.42", "--root", str(tmp_path), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert any(h.startswith("Debian package libvips42 ships libvips.so.42")
+               and "apt-get install libvips42" in h for h in doc["hints"])
+
+
 def test_why_says_runpath_stops_the_rpath_chain(build: Builder,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     leaf = build.lib("deep/libleaf.so")

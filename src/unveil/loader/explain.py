@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 
+from unveil.identify.debian import debian_component
 from unveil.loader.glibc import GlibcLoader
+from unveil.loader.ldcache import LdCache
 from unveil.model import Binary, Outcome, Resolution, Rule, Verdict
 from unveil.sources.fs import FileSystem, SymlinkLoop
 
-__all__ = ["Explanation", "describe_rule", "explain", "explain_resolution", "similar_files"]
+__all__ = ["Explanation", "cache_name", "describe_rule", "explain", "explain_resolution",
+           "in_package", "similar_files"]
 
 _RULE_TEXT = {
     Rule.PATH: "the name contains a slash, so it is opened as a path",
@@ -63,10 +67,21 @@ def _stem(name: str) -> str:
     return base[: i + 3] if i >= 0 else base
 
 
+#: What may follow the stem in a library's file name: version numbers (not ``.c``, ``.debug``).
+_VERSION_TAIL = re.compile(r"(?:\.[0-9][0-9A-Za-z_]*)*")
+
+
+def _versioned_first(name: str) -> tuple[bool, int]:
+    """Which of several names of one file to show: a versioned one (``libz.so.1``, as a
+    SONAME reads), the shortest, before the development link ``libz.so``."""
+    return (name.endswith(".so"), len(name))
+
+
 def similar_files(fs: FileSystem, r: Resolution, extra_dirs: tuple[str, ...] = (),
                   cache_keys: tuple[tuple[str, str], ...] = (), cwd: str = "/") -> tuple[str, ...]:
     """Files whose names share the request's stem (``libavcodec.so``), in the directories
-    the loader searched and ``extra_dirs``, and in the cache (key, path) pairs."""
+    the loader searched and ``extra_dirs``, and in the cache (key, path) pairs: one name per
+    file (merged-/usr spellings and the chain of version links name the same file)."""
     stem = _stem(r.request)
     dirs: list[str] = []
     for a in r.attempts:
@@ -76,7 +91,7 @@ def similar_files(fs: FileSystem, r: Resolution, extra_dirs: tuple[str, ...] = (
     for d in extra_dirs:
         if d not in dirs:
             dirs.append(d)
-    out: list[str] = []
+    found: list[str] = []
     low = stem.lower()
     for d in dirs:
         full = d if d.startswith("/") else posixpath.join(cwd, d)
@@ -87,14 +102,38 @@ def similar_files(fs: FileSystem, r: Resolution, extra_dirs: tuple[str, ...] = (
         if real is None:
             continue
         for n in sorted(fs.listdir(real)):
-            if n.lower().startswith(low) and n != posixpath.basename(r.request):
+            if (n.lower().startswith(low) and n != posixpath.basename(r.request)
+                    and _VERSION_TAIL.fullmatch(n, len(stem))):
                 p = f"{d.rstrip('/')}/{n}"
-                if p not in out:
-                    out.append(p)
+                if p not in found:
+                    found.append(p)
     for key, value in cache_keys:
-        if key.startswith(stem) and key != r.request and value not in out:
-            out.append(value)
+        if key.startswith(stem) and key != r.request and value not in found:
+            found.append(value)
+    # One entry per file: the first directory's spelling, by its versioned name.
+    by_file: dict[str, list[str]] = {}
+    for p in found:
+        full = p if p.startswith("/") else posixpath.join(cwd, p)
+        try:
+            real = fs.resolve(full) or full
+        except SymlinkLoop:
+            real = full
+        by_file.setdefault(real, []).append(p)
+    out = []
+    for names in by_file.values():
+        first_dir = posixpath.dirname(names[0])
+        out.append(min((n for n in names if posixpath.dirname(n) == first_dir),
+                       key=lambda n: _versioned_first(posixpath.basename(n))))
     return tuple(out[:20])
+
+
+def in_package(path: str | None) -> bool:
+    """Whether a requester lies inside a Python package (an environment's site-packages, or a
+    wheel mounted for a scan), where repair tools are the fix rather than the system's."""
+    if not path:
+        return False
+    return ("/site-packages/" in path or "/dist-packages/" in path
+            or path.startswith("/__unveil__/"))
 
 
 _FIX_HINTS = {
@@ -109,13 +148,26 @@ _FIX_HINTS = {
                 "os.add_dll_directory (delvewheel repair does both); PATH is not searched "
                 "for extension modules since Python 3.8"),
 }
+#: For a requester outside any Python package (a system program or library): no repair tool.
+_SYSTEM_FIX_HINTS = {
+    "glibc": ("install the package that provides it; if a copy is installed in a directory "
+              "ld.so does not search, list that directory in a file under /etc/ld.so.conf.d/ "
+              "and run ldconfig (which adds it to /etc/ld.so.cache), or, if it ships beside "
+              "{req}, add its directory to {req}'s RUNPATH (patchelf --add-rpath "
+              "'$ORIGIN/<dir>'); LD_LIBRARY_PATH=<dir> finds it for one run"),
+    "musl": ("install the package that provides it (on Alpine: apk add so:{request}); if a "
+             "copy is installed in a directory musl does not search, list that directory in "
+             "/etc/ld-musl-<arch>.path, or add it to {req}'s RUNPATH; LD_LIBRARY_PATH=<dir> "
+             "finds it for one run"),
+}
 
 
 def explain_resolution(r: Resolution, *, fs: FileSystem, flavor: str = "glibc",
                        first: Resolution | None = None, extra_dirs: tuple[str, ...] = (),
                        cache_keys: tuple[tuple[str, str], ...] = (),
-                       cwd: str = "/") -> Explanation:
-    """Verdict and hints for one resolution, whichever loader made it."""
+                       cwd: str = "/", cache_name: str | None = None) -> Explanation:
+    """Verdict and hints for one resolution, whichever loader made it.  ``cache_name``
+    names the cache a glibc search consulted (a miss leaves no attempt: say so)."""
     request = r.request
     hints: list[str] = []
     similar: tuple[str, ...] = ()
@@ -136,7 +188,11 @@ def explain_resolution(r: Resolution, *, fs: FileSystem, flavor: str = "glibc",
                      "searched before it")
     else:
         tried = sum(1 for a in r.attempts if a.detail != "directory does not exist")
-        verdict = f"not found ({tried} candidate paths tried)"
+        verdict = f"not found ({tried} candidate paths tried"
+        if (cache_name and flavor == "glibc" and "/" not in request
+                and not any(a.rule is Rule.CACHE for a in r.attempts)):
+            verdict += f"; {cache_name} has no entry for it"
+        verdict += ")"
         similar = similar_files(fs, r, extra_dirs, cache_keys, cwd)
         for a in r.attempts:
             if a.verdict in (Verdict.WRONG_CLASS, Verdict.WRONG_MACHINE):
@@ -151,8 +207,19 @@ def explain_resolution(r: Resolution, *, fs: FileSystem, flavor: str = "glibc",
                          "version; install the package that provides the needed one, or "
                          "rebuild against the one present")
         req = r.requester if r.requester and not r.requester.startswith("(") else "the binary"
-        hints.append(_FIX_HINTS.get(flavor, _FIX_HINTS["glibc"]).format(req=req))
+        table = _FIX_HINTS if in_package(r.requester) else {**_FIX_HINTS, **_SYSTEM_FIX_HINTS}
+        hints.append(table.get(flavor, table["glibc"]).format(req=req, request=request))
     return Explanation(request, r.requester, r, first, verdict, tuple(hints), similar)
+
+
+def cache_name(cache: LdCache | None) -> str | None:
+    """How a glibc search's cache is named in a verdict (None: there was none to search)."""
+    if cache is None:
+        return None
+    if cache.emulated:
+        return ("the cache ldconfig would build from /etc/ld.so.conf (the root has no "
+                "/etc/ld.so.cache)")
+    return "/etc/ld.so.cache"
 
 
 def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explanation:
@@ -186,8 +253,14 @@ def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explana
     cache = tuple((e.key, e.value) for e in loader.cache.entries) if loader.cache else ()
     ex = explain_resolution(r, fs=loader.fs, flavor="glibc", first=first,
                             extra_dirs=loader.platform.trusted_dirs, cache_keys=cache,
-                            cwd=loader.cwd)
+                            cwd=loader.cwd, cache_name=cache_name(loader.cache))
     hints = ex.hints
+    if r.outcome is Outcome.NOT_FOUND and "/" not in request:
+        # Absent from this root: which Debian package ships that name (a scan says it in
+        # the edge's note; here there is no scan).
+        known = debian_component(request)
+        if known is not None:
+            hints = (known.evidence[0].detail, *hints)
     if r.outcome is Outcome.NOT_FOUND and from_path is not None and r.requester:
         requester = _binary(loader, r.requester)
         if requester is not None and requester.runpath is not None and r.requester != from_path:
