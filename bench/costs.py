@@ -16,9 +16,9 @@ four taken in turn in each of N rounds, the median of each:
 included, each run a new process) and prints a Markdown table with each share
 (``+identify`` / ``bare`` - 1, ...) and what identification adds to a default scan
 (``default`` / ``+dynload`` - 1), and the part of a default scan's time that
-dynamic-loading detection takes (1 - ``+identify`` / ``default``).  Without targets it uses the cached wheels of
-``bench/corpus.py`` (scipy, pyarrow, torch, opencv for Linux and Windows) and the real-wheel
-virtual environment.
+dynamic-loading detection takes (1 - ``+identify`` / ``default``).  Without targets it uses
+the cached wheels of ``bench/corpus.py`` (scipy, pyarrow, torch, opencv for Linux and
+Windows) and the real-wheel virtual environment.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import argparse
 import multiprocessing
 import os
 import resource
-import subprocess
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -81,7 +81,7 @@ def interleaved(target: str, ways: dict[str, ScanConfig], runs: int,
     hits them all alike rather than whichever way ran then)."""
     clock = _cpu if cpu else time.perf_counter
     times: dict[str, list[float]] = {name: [] for name in ways}
-    for name, cfg in ways.items():
+    for cfg in ways.values():
         unveil.scan(target, cfg)  # warm: page cache, lazily built tables
     for _ in range(runs):
         for name, cfg in ways.items():
