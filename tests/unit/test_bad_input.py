@@ -1003,7 +1003,9 @@ class TestWheels:
         except TargetError:
             return
         for p in result.problems:
-            assert p.location.startswith(f"{whl}!"), p
+            # inside the wheel, or the wheel itself (a mangled name can leave it no
+            # .dist-info directory)
+            assert p.location.startswith(f"{whl}!") or p.location == str(whl), p
 
     def test_backward_reads_in_a_large_deflated_member(self, tmp_path: Path) -> None:
         n = 1 << 14
