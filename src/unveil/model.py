@@ -63,6 +63,19 @@ class VersionNeed:
 
 
 @dataclass(frozen=True, slots=True)
+class Filtee:
+    """A ``DT_FILTER`` or ``DT_AUXILIARY`` entry: a library ld.so loads with the filter
+    object, just before it in the search order, so that its definitions win.  A filter's
+    filtee must load (ld.so stops without it); an auxiliary one may be absent.  ``after``
+    counts the DT_NEEDED entries before it in the dynamic array: ld.so takes the entries
+    in that order."""
+
+    name: str
+    auxiliary: bool
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
 class DlopenNote:
     """One entry of a ``.note.dlopen`` note (UAPI "dlopen metadata" spec)."""
 
@@ -92,6 +105,8 @@ class Binary:
     interpreter: str | None = None
     soname: str | None = None
     needed: tuple[str, ...] = ()
+    #: DT_FILTER and DT_AUXILIARY entries, in dynamic-array order
+    filtees: tuple[Filtee, ...] = ()
     rpath: tuple[str, ...] | None = None
     runpath: tuple[str, ...] | None = None
     flags: int = 0

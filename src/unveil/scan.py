@@ -1609,6 +1609,15 @@ class _TargetScan:
         return next((k for n, k in zip(b.needed, b.needed_kinds, strict=False)
                      if n == request), None)
 
+    def _auxiliary(self, requester: str, request: str) -> bool:
+        """Whether the requester asks for the library only as a DT_AUXILIARY filtee (not
+        also as DT_NEEDED or DT_FILTER, which ld.so cannot do without)."""
+        b = self.store.get(requester).binary
+        if b is None or not b.filtees or request in b.needed:
+            return False
+        return any(f.name == request for f in b.filtees) and all(
+            f.auxiliary for f in b.filtees if f.name == request)
+
     def flavor(self, requester: str) -> str:
         return self._flavor_of.get(requester, "glibc")
 
@@ -1643,8 +1652,9 @@ class _TargetScan:
             # platform policy's libraries, as for its own edges)
             policy = self.s.config.policy_libs if self.t.kind is TargetKind.WHEEL else ()
             for r in result.resolutions:
-                if r.outcome is not Outcome.FOUND and r.request not in policy and not (
-                        self.t.contains(real_of.get(r.requester) or r.requester)):
+                by = real_of.get(r.requester) or r.requester
+                if (r.outcome is not Outcome.FOUND and r.request not in policy
+                        and not self.t.contains(by) and not self._auxiliary(by, r.request)):
                     fatal_of.setdefault(main_real, f"{r.request}, needed by {r.requester} "
                                                    "(outside the target), is not found")
 
@@ -1691,6 +1701,10 @@ class _TargetScan:
                             note="expected from another distribution, which is not present")
             kind = self._need_kind(requester, r.request) if flavor in ("dyld",
                                                                         "windows") else None
+            if flavor in ("glibc", None) and self._auxiliary(requester, r.request):
+                return Edge(r, EdgeClass.OPTIONAL, None, None, False,
+                            note="auxiliary filtee (DT_AUXILIARY): ld.so loads the filter "
+                                 "without it")
             if kind == "weak":
                 return Edge(r, EdgeClass.OPTIONAL, None, None, False,
                             note="weak import (LC_LOAD_WEAK_DYLIB): dyld loads the image "

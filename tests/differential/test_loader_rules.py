@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import RTLD, Builder, OracleCheck, have, host_config, unveil_ldd
 from unveil import scan
+from unveil.formats import parse_binary
+from unveil.formats.blob import BytesBlob
 
 
 def test_direct_rpath(build: Builder, agree: OracleCheck) -> None:
@@ -433,3 +435,91 @@ def test_symbol_versions_a_library_lacks(build: Builder, agree: OracleCheck,
     agree(str(exe))
     unveil_ldd(str(exe), warnings=warnings)
     assert warnings == [f"{exe}: {lib}: no version information available (required by {exe})"]
+
+
+# DT_FILTER / DT_AUXILIARY (dl-deps.c): the filtee is loaded with the filter object and put
+# just before it in the search list and the link map, so ldd lists it first.
+
+def test_filtee_listed_before_its_filter(build: Builder, agree: OracleCheck) -> None:
+    impl = build.lib("lib/libimpl.so")
+    dep = build.lib("lib/libfdep.so")
+    flt = build.lib("lib/libflt.so", needs=[str(dep)], runpath="$ORIGIN",
+                    extra=["-Wl,--filter=libimpl.so"])
+    exe = build.exe("bin/prog", needs=[str(flt)], rpath=str(flt.parent))
+    lines = agree(str(exe))
+    at = {line.split(" =>")[0].strip(): i for i, line in enumerate(lines)}
+    assert at["libimpl.so"] < at["libflt.so"] < at["libfdep.so"]
+    assert impl.exists()
+
+
+def test_missing_filtee_and_auxiliary_are_listed_not_found(build: Builder,
+                                                           agree: OracleCheck) -> None:
+    flt = build.lib("lib/libflt.so", extra=["-Wl,--filter=libnone.so"])
+    aux = build.lib("lib/libaux.so",
+                    extra=["-Wl,--auxiliary=libgone.so", "-Wl,--auxiliary=libgone2.so"])
+    exe = build.exe("bin/prog", needs=[str(flt), str(aux)], rpath=str(flt.parent))
+    lines = agree(str(exe))
+    assert "\tlibnone.so => not found" in lines
+    assert "\tlibgone2.so => not found" in lines
+
+
+def test_filtee_loaded_later_moves_before_the_filter(build: Builder,
+                                                     agree: OracleCheck) -> None:
+    """A filtee the program also needs, after the filter: it moves up (both lists); one
+    needed before the filter stays where it is."""
+    impl = build.lib("lib/libimpl.so")
+    early = build.lib("lib/libearly.so")
+    flt = build.lib("lib/libflt.so", runpath="$ORIGIN",
+                    extra=["-Wl,--filter=libimpl.so", "-Wl,--auxiliary=libearly.so"])
+    exe = build.exe("bin/prog", needs=[str(early), str(flt), str(impl)],
+                    rpath=str(flt.parent))
+    agree(str(exe))
+
+
+def test_filtee_that_is_itself_a_filter(build: Builder, agree: OracleCheck) -> None:
+    inner = build.lib("lib/libinner.so")
+    build.lib("lib/libmid.so", runpath="$ORIGIN", needs=[str(build.lib("lib/libmdep.so"))],
+              extra=["-Wl,--filter=libinner.so"])
+    outer = build.lib("lib/libouter.so", runpath="$ORIGIN",
+                      needs=[str(build.lib("lib/libodep.so"))],
+                      extra=["-Wl,--auxiliary=libmid.so", "-Wl,--filter=libnone.so"])
+    exe = build.exe("bin/prog", needs=[str(outer)], rpath=str(outer.parent))
+    agree(str(exe))
+    assert inner.exists()
+
+
+def test_scan_classes_filtees(build: Builder, tmp_path: Path) -> None:
+    """An auxiliary filtee that is absent is optional; a filter's is missing, and a program
+    whose closure holds such a filter outside the target is reported as one ld.so stops."""
+    outside = build.lib("outside/libsysflt.so", extra=["-Wl,--filter=libnone.so"])
+    build.lib("outside/libsysaux.so", extra=["-Wl,--auxiliary=libgone.so"])
+    aux = build.lib("pkg/libaux.so", extra=["-Wl,--auxiliary=libgone.so",
+                                            "-Wl,--filter=libc.so.6"])
+    build.exe("pkg/prog", needs=[str(aux), str(outside.parent / "libsysaux.so")],
+              rpath=f"$ORIGIN:{outside.parent}")
+    build.exe("pkg/stops", needs=[str(outside)], rpath=str(outside.parent))
+    result = scan(str(tmp_path / "pkg"), host_config())
+    (t,) = result.targets
+    by_name = {Path(b.location.path).name: b for b in t.binaries}
+    facts = by_name["libaux.so"].binary.filtees
+    assert {f.name: f.auxiliary for f in facts} == {"libgone.so": True, "libc.so.6": False}
+    edges = {e.resolution.request: e for e in by_name["libaux.so"].edges}
+    assert edges["libgone.so"].edge_class.value == "optional"
+    assert edges["libc.so.6"].resolution.outcome.value == "found"
+    stops = [p for p in t.problems if "ld.so would stop" in p.message]
+    assert [Path(p.location).name for p in stops] == ["stops"]
+    assert "libnone.so" in stops[0].message
+
+
+def test_filtees_agree_with_readelf(build: Builder) -> None:
+    lib = build.lib("lib/libf.so", needs=[str(build.lib("lib/libn.so"))],
+                    extra=["-Wl,--auxiliary=liba.so", "-Wl,--filter=libb.so",
+                           "-Wl,--auxiliary=libc2.so"])
+    out = subprocess.run(["readelf", "-dW", str(lib)], capture_output=True, text=True,
+                         check=True).stdout
+    expected = [(m.group(2), m.group(1) == "Auxiliary")
+                for m in re.finditer(r"(Auxiliary|Filter) library: \[([^\]]+)\]", out)]
+    data = lib.read_bytes()
+    binary, _ = parse_binary(BytesBlob(data), data[:64])
+    assert [(f.name, f.auxiliary) for f in binary.filtees] == expected
+    assert len(expected) == 3

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from unveil.errors import FormatError
 from unveil.formats._reader import read_binary
 from unveil.formats.blob import Blob
-from unveil.model import Binary, BinaryFormat, DlopenNote, Symbol, VersionNeed
+from unveil.model import Binary, BinaryFormat, DlopenNote, Filtee, Symbol, VersionNeed
 
 __all__ = ["ELF_MAGIC", "ElfFile", "parse_elf", "machine_name"]
 
@@ -27,6 +27,7 @@ DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB = 0, 1, 4, 5, 6
 DT_STRSZ, DT_SYMENT, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_FLAGS = 10, 11, 14, 15, 29, 30
 DT_GNU_HASH, DT_VERSYM, DT_FLAGS_1 = 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFB
 DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+DT_AUXILIARY, DT_FILTER = 0x7FFFFFFD, 0x7FFFFFFF
 #: vna_flags: a weak version need (ld.so goes on without it)
 VER_FLG_WEAK = 0x2
 NT_GNU_BUILD_ID = 3
@@ -325,12 +326,15 @@ class ElfFile:
                 break
         dyn = self.dynamic()
         needed: list[str] = []
+        filtees: list[Filtee] = []
         soname = None
         rpath = runpath = None
         flags = flags_1 = 0
         for tag, val in dyn:
             if tag == DT_NEEDED:
                 needed.append(self.string(val))
+            elif tag in (DT_FILTER, DT_AUXILIARY):
+                filtees.append(Filtee(self.string(val), tag == DT_AUXILIARY, len(needed)))
             elif tag == DT_SONAME:
                 soname = self.string(val)
             elif tag == DT_RPATH:
@@ -371,6 +375,7 @@ class ElfFile:
             interpreter=interp,
             soname=soname,
             needed=tuple(needed),
+            filtees=tuple(filtees),
             rpath=rpath,
             runpath=runpath,
             flags=flags,

@@ -32,7 +32,7 @@ from unveil.config import GlibcPlatform
 from unveil.errors import FormatError, LoaderError, SourceError
 from unveil.loader.ldcache import CacheEntry, LdCache, parse_ld_cache, read_ld_so_conf
 from unveil.loader.store import BinaryStore
-from unveil.model import Attempt, Binary, Outcome, Resolution, Rule, Verdict
+from unveil.model import Attempt, Binary, Filtee, Outcome, Resolution, Rule, Verdict
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
 __all__ = ["GlibcLoader", "LoadResult", "LoadedObject", "load_cache", "verify_header"]
@@ -770,15 +770,26 @@ class GlibcLoader:
             known.add(new)
             self._reference(new, chain, queue)
         i = 0
+        #: objects whose entries were read already (a filter, put back behind its filtees)
+        done: set[int] = set()
         try:
             while i < len(queue):
                 obj = queue[i]
                 i += 1
-                if obj.binary is None:
+                if obj.binary is None or id(obj) in done:
                     continue
-                for need in obj.binary.needed:
+                filtees = obj.binary.filtees
+                inserted = 0
+                for k, need in enumerate((*obj.binary.needed, None)):
+                    while filtees and filtees[0].after <= k:
+                        # dl-deps.c: DT_FILTER/DT_AUXILIARY entries are read in the dynamic
+                        # array's order with the DT_NEEDED ones
+                        inserted += self._filtee(filtees[0], obj, main=main, queue=queue,
+                                                 chain=chain, by_real=by_real, known=known,
+                                                 resolutions=resolutions)
+                        filtees = filtees[1:]
                     if not need:
-                        continue  # an empty name: ld.so has nothing to load
+                        continue  # an empty name (or the end): ld.so has nothing to load
                     want = need
                     if "$" in need and _DST.search(need):
                         # dl-deps.c expands dynamic string tokens before anything else: the
@@ -822,6 +833,11 @@ class GlibcLoader:
                     resolutions.append(Resolution(obj.path, need, Outcome.FOUND, path, rule,
                                                   origin, _kept(attempts)))
                     self._reference(new, chain, queue)
+                if inserted:
+                    # The filtees now stand before the filter in the search list: they are
+                    # read next, and the filter, read already, is passed over.
+                    done.add(id(obj))
+                    i = queue.index(obj) - inserted
         except _Fatal as f:
             fatal = str(f)
         chain = self._place_rtld(chain, queue, pending_rtld)
@@ -861,6 +877,59 @@ class GlibcLoader:
                 out.extend(MissingVersion(requester, name, need.file, v, v in need.weak)
                            for v in need.versions if v not in defined)
         return tuple(out)
+
+    def _filtee(self, f: Filtee, obj: _Obj, *, main: _Obj, queue: list[_Obj],
+                chain: list[_Obj], by_real: dict[str, _Obj], known: _Known,
+                resolutions: list[Resolution]) -> int:
+        """dl-deps.c on a DT_FILTER/DT_AUXILIARY entry of ``obj``: the filtee is loaded (or,
+        in trace mode, faked as not found) and placed just before ``obj`` in the search list
+        and the link map, unless it is in the search list before ``obj`` already.  Returns
+        how many objects now stand before ``obj`` in the search list for it (0 or 1)."""
+        want = f.name
+        if "$" in want and _DST.search(want):
+            want = self.expand(want, obj.path) or want
+        dep = known.match(want)
+        if dep is not None:
+            resolutions.append(Resolution(obj.path, f.name, Outcome.FOUND, dep.path,
+                                          Rule.LOADED, dep.name))
+        else:
+            try:
+                path, real_dep, rule, origin, attempts = self.search(want, obj, main)
+            except _Fatal as e:
+                r = e.resolution
+                resolutions.append(Resolution(obj.path, f.name, Outcome.FATAL, r.path, r.rule,
+                                              r.origin, r.attempts, r.fatal))
+                raise
+            if path is None or real_dep is None:
+                resolutions.append(Resolution(obj.path, f.name, Outcome.NOT_FOUND,
+                                              attempts=_kept(attempts)))
+                # trace mode fakes a link map for it, moved before the filter's
+                chain.insert(chain.index(obj) if obj in chain else len(chain),
+                             _Obj(want, "", "", None, obj, {want}, role="missing"))
+                return 0
+            dep = by_real.get(real_dep)
+            if dep is not None:
+                known.add_name(want, dep)
+            else:
+                dep = _Obj(want, path, real_dep, self.store.get(real_dep).binary, obj,
+                           {want, path})
+                by_real[real_dep] = dep
+                known.add(dep)
+            resolutions.append(Resolution(obj.path, f.name, Outcome.FOUND, dep.path, rule,
+                                          origin, _kept(attempts)))
+        if dep is obj or dep.role == "vdso":
+            return 0
+        if dep in queue:
+            if queue.index(dep) < queue.index(obj):
+                return 0  # found earlier in the search list already: nothing moves
+            queue.remove(dep)
+        queue.insert(queue.index(obj), dep)
+        dep.referenced = True
+        if dep.role not in ("main", "rtld"):
+            if dep in chain:
+                chain.remove(dep)
+            chain.insert(chain.index(obj) if obj in chain else len(chain), dep)
+        return 1
 
     @staticmethod
     def _reference(o: _Obj, chain: list[_Obj], queue: list[_Obj]) -> None:

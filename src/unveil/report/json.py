@@ -28,7 +28,7 @@ from unveil.model import (
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "dumps", "to_dict"]
 
 SCHEMA_ID = "https://unveil.invalid/schema/scan.schema.json"
-SCHEMA_VERSION = "1.7"
+SCHEMA_VERSION = "1.8"
 
 
 def _loc(loc: Location | None) -> dict[str, Any] | None:
@@ -83,6 +83,7 @@ def binary_facts(b: Binary) -> dict[str, Any]:
         "interpreter": b.interpreter,
         "soname": b.soname,
         "needed": list(b.needed),
+        "filtees": [{"name": f.name, "auxiliary": f.auxiliary} for f in b.filtees],
         "rpath": list(b.rpath) if b.rpath is not None else None,
         "runpath": list(b.runpath) if b.runpath is not None else None,
         "flags": b.flags,
