@@ -323,7 +323,7 @@ def _package_of(path: str) -> str:
 
 #: In a worker process only: the tree it analyses and its reader of the tree's modules (set
 #: by :func:`_init_worker` in the child, so concurrent scans in the parent never share it).
-_WORKER: list[tuple[FileSystem, PythonModules]] = []
+_WORKER: list[tuple[FileSystem, PythonModules | None]] = []
 #: In a worker process only: the store whose files it reads for the scan (see _Members).
 _WORKER_STORE: list[BinaryStore] = []
 
@@ -331,13 +331,24 @@ _WORKER_STORE: list[BinaryStore] = []
 def _init_worker(fs: FileSystem, store: BinaryStore | None = None) -> None:
     import gc
 
-    from unveil.dynload.python import PythonModules
-
     # What the worker inherited stays as it is: the collector never walks it (nor copies
     # its pages, shared with the parent until written).
     gc.freeze()
-    _WORKER[:] = [(fs, PythonModules.of(fs))]
+    _WORKER[:] = [(fs, None)]
     _WORKER_STORE[:] = [store] if store is not None else []
+
+
+def _worker_sources() -> tuple[FileSystem, PythonModules]:
+    """The tree and its module reader, made on a worker's first source task: a worker that
+    only reads members (an identifying scan without dynamic-loading detection) would
+    otherwise import the Python detector (~40 ms) for nothing."""
+    from unveil.dynload.python import PythonModules
+
+    fs, modules = _WORKER[0]
+    if modules is None:
+        modules = PythonModules.of(fs)
+        _WORKER[0] = (fs, modules)
+    return fs, modules
 
 
 def _fork_pool(fs: FileSystem, workers: int,
@@ -436,14 +447,14 @@ def _import_detectors(paths: list[str]) -> None:
 
 
 def _worker_prefilter(paths: list[str]) -> list[_Prefiltered]:
-    fs, modules = _WORKER[0]
+    fs, modules = _worker_sources()
     return _prefilter_sources(fs, paths, modules)
 
 
 def _worker_analyse(sources: list[_Prefiltered]) -> list[SourceResult]:
     import gc
 
-    fs, modules = _WORKER[0]
+    fs, modules = _worker_sources()
     try:
         return _analyse_sources(fs, sources, modules)
     finally:
@@ -1136,7 +1147,7 @@ class _TargetScan:
             if (cfg.identify or cfg.dynload) and sizes and _Members.worth(sizes):
                 # A large wheel, read with Python work per member: in worker processes.
                 # What they run is imported here first, once, for both to inherit.
-                source_paths = self._source_paths()
+                source_paths = self._source_paths() if cfg.dynload else []
                 _import_member_work(cfg.identify, cfg.dynload, source_paths)
                 pool = _fork_pool(self.fs, cfg.workers, self.store)
                 members = _Members(self.store, candidates, sizes, pool)
