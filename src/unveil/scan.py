@@ -424,7 +424,9 @@ def _import_member_work(identify: bool, dynload: bool, sources: list[str]) -> No
     (each would otherwise import, and compile without bytecode caches, its own)."""
     if identify:
         from unveil import identify as _identify  # noqa: F401
-        from unveil.identify import banners as _banners  # noqa: F401
+        from unveil.identify.banners import prepare_default_rules
+
+        prepare_default_rules()
     if dynload:
         from unveil.dynload import binary as _binary  # noqa: F401
 
@@ -1158,6 +1160,7 @@ class _TargetScan:
 
                 mine = [p for p in candidates if t.contains(p)]
                 if len(mine) >= 2 * IdentifyPool.BATCH:
+                    _import_member_work(True, False, [])  # for the workers to inherit
                     identifying = IdentifyPool(self.fs, mine, cfg.workers)
                     self.store.identify = None
             if cfg.dynload:

@@ -60,6 +60,7 @@ __all__ = [
     "dehash",
     "identify_bytes",
     "keep_regions",
+    "prepare_default_rules",
     "scan_regions",
 ]
 
@@ -160,6 +161,12 @@ def _prepare(rules: RuleSet) -> _Prepared:
     )
     _PREPARED[id(rules)] = prepared
     return prepared
+
+
+def prepare_default_rules() -> None:
+    """Load, validate and index the shipped rule table now (~30 ms), in a process about to
+    fork workers: they inherit it instead of each doing it again."""
+    _compiled(_prepare(default_rules()), (), True)
 
 
 def _glob(prepared: _Prepared, i: int) -> re.Pattern[str]:
