@@ -858,9 +858,16 @@ class _Symbols:
             value = struct.unpack_from("<i", code, 1)[0]
             text = _int_version(value, vsym.format)
             return (text, f"{name}() returns {value:#x}") if text else None
-        if kind == "ret-str" and code[:3] == b"\x48\x8d\x05" and code[7:7 + len(ret)] == ret:
-            disp = struct.unpack_from("<i", code, 3)[0]
-            off = self.offset(pc + 7 + disp)
+        if kind == "ret-str":
+            # lea rax, [rip+disp32]; ret — at the start, or after a short guarded store of
+            # the number too (c-ares: if (version) *version = ARES_VERSION; return "1.34.9")
+            at = code.find(b"\x48\x8d\x05", 0, _RET_STR_REACH + 3)
+            while at >= 0 and code[at + 7:at + 7 + len(ret)] != ret:
+                at = code.find(b"\x48\x8d\x05", at + 1, _RET_STR_REACH + 3)
+            if at < 0:
+                return None
+            disp = struct.unpack_from("<i", code, at + 3)[0]
+            off = self.offset(pc + at + 7 + disp)
             text = _cstring(self.blob, off) if off is not None else None
             return (text, f"{name}() returns {text!r}") if text else None
         if kind == "ret-int3":
@@ -876,6 +883,10 @@ class _Symbols:
             text = f"{parts[0]}.{parts[1]}.{parts[2]}"
             return text, f"{name}() stores {text}"
         return None
+
+
+#: how far into a version function the ``lea rax, [rip+...]; ret`` of ``ret-str`` may start
+_RET_STR_REACH = 16
 
 
 def _symbol_hits(blob: Blob, elf: _Elf | None, rules: Iterable[Rule],
