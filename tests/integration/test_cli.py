@@ -109,6 +109,10 @@ def test_text_output(build: Builder, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "pkg/_ext.cpython-311-x86_64-linux-gnu.so" in out
     assert "libgone.so.3 not found" in out
     assert "\x1b[" not in out, "no colour when not a terminal"
+    # the rule names the RPATH's owner as a member, not the mount point it was resolved under
+    assert "via DT_RPATH of pkg/_ext.cpython-311-x86_64-linux-gnu.so" in out
+    assert "/__unveil__/" not in out
+    assert "already loaded (libc.so.6)" in out
 
 
 def test_text_output_of_an_environment_is_relative(build: Builder, tmp_path: Path,

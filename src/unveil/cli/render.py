@@ -17,6 +17,7 @@ from unveil.model import (
     EdgeClass,
     Outcome,
     ProblemKind,
+    Rule,
     ScannedBinary,
     ScanResult,
     TargetResult,
@@ -98,7 +99,10 @@ def _edge_text(e: Edge, verbose: bool, container: str | None,
     if e.note and e.edge_class is EdgeClass.RUNTIME:
         where += f" [dim]({escape(e.note)})[/]"
     if verbose:
-        return f"{name} → {where}  [dim]via {escape(describe_rule(r.rule, r.origin))}[/]"
+        origin = _MEMBER.get(posixpath.normpath(r.origin), r.origin) if r.origin else None
+        if r.rule is Rule.LOADED:
+            return f"{name} → {where}  [dim]already loaded ({escape(origin or '')})[/]"
+        return f"{name} → {where}  [dim]via {escape(describe_rule(r.rule, origin))}[/]"
     return f"{name} → {where}"
 
 
@@ -153,9 +157,15 @@ def _binary_node(parent: Tree, b: ScannedBinary, verbose: bool,
 
 #: identity of each scanned binary by location, for edges that point at it (set per render).
 _IDENTITY: dict[str, Component] = {}
+#: a binary's path as its loader spelled it -> as the tree names it (a wheel's member path,
+#: not the mount point it is resolved under), for the RPATH owners ``-v`` names
+_MEMBER: dict[str, str] = {}
 
 
 def render_scan(console: Console, result: ScanResult, verbose: bool = False) -> None:
+    _MEMBER.clear()
+    _MEMBER.update({posixpath.normpath(b.loader_path): b.location.path for t in result.targets
+                    for b in t.binaries if b.loader_path != b.location.path})
     _IDENTITY.clear()
     _IDENTITY.update({str(b.location): b.components[0] for t in result.targets
                       for b in t.binaries if b.components and not b.components[0].unidentified})
