@@ -1832,7 +1832,7 @@ class Scanner:
         delvewheel's ``libpq-<32 hex>.dll``), optionally only from binaries whose location
         ends with ``requester``."""
         from unveil.identify.banners import dehash
-        from unveil.loader.explain import cache_name, explain_resolution
+        from unveil.loader.explain import cache_name, explain_resolution, store_soname
 
         opened = open_target(target, self.config)
         ts = _TargetScan(self, opened)
@@ -1861,7 +1861,8 @@ class Scanner:
                     r, fs=ts.fs, flavor=flavor, first=first, cwd=self.config.cwd,
                     extra_dirs=self.config.glibc.trusted_dirs if flavor == "glibc" else (),
                     cache_keys=cache if flavor == "glibc" else (),
-                    cache_name=cache_name(ts.cache) if flavor == "glibc" else None)
+                    cache_name=cache_name(ts.cache) if flavor == "glibc" else None,
+                    soname_of=store_soname(ts.store))
                 if e.note:
                     ex = replace(ex, hints=(e.note, *ex.hints))
                 out.append(ts.for_display(replace(ex, requester=str(b.location))))

@@ -523,3 +523,50 @@ def test_filtees_agree_with_readelf(build: Builder) -> None:
     binary, _ = parse_binary(BytesBlob(data), data[:64])
     assert [(f.name, f.auxiliary) for f in binary.filtees] == expected
     assert len(expected) == 3
+
+
+def test_filtees_of_the_object_given_are_not_listed(build: Builder, agree: OracleCheck) -> None:
+    """ldd of a filter library: its filtees are linked in before it, where rtld.c's trace
+    (which starts after the program) never looks; their own dependencies are listed."""
+    build.lib("lib/libimpl.so", needs=[str(build.lib("lib/libideep.so"))])
+    flt = build.lib("lib/libflt.so", runpath="$ORIGIN",
+                    extra=["-Wl,--filter=libimpl.so", "-Wl,--auxiliary=libnone.so"])
+    lines = agree(str(flt))
+    assert not any("libimpl.so" in line or "libnone.so" in line for line in lines)
+    assert any("libideep.so" in line for line in lines)
+
+
+def test_auxiliary_filtee_not_loadable_is_skipped(build: Builder, agree: OracleCheck,
+                                                  tmp_path: Path) -> None:
+    """dl-deps.c drops any error loading an auxiliary filtee: a first candidate that is not
+    an ELF file ends its search without a line (a filter's would stop the load)."""
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "libw.so").write_text("INPUT(-lc)\n")
+    build.lib("good/libw.so")
+    aux = build.lib("lib/libaux.so", extra=["-Wl,--auxiliary=libw.so"])
+    exe = build.exe("bin/prog", needs=[str(aux)],
+                    rpath=f"{tmp_path}/txt:{tmp_path}/good:{aux.parent}")
+    lines = agree(str(exe))
+    assert not any("libw.so" in line for line in lines)
+
+
+def test_filtee_named_as_the_vdso_moves_it(build: Builder, agree: OracleCheck) -> None:
+    a = build.lib("lib/liba.so")
+    fv = build.lib("lib/libfv.so", extra=["-Wl,--filter=linux-vdso.so.1"])
+    agree(str(build.exe("bin/prog", needs=[str(a), str(fv)], rpath=str(a.parent))))
+
+
+def test_mutual_filters_stop_the_load(build: Builder, tmp_path: Path) -> None:
+    """Two libraries that are each other's filtee: dl-deps.c swaps them for ever and ld.so
+    crashes (trace mode too); unveil reports the load as one that cannot happen."""
+    build.lib("lib/libB.so")
+    build.lib("lib/libA.so", extra=[f"-L{tmp_path}/lib", "-Wl,--filter=libB.so"])
+    build.lib("lib/libB.so", extra=["-Wl,--filter=libA.so"])
+    exe = build.exe("bin/prog", needs=[str(tmp_path / "lib" / "libA.so")],
+                    rpath=str(tmp_path / "lib"))
+    real = subprocess.run([RTLD, str(exe)], env={"LD_TRACE_LOADED_OBJECTS": "1"},
+                          capture_output=True, check=False)
+    assert real.returncode != 0
+    _lines, fatal = unveil_ldd(str(exe))
+    assert fatal is not None
+    assert "each other's filtees" in fatal

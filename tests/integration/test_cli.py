@@ -232,6 +232,53 @@ def test_why_fix_hints_fit_the_requester(build: Builder, tmp_path: Path,
     assert any("auditwheel repair" in h for h in doc["hints"])
 
 
+def test_why_hints_read_what_the_search_found(build: Builder, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Similar files are neither the candidates tried (a wrong-class file's own version
+    link) nor non-files; the very library without its SONAME link is named as such; a
+    relative --from inside site-packages is a package's binary."""
+    real = build.lib("lib/libfoo.so.1.0.0", soname="libfoo.so.1")
+    exe = build.exe("bin/prog", needs=[str(real)], rpath=str(real.parent))
+    (real.parent / "libfoo.so.7").symlink_to("nowhere")
+    (real.parent / "libfoo.so.9").mkdir()
+    assert main(["why", "libfoo.so.1", "--from", str(exe), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [Path(s).name for s in doc["similar"]] == ["libfoo.so.1.0.0"]
+    assert any("is libfoo.so.1 (its SONAME)" in h and "ldconfig -n" in h
+               for h in doc["hints"])
+    # a candidate of the wrong class, reached through its version link
+    wrong = build.lib("wc/libw.so.1.0", soname="libw.so.1")
+    (wrong.parent / "libw.so.1").symlink_to(wrong.name)
+    exe2 = build.exe("bin/prog2", needs=[str(wrong.parent / "libw.so.1")],
+                     rpath=str(wrong.parent))
+    data = bytearray(wrong.read_bytes())
+    data[4] = 1  # ELFCLASS32
+    wrong.write_bytes(bytes(data))
+    assert main(["why", "libw.so.1", "--from", str(exe2), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["similar"] == []
+    # relative, from inside site-packages
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    gone = build.lib("gone/libgone.so.3", soname="libgone.so.3")
+    build.lib("venv/lib/python3.11/site-packages/pkg/_ext.so", needs=[str(gone)])
+    gone.unlink()
+    monkeypatch.chdir(site)
+    assert main(["why", "libgone.so.3", "--from", "pkg/_ext.so", "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert any("auditwheel repair" in h for h in doc["hints"])
+
+
+def test_why_nodeflib_says_why_an_installed_library_is_passed_over(
+        build: Builder, capsys: pytest.CaptureFixture[str]) -> None:
+    lib = build.lib("nl/libn.so", link=["-lz"], extra=["-Wl,-z,nodefaultlib"])
+    assert main(["why", "libz.so.1", "--from", str(lib), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert any("DF_1_NODEFLIB" in h for h in doc["hints"])
+    assert not any("apt-get" in h or "ldconfig" in h for h in doc["hints"])
+    assert doc["similar"] == []
+
+
 def test_why_names_the_debian_package_of_a_missing_library(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Absent from the root, a library Debian ships gets its package as a labelled hint."""

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from unveil.identify.debian import debian_component
 from unveil.loader.glibc import GlibcLoader
 from unveil.loader.ldcache import LdCache
+from unveil.loader.store import BinaryStore
 from unveil.model import Binary, Outcome, Resolution, Rule, Verdict
-from unveil.sources.fs import FileSystem, SymlinkLoop
+from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
 __all__ = ["Explanation", "cache_name", "describe_rule", "explain", "explain_resolution",
-           "in_package", "similar_files"]
+           "in_package", "similar_files", "store_soname"]
 
 _RULE_TEXT = {
     Rule.PATH: "the name contains a slash, so it is opened as a path",
@@ -110,15 +112,15 @@ def similar_files(fs: FileSystem, r: Resolution, extra_dirs: tuple[str, ...] = (
     for key, value in cache_keys:
         if key.startswith(stem) and key != r.request and value not in found:
             found.append(value)
-    # One entry per file: the first directory's spelling, by its versioned name.
+    # One entry per file: the first directory's spelling, by its versioned name; not the
+    # files the search tried already (a wrong-class libz.so.1's own libz.so.1.2.13), nor
+    # what is no file (a dangling link, a loop, a directory).
+    tried = {_real_file(fs, a.path, cwd) for a in r.attempts}
     by_file: dict[str, list[str]] = {}
     for p in found:
-        full = p if p.startswith("/") else posixpath.join(cwd, p)
-        try:
-            real = fs.resolve(full) or full
-        except SymlinkLoop:
-            real = full
-        by_file.setdefault(real, []).append(p)
+        real = _real_file(fs, p, cwd)
+        if real is not None and real not in tried:
+            by_file.setdefault(real, []).append(p)
     out = []
     for names in by_file.values():
         first_dir = posixpath.dirname(names[0])
@@ -127,13 +129,24 @@ def similar_files(fs: FileSystem, r: Resolution, extra_dirs: tuple[str, ...] = (
     return tuple(out[:20])
 
 
-def in_package(path: str | None) -> bool:
+def _real_file(fs: FileSystem, path: str, cwd: str) -> str | None:
+    """The symlink-free path of a regular file, else None."""
+    full = path if path.startswith("/") else posixpath.join(cwd, path)
+    try:
+        real = fs.resolve(full)
+    except SymlinkLoop:
+        return None
+    return real if real is not None and fs.kind(real) is Kind.FILE else None
+
+
+def in_package(path: str | None, cwd: str = "/") -> bool:
     """Whether a requester lies inside a Python package (an environment's site-packages, or a
-    wheel mounted for a scan), where repair tools are the fix rather than the system's."""
-    if not path:
+    wheel, which a scan mounts under one), where repair tools are the fix rather than the
+    system's."""
+    if not path or path.startswith("("):
         return False
-    return ("/site-packages/" in path or "/dist-packages/" in path
-            or path.startswith("/__unveil__/"))
+    full = path if path.startswith("/") else posixpath.join(cwd, path)
+    return "/site-packages/" in full or "/dist-packages/" in full
 
 
 _FIX_HINTS = {
@@ -150,6 +163,11 @@ _FIX_HINTS = {
 }
 #: For a requester outside any Python package (a system program or library): no repair tool.
 _SYSTEM_FIX_HINTS = {
+    "dyld": ("install the library it was built against, or put it next to {req} and "
+             "reference it as @loader_path/... or @rpath/... (install_name_tool -change, "
+             "-add_rpath)"),
+    "windows": ("put the DLL next to {req} or in a directory on the search path (PATH, "
+                "the application's directory), or install the redistributable that ships it"),
     "glibc": ("install the package that provides it; if a copy is installed in a directory "
               "ld.so does not search, list that directory in a file under /etc/ld.so.conf.d/ "
               "and run ldconfig (which adds it to /etc/ld.so.cache), or, if it ships beside "
@@ -165,9 +183,12 @@ _SYSTEM_FIX_HINTS = {
 def explain_resolution(r: Resolution, *, fs: FileSystem, flavor: str = "glibc",
                        first: Resolution | None = None, extra_dirs: tuple[str, ...] = (),
                        cache_keys: tuple[tuple[str, str], ...] = (),
-                       cwd: str = "/", cache_name: str | None = None) -> Explanation:
+                       cwd: str = "/", cache_name: str | None = None,
+                       soname_of: Callable[[str], str | None] | None = None) -> Explanation:
     """Verdict and hints for one resolution, whichever loader made it.  ``cache_name``
-    names the cache a glibc search consulted (a miss leaves no attempt: say so)."""
+    names the cache a glibc search consulted (a miss leaves no attempt: say so);
+    ``soname_of`` reads a file's SONAME (a similar file may be the very library, its
+    SONAME link missing)."""
     request = r.request
     hints: list[str] = []
     similar: tuple[str, ...] = ()
@@ -202,14 +223,35 @@ def explain_resolution(r: Resolution, *, fs: FileSystem, flavor: str = "glibc",
                              "library built for this platform")
             elif a.verdict is Verdict.INVALID and a.detail:
                 hints.append(f"{a.path} exists but cannot be loaded: {a.detail}")
+        rejected = [a for a in r.attempts if a.verdict is Verdict.REJECTED]
+        req = r.requester if r.requester and not r.requester.startswith("(") else "the binary"
+        for a in rejected[:1]:
+            hints.append(f"{a.path} is there, but {req} has DF_1_NODEFLIB: ld.so takes no "
+                         "library of the system directories for it, from the cache or "
+                         "searched; name the directory in its RUNPATH, or LD_LIBRARY_PATH")
         for s in similar[:5]:
+            real = _real_file(fs, s, cwd)
+            if soname_of is not None and real is not None and soname_of(real) == request:
+                hints.append(f"{s} is {request} (its SONAME), but no file of that name "
+                             f"points to it: ldconfig -n {posixpath.dirname(s) or '.'} "
+                             "makes the link (ldconfig does for directories it knows)")
+                continue
             hints.append(f"{s} exists, but {request} is what is needed: a different ABI "
                          "version; install the package that provides the needed one, or "
                          "rebuild against the one present")
-        req = r.requester if r.requester and not r.requester.startswith("(") else "the binary"
-        table = _FIX_HINTS if in_package(r.requester) else {**_FIX_HINTS, **_SYSTEM_FIX_HINTS}
-        hints.append(table.get(flavor, table["glibc"]).format(req=req, request=request))
+        if not rejected:
+            table = (_FIX_HINTS if in_package(r.requester, cwd)
+                     else {**_FIX_HINTS, **_SYSTEM_FIX_HINTS})
+            hints.append(table.get(flavor, table["glibc"]).format(req=req, request=request))
     return Explanation(request, r.requester, r, first, verdict, tuple(hints), similar)
+
+
+def store_soname(store: BinaryStore) -> Callable[[str], str | None]:
+    """A file's SONAME, read through the loader's store (parsed once per run)."""
+    def soname(real: str) -> str | None:
+        b = store.get(real).binary
+        return b.soname if b is not None else None
+    return soname
 
 
 def cache_name(cache: LdCache | None) -> str | None:
@@ -253,22 +295,30 @@ def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explana
     cache = tuple((e.key, e.value) for e in loader.cache.entries) if loader.cache else ()
     ex = explain_resolution(r, fs=loader.fs, flavor="glibc", first=first,
                             extra_dirs=loader.platform.trusted_dirs, cache_keys=cache,
-                            cwd=loader.cwd, cache_name=cache_name(loader.cache))
+                            cwd=loader.cwd, cache_name=cache_name(loader.cache),
+                            soname_of=store_soname(loader.store))
     hints = ex.hints
-    if r.outcome is Outcome.NOT_FOUND and "/" not in request:
+    requester = _binary(loader, r.requester) if r.requester else None
+    if (r.outcome is Outcome.NOT_FOUND and requester is not None
+            and request not in requester.needed
+            and any(f.name == request for f in requester.filtees)
+            and all(f.auxiliary for f in requester.filtees if f.name == request)):
+        hints = (f"an auxiliary filtee (DT_AUXILIARY) of {r.requester}: ld.so loads it "
+                 "without it", *hints)
+    if (r.outcome is Outcome.NOT_FOUND and "/" not in request
+            and not any(a.verdict is Verdict.REJECTED for a in r.attempts)):
         # Absent from this root: which Debian package ships that name (a scan says it in
         # the edge's note; here there is no scan).
         known = debian_component(request)
         if known is not None:
             hints = (known.evidence[0].detail, *hints)
-    if r.outcome is Outcome.NOT_FOUND and from_path is not None and r.requester:
-        requester = _binary(loader, r.requester)
-        if requester is not None and requester.runpath is not None and r.requester != from_path:
-            # The rule people trip over: the chain of RPATHs stops at an object with RUNPATH.
-            hints = (f"{r.requester} has DT_RUNPATH, so the DT_RPATH of the objects that "
-                     "loaded it (and the executable's) was not searched for its "
-                     "dependencies, and RUNPATH is not inherited: give it the directory in "
-                     "its own RUNPATH", *hints)
+    if (r.outcome is Outcome.NOT_FOUND and from_path is not None and requester is not None
+            and requester.runpath is not None and r.requester != from_path):
+        # The rule people trip over: the chain of RPATHs stops at an object with RUNPATH.
+        hints = (f"{r.requester} has DT_RUNPATH, so the DT_RPATH of the objects that "
+                 "loaded it (and the executable's) was not searched for its "
+                 "dependencies, and RUNPATH is not inherited: give it the directory in "
+                 "its own RUNPATH", *hints)
     return Explanation(ex.request, from_path, ex.resolution, ex.first, ex.verdict, hints,
                        ex.similar)
 

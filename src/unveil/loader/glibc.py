@@ -259,8 +259,14 @@ class LoadResult:
         if self.main_binary is not None and not self.main_binary.needed:
             return ["\tstatically linked"]
         lines = []
+        # rtld.c prints the link map from the program's successor on: filtees of the
+        # program itself, linked in before it, are loaded but never printed
+        after_main = False
         for o in self.objects:
             if o.role == "main":
+                after_main = True
+                continue
+            if not after_main:
                 continue
             if o.path is None:
                 lines.append(f"\t{o.name} => not found")
@@ -786,7 +792,7 @@ class GlibcLoader:
                         # array's order with the DT_NEEDED ones
                         inserted += self._filtee(filtees[0], obj, main=main, queue=queue,
                                                  chain=chain, by_real=by_real, known=known,
-                                                 resolutions=resolutions)
+                                                 resolutions=resolutions, done=done)
                         filtees = filtees[1:]
                     if not need:
                         continue  # an empty name (or the end): ld.so has nothing to load
@@ -880,7 +886,7 @@ class GlibcLoader:
 
     def _filtee(self, f: Filtee, obj: _Obj, *, main: _Obj, queue: list[_Obj],
                 chain: list[_Obj], by_real: dict[str, _Obj], known: _Known,
-                resolutions: list[Resolution]) -> int:
+                resolutions: list[Resolution], done: set[int]) -> int:
         """dl-deps.c on a DT_FILTER/DT_AUXILIARY entry of ``obj``: the filtee is loaded (or,
         in trace mode, faked as not found) and placed just before ``obj`` in the search list
         and the link map, unless it is in the search list before ``obj`` already.  Returns
@@ -897,6 +903,12 @@ class GlibcLoader:
                 path, real_dep, rule, origin, attempts = self.search(want, obj, main)
             except _Fatal as e:
                 r = e.resolution
+                if f.auxiliary:
+                    # dl-deps.c discards any error loading an auxiliary filtee: no line, no
+                    # placeholder, no search further on
+                    resolutions.append(Resolution(obj.path, f.name, Outcome.NOT_FOUND,
+                                                  attempts=r.attempts, fatal=r.fatal))
+                    return 0
                 resolutions.append(Resolution(obj.path, f.name, Outcome.FATAL, r.path, r.rule,
                                               r.origin, r.attempts, r.fatal))
                 raise
@@ -917,11 +929,20 @@ class GlibcLoader:
                 known.add(dep)
             resolutions.append(Resolution(obj.path, f.name, Outcome.FOUND, dep.path, rule,
                                           origin, _kept(attempts)))
-        if dep is obj or dep.role == "vdso":
+        if dep is obj:
             return 0
         if dep in queue:
             if queue.index(dep) < queue.index(obj):
                 return 0  # found earlier in the search list already: nothing moves
+            if id(dep) in done:
+                # A filter waiting behind its filtees, named as a filtee by one of them:
+                # dl-deps.c moves the two in front of each other for ever, on the stack,
+                # until ld.so crashes (trace mode too).
+                message = (f"{dep.path} and {obj.path} are each other's filtees: ld.so "
+                           "swaps them without end and crashes")
+                resolutions.append(Resolution(obj.path, f.name, Outcome.FATAL, dep.path,
+                                              fatal=message))
+                raise _Fatal(message, resolutions[-1])
             queue.remove(dep)
         queue.insert(queue.index(obj), dep)
         dep.referenced = True
@@ -945,8 +966,10 @@ class GlibcLoader:
         """ld.so moves itself in the link map to just after the object that precedes it in
         the breadth-first search list (objects not found are in the map but not in the
         search list), and leaves itself out when nothing needs it."""
-        if rtld not in searchlist:
+        if rtld not in searchlist or searchlist.index(rtld) == 0:
             return chain
         before = searchlist[searchlist.index(rtld) - 1]
+        if before not in chain:
+            return chain
         at = chain.index(before) + 1
         return [*chain[:at], rtld, *chain[at:]]
