@@ -570,3 +570,16 @@ def test_mutual_filters_stop_the_load(build: Builder, tmp_path: Path) -> None:
     _lines, fatal = unveil_ldd(str(exe))
     assert fatal is not None
     assert "each other's filtees" in fatal
+
+
+def test_a_hard_link_is_the_same_object(build: Builder, agree: OracleCheck) -> None:
+    """dl-load.c matches a file already loaded by device and inode: a hard link of it under
+    another name (and no SONAME to tell) loads nothing more, as a filtee too."""
+    lib = build.lib("lib/libq.so", soname="")
+    os.link(lib, lib.parent / "libqh.so")
+    exe = build.exe("bin/prog", needs=[str(lib), str(lib.parent / "libqh.so")],
+                    rpath=str(lib.parent))
+    lines = agree(str(exe))
+    assert not any("libqh.so" in line for line in lines)
+    flt = build.lib("lib/libflt.so", extra=["-Wl,--filter=libqh.so"])
+    agree(str(build.exe("bin/prog2", needs=[str(lib), str(flt)], rpath=str(lib.parent))))

@@ -430,6 +430,9 @@ const unsigned int glib_major_version = 2, glib_minor_version = 84, glib_micro_v
 int BrotliDecoderVersion(void) { return 0x1002001; }
 unsigned JxlDecoderVersion(void) { return 11002; }
 const char *ares_version(int *version) { if (version) *version = 0x012209; return "1.34.9"; }
+typedef struct { unsigned char major, minor, patch; } SDL_version;
+const SDL_version *IMG_Linked_Version(void) {
+    static SDL_version v; v.major = 2; v.minor = 6; v.patch = 3; return &v; }
 """
 
 
@@ -451,10 +454,13 @@ def test_version_symbols_in_a_real_elf(build: Builder, opt: str) -> None:
         "libjxl.so.0.11": ("libjxl", "0.11.2"),  # major*10^6 + minor*10^3 + patch
         # the string returned after a guarded store of the number (pycares, gevent)
         "libcares.so.2": ("c-ares", "1.34.9"),
+        # a static SDL_version filled with constants, its address returned (pygame)
+        "libSDL2_image-2.0.so.0": ("sdl2-image", "2.6.3"),
     }
     if opt == "-O0":  # unoptimised stores go through the stack: not a shape we decode
         del expect["libzmq.so.5"]
         del expect["libcares.so.2"]
+        del expect["libSDL2_image-2.0.so.0"]
     for name, (project, version) in expect.items():
         got = _by_name(_identify(data, name))
         assert got[project].version == version, (name, opt)

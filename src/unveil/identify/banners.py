@@ -42,7 +42,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from packageurl import PackageURL
@@ -798,6 +798,13 @@ class _Symbols:
                 at = table.find(packed, at + 1)
         return None
 
+    def read16(self, vaddr: int) -> int | None:
+        """The 16-bit word the file holds at a virtual address (read-only data)."""
+        off = self.offset(vaddr)
+        if off is None or off + 2 > self.blob.size:
+            return None
+        return int(struct.unpack(self.e + "H", self.blob.read(off, 2))[0])
+
     def returned_int(self, name: str) -> int | None:
         """The constant a function returns (``mov eax, imm32; ret``), if that is all it does."""
         addr = self.address(name)
@@ -870,6 +877,12 @@ class _Symbols:
             off = self.offset(pc + at + 7 + disp)
             text = _cstring(self.blob, off) if off is not None else None
             return (text, f"{name}() returns {text!r}") if text else None
+        if kind == "ret-bytes3":
+            got3 = _static_bytes3(code, pc, self.read16)
+            if got3 is None:
+                return None
+            text = ".".join(str(b) for b in got3)
+            return text, f"{name}() returns &{{{', '.join(str(b) for b in got3)}}}"
         if kind == "ret-int3":
             regs = {0x07: 0, 0x06: 1, 0x02: 2}
             parts: dict[int, int] = {}
@@ -887,6 +900,51 @@ class _Symbols:
 
 #: how far into a version function the ``lea rax, [rip+...]; ret`` of ``ret-str`` may start
 _RET_STR_REACH = 16
+
+
+def _static_bytes3(code: bytes, pc: int,
+                   read16: Callable[[int], int | None]) -> tuple[int, int, int] | None:
+    """``ret-bytes3``: a function that fills a static 3-byte struct with constants and
+    returns its address (SDL_image's ``IMG_Linked_Version``: mov eax, 0x0002 — or movzx
+    eax, word [rip+c], a constant in read-only data; movb [rip+x+2], 5; mov [rip+x], ax;
+    lea rax, [rip+x]; ret).  Only these instructions are followed, at most eight; the
+    three bytes at the returned address are the answer."""
+    memory: dict[int, int] = {}
+    eax: int | None = None
+    at = 0
+    for _ in range(8):
+        op = code[at:at + 3]
+        if op == b"\x0f\xb7\x05" and len(code) >= at + 7:  # movzx eax, word [rip+d]
+            eax = read16(pc + at + 7 + struct.unpack_from("<i", code, at + 3)[0])
+            if eax is None:
+                return None
+            at += 7
+        elif code[at:at + 1] == b"\xb8" and len(code) >= at + 5:       # mov eax, imm32
+            eax = struct.unpack_from("<I", code, at + 1)[0]
+            at += 5
+        elif code[at:at + 2] == b"\x66\xb8" and len(code) >= at + 4:  # mov ax, imm16
+            eax = struct.unpack_from("<H", code, at + 2)[0]
+            at += 4
+        elif code[at:at + 2] == b"\xc6\x05" and len(code) >= at + 7:  # movb [rip+d], imm8
+            addr = pc + at + 7 + struct.unpack_from("<i", code, at + 2)[0]
+            memory[addr] = code[at + 6]
+            at += 7
+        elif op == b"\x66\xc7\x05" and len(code) >= at + 9:  # movw [rip+d], imm16
+            addr = pc + at + 9 + struct.unpack_from("<i", code, at + 3)[0]
+            value = struct.unpack_from("<H", code, at + 7)[0]
+            memory[addr], memory[addr + 1] = value & 0xFF, value >> 8
+            at += 9
+        elif op == b"\x66\x89\x05" and eax is not None and len(code) >= at + 7:  # mov [rip+d], ax
+            addr = pc + at + 7 + struct.unpack_from("<i", code, at + 3)[0]
+            memory[addr], memory[addr + 1] = eax & 0xFF, (eax >> 8) & 0xFF
+            at += 7
+        elif op == b"\x48\x8d\x05" and code[at + 7:at + 8] == b"\xc3":  # lea rax,[rip+d]; ret
+            addr = pc + at + 7 + struct.unpack_from("<i", code, at + 3)[0]
+            major, minor, patch = (memory.get(addr + i, -1) for i in range(3))
+            return (major, minor, patch) if min(major, minor, patch) >= 0 else None
+        else:
+            return None
+    return None
 
 
 def _symbol_hits(blob: Blob, elf: _Elf | None, rules: Iterable[Rule],

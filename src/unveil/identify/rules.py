@@ -62,6 +62,8 @@ SYMBOL_KINDS = frozenset({
     "ret-int",       # [endbr64] mov eax, imm32; ret; several symbols are joined with "."
     "ret-str",       # [endbr64] lea rax, [rip+disp32]; ret  -> C string
     "ret-int3",      # movl $a,(%rdi); movl $b,(%rsi); movl $c,(%rdx); ret (any order)
+    "ret-bytes3",    # fills a static {major, minor, patch} of bytes with constant stores,
+                     # then lea rax, [rip+disp32]; ret (SDL's *_Linked_Version())
     "data-str",      # a char array
     "data-ptr-str",  # a pointer (R_X86_64_RELATIVE) to a C string
     "data-int",      # a 32-bit int; several symbols (space-separated) are joined with "."

@@ -24,7 +24,7 @@ from __future__ import annotations
 import posixpath
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -192,6 +192,39 @@ class _Obj:
     rpath_dirs: list[str] | None = None
     runpath_dirs: list[str] | None = None
     expanded: bool = False
+
+
+class _ByFile:
+    """The objects of one load by the file they were read from: by symlink-free path, and
+    by (device, inode) where the tree has them, as dl-load.c matches a file already loaded
+    (``_dl_file_id_match_p``): a hard link under another name is the same object."""
+
+    def __init__(self, file_id: Callable[[str], tuple[int, int] | None]) -> None:
+        self._file_id = file_id
+        self._by_path: dict[str, _Obj] = {}
+        self._by_id: dict[tuple[int, int], _Obj] = {}
+
+    def get(self, real: str) -> _Obj | None:
+        found = self._by_path.get(real)
+        if found is None and self._by_id:
+            fid = self._file_id(real)
+            found = self._by_id.get(fid) if fid is not None else None
+        return found
+
+    def __contains__(self, real: str) -> bool:
+        return self.get(real) is not None
+
+    def __getitem__(self, real: str) -> _Obj:
+        found = self.get(real)
+        if found is None:
+            raise KeyError(real)
+        return found
+
+    def __setitem__(self, real: str, obj: _Obj) -> None:
+        self._by_path[real] = obj
+        fid = self._file_id(real)
+        if fid is not None:
+            self._by_id.setdefault(fid, obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +427,7 @@ class GlibcLoader:
         self._existing: dict[str, tuple[str, ...] | None] = {}
         self._dir_names: dict[str, frozenset[str]] = {}
         self._verified: dict[str, tuple[Verdict, str | None]] = {}
+        self._file_ids: dict[str, tuple[int, int] | None] = {}
         # ld.so ignores an empty LD_LIBRARY_PATH (``*llp != '\0'``); its $ORIGIN is the
         # main program's directory, so the list is decomposed per program (_env_for).
         self._llp = ld_library_path or None
@@ -402,6 +436,12 @@ class GlibcLoader:
         self._cache_index: dict[str, list[CacheEntry]] = {}
         for key, entries in (cache.index() if cache else {}).items():
             self._cache_index.setdefault(_libcmp_key(key), []).extend(entries)
+
+    def _file_id(self, real: str) -> tuple[int, int] | None:
+        """(device, inode) of a file, asked of the tree once per run."""
+        if real not in self._file_ids:
+            self._file_ids[real] = self.fs.file_id(real)
+        return self._file_ids[real]
 
     # -- paths ------------------------------------------------------------------------------
     def _abs(self, path: str) -> str:
@@ -732,7 +772,8 @@ class GlibcLoader:
         rtld_bin = self.store.get(rtld_real).binary if rtld_real else None
         pending_rtld = _Obj(interp, rtld_path, rtld_real or rtld_path, rtld_bin, None,
                             {interp, rtld_path}, role="rtld")
-        by_real: dict[str, _Obj] = {main.real: main}
+        by_real = _ByFile(self._file_id)
+        by_real[main.real] = main
         if rtld_real:
             by_real[rtld_real] = pending_rtld
         known = _Known()
@@ -885,7 +926,7 @@ class GlibcLoader:
         return tuple(out)
 
     def _filtee(self, f: Filtee, obj: _Obj, *, main: _Obj, queue: list[_Obj],
-                chain: list[_Obj], by_real: dict[str, _Obj], known: _Known,
+                chain: list[_Obj], by_real: _ByFile, known: _Known,
                 resolutions: list[Resolution], done: set[int]) -> int:
         """dl-deps.c on a DT_FILTER/DT_AUXILIARY entry of ``obj``: the filtee is loaded (or,
         in trace mode, faked as not found) and placed just before ``obj`` in the search list

@@ -95,6 +95,12 @@ class FileSystem(ABC):
     def entry(self, directory: str, name: str) -> Kind | None:
         return self.listdir(directory).get(name)
 
+    def file_id(self, path: str) -> tuple[int, int] | None:
+        """(device, inode) of the file at the symlink-free ``path``, where the tree has
+        them (ld.so tells two names of one file apart by these: a hard link is the same
+        object); None for archive members and unreadable files."""
+        return None
+
     def size_hint(self, path: str) -> int:
         """The file's size when cheaply known (used to schedule work), else 0."""
         return 0
@@ -223,6 +229,13 @@ class HostFS(FileSystem):
             return os.readlink(self.host_path(path))
         except OSError as e:
             raise SourceError(f"cannot read link {path}: {e.strerror}") from e
+
+    def file_id(self, path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.host_path(path))
+        except (OSError, ValueError):
+            return None
+        return st.st_dev, st.st_ino
 
     def _open_regular(self, path: str) -> tuple[int, os.stat_result]:
         """Open without blocking (a FIFO would block ``open``) and only regular files."""
@@ -479,6 +492,9 @@ class OverlayFS(FileSystem):
 
     def size_hint(self, path: str) -> int:
         return self._fs(path).size_hint(path)
+
+    def file_id(self, path: str) -> tuple[int, int] | None:
+        return self._fs(path).file_id(path)
 
     def owner(self, path: str) -> FileSystem:
         return self._fs(path)
