@@ -140,6 +140,12 @@ class Binary:
         """DF_1_NODEFLIB: the default directories and the cache are not searched."""
         return bool(self.flags_1 & 0x800)
 
+    def only_auxiliary(self, name: str) -> bool:
+        """Whether ``name`` is asked for only as a DT_AUXILIARY filtee (not also as
+        DT_NEEDED or DT_FILTER): ld.so goes on without it."""
+        named = [f for f in self.filtees if f.name == name]
+        return bool(named) and all(f.auxiliary for f in named) and name not in self.needed
+
 
 @dataclass(frozen=True, slots=True)
 class Symbol:

@@ -1624,13 +1624,9 @@ class _TargetScan:
                      if n == request), None)
 
     def _auxiliary(self, requester: str, request: str) -> bool:
-        """Whether the requester asks for the library only as a DT_AUXILIARY filtee (not
-        also as DT_NEEDED or DT_FILTER, which ld.so cannot do without)."""
+        """Whether the requester asks for the library only as a DT_AUXILIARY filtee."""
         b = self.store.get(requester).binary
-        if b is None or not b.filtees or request in b.needed:
-            return False
-        return any(f.name == request for f in b.filtees) and all(
-            f.auxiliary for f in b.filtees if f.name == request)
+        return b is not None and b.only_auxiliary(request)
 
     def flavor(self, requester: str) -> str:
         return self._flavor_of.get(requester, "glibc")

@@ -499,3 +499,11 @@ def test_sboms_are_reproducible_with_source_date_epoch(
             outs.append(capsys.readouterr().out)
         assert outs[0] == outs[1], fmt
         assert "2023-11-14T22:13:20" in outs[0]
+
+
+def test_why_says_an_auxiliary_filtee_is_optional(build: Builder,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    aux = build.lib("lib/libaux.so", extra=["-Wl,--auxiliary=libnone.so"])
+    assert main(["why", "libnone.so", "--from", str(aux), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert any("auxiliary filtee (DT_AUXILIARY)" in h for h in doc["hints"])

@@ -300,9 +300,7 @@ def explain(loader: GlibcLoader, request: str, from_path: str | None) -> Explana
     hints = ex.hints
     requester = _binary(loader, r.requester) if r.requester else None
     if (r.outcome is Outcome.NOT_FOUND and requester is not None
-            and request not in requester.needed
-            and any(f.name == request for f in requester.filtees)
-            and all(f.auxiliary for f in requester.filtees if f.name == request)):
+            and requester.only_auxiliary(request)):
         hints = (f"an auxiliary filtee (DT_AUXILIARY) of {r.requester}: ld.so loads it "
                  "without it", *hints)
     if (r.outcome is Outcome.NOT_FOUND and "/" not in request
