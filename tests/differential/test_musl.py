@@ -63,10 +63,15 @@ def _oracle(path: str, cwd: str, env: dict[str, str] | None = None) -> tuple[lis
     return lines, p.stderr
 
 
-def _agree(path: str, cwd: str = "/", llp: str | None = None) -> list[str]:
-    expected, stderr = _oracle(path, cwd, {"LD_LIBRARY_PATH": llp} if llp is not None else None)
+def _agree(path: str, cwd: str = "/", llp: str | None = None,
+           preload: str | None = None) -> list[str]:
+    env = {"LD_LIBRARY_PATH": llp} if llp is not None else {}
+    if preload is not None:
+        env["LD_PRELOAD"] = preload
+    expected, stderr = _oracle(path, cwd, env)
     fs = HostFS("/")
-    r = MuslLoader(fs, MuslPlatform(), BinaryStore(fs), ld_library_path=llp, cwd=cwd).load(path)
+    r = MuslLoader(fs, MuslPlatform(), BinaryStore(fs), ld_library_path=llp,
+                   cwd=cwd).load(path, preload)
     assert r.ldd_lines() == expected
     for e in r.errors:
         assert e in stderr
@@ -134,3 +139,20 @@ def test_attempts_put_each_verdict_on_its_candidate(musl: Musl, tmp_path: Path) 
     res = next(x for x in r.resolutions if x.request == "libx.so")
     assert [(a.path, a.verdict.value) for a in res.attempts] == [
         (f"{tmp_path}/nonexist/libx.so", "absent"), (f"{lib.parent}/libx.so", "invalid")]
+
+
+def test_ld_preload(musl: Musl, tmp_path: Path) -> None:
+    """load_preload: names split at white space and colons, each loaded as load_library(name,
+    0) — a path as given, a bare name in LD_LIBRARY_PATH then the system path, never an
+    RPATH — listed after the loader line; what fails is skipped silently, what is loaded
+    already loads nothing more."""
+    pre = musl.lib("pre/libp.so", needs=(musl.lib("pre/libpdep.so"),))
+    other = musl.lib("other/libq.so")
+    exe = musl.exe("bin/prog", needs=(other,), rpath=f"{other.parent}:{pre.parent}")
+    lines = _agree(str(exe), preload=f"{pre} libnone.so:libq.so", llp=str(other.parent))
+    assert lines[1] == f"\t{pre} => {pre}"
+    _agree(str(exe), preload="libp.so", llp=str(pre.parent))
+    _agree(str(exe), preload="libp.so")  # not in LD_LIBRARY_PATH nor the system path
+    bad = tmp_path / "bad.so"
+    bad.write_text("not ELF")
+    _agree(str(exe), preload=f"{bad} {pre}")

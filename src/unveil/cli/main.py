@@ -487,7 +487,8 @@ def _cmd_ldd(args: argparse.Namespace) -> int:
             from unveil.loader.musl import MuslLoader
 
             result = MuslLoader(loader.fs, cfg.musl, loader.store,
-                                ld_library_path=cfg.ld_library_path, cwd=cfg.cwd).load(spelled)
+                                ld_library_path=cfg.ld_library_path,
+                                cwd=cfg.cwd).load(spelled, cfg.ld_preload)
         else:
             result = runs.load(spelled, runs.preloads(cfg.ld_preload))
         for message in result.warnings:  # printed and ignored, as ld.so does

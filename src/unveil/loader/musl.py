@@ -145,7 +145,41 @@ class MuslLoader:
             return "Exec format error"
         return None
 
-    def load(self, main_path: str) -> LoadResult:
+    def _preload(self, name: str, chain: list[_Obj], by_real: dict[str, _Obj],
+                 objects: list[LoadedObject]) -> None:
+        """dynlink.c ``load_preload``: ``load_library(name, 0)`` — a path is opened as
+        given, a bare name searched in LD_LIBRARY_PATH then the system path (no RPATH: no
+        object asked for it); whatever fails is skipped without a word."""
+        if is_musl_self(name, self.platform) is not None or any(
+                o.shortname == name for o in chain):
+            return
+        found: tuple[str, str] | None = None
+        attempts: list[Attempt] = []
+        if "/" in name:
+            try:
+                real = self.fs.resolve(self._abs(name))
+            except SymlinkLoop:
+                real = None
+            found = (name, real) if real else None
+        else:
+            res = (self._path_open(name, self._env, Rule.LD_LIBRARY_PATH, None, attempts)
+                   if self._env is not None else None)
+            if res is None:
+                res = self._path_open(name, self.sys_path(), Rule.DEFAULT,
+                                      self.platform.path_file, attempts)
+            found = res if isinstance(res, tuple) else None
+        if found is None or found[1] in by_real or self._verify(found[1]) is not None:
+            return
+        path, real_dep = found
+        new = _Obj(name, path, real_dep, self.store.get(real_dep).binary, None,
+                   posixpath.basename(path) if path != name else None)
+        by_real[real_dep] = new
+        chain.append(new)
+        objects.append(LoadedObject(name, path, real_dep, "preload"))
+
+    def load(self, main_path: str, preload: str | None = None) -> LoadResult:
+        """The closure of ``main_path``, after the libraries ``preload`` names (the value
+        of ``LD_PRELOAD``: names split at white space and colons, as musl splits them)."""
         real = self.fs.resolve(self._abs(main_path))
         main_bin = self.store.get(real).binary if real else None
         app = _Obj(main_path, main_path, real or main_path, main_bin, None, None)
@@ -158,6 +192,9 @@ class MuslLoader:
         objects: list[LoadedObject] = [LoadedObject(main_path, main_path, app.real, "main"),
                                        LoadedObject(self.platform.ldso, self.platform.ldso,
                                                     None, "rtld")]
+        for name in re.split(r"[\s:]+", preload or ""):
+            if name:
+                self._preload(name, chain, by_real, objects)
         i = 0
         while i < len(chain):
             obj = chain[i]
