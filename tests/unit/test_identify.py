@@ -859,3 +859,30 @@ def test_an_sbom_naming_an_embedded_project_leaves_the_file_first(
         "geo-1.0.dist-info/sboms/proj.cdx.json": json.dumps(sbom).encode()}, dist="geo")
     got = _members(unveil.scan(str(whl), detect_host()))["libgdal-253d08a6.so.38"]
     assert [(n, v) for n, v, _m in got][:2] == [("gdal", "3.12.4"), ("proj", "9.8.1")]
+
+
+@pytest.mark.parametrize("flags", [["-Os"], ["-O2", "-fcf-protection"], ["-O3"]])
+def test_static_version_struct_in_other_code_shapes(build: Builder, flags: list[str]) -> None:
+    """-Os stores after the lea; -fcf-protection adds endbr64 (the window must hold it)."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("version symbols are decoded for x86-64 only")
+    code = ("typedef struct { unsigned char major, minor, patch; } V;\n"
+            "const V *IMG_Linked_Version(void) {\n"
+            "    static V v; v.major = 2; v.minor = 6; v.patch = 3; return &v; }\n")
+    lib = build.lib("libimg.so", code=code, extra=flags)
+    got = _by_name(_identify(lib.read_bytes(), "libSDL2_image-2.0.so.0"))
+    assert got["sdl2-image"].version == "2.6.3"
+
+
+def test_a_string_returned_on_another_path_is_not_the_version(build: Builder) -> None:
+    """Only guarded stores through the arguments are passed over before ret-str's
+    lea; a fallback return further in (here after a tail call) is not the version."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("version symbols are decoded for x86-64 only")
+    code = ("__attribute__((visibility(\"hidden\"))) int inited;\n"
+            "__attribute__((noinline)) const char *compute(void) { return \"1.3.1x\"; }\n"
+            "const char *zlibVersion(void) {\n"
+            "    if (__builtin_expect(inited, 1)) return compute(); return \"1.2.3\"; }\n")
+    lib = build.lib("libz.so.1", code=code, extra=["-O2"])
+    got = _by_name(_identify(lib.read_bytes(), "libz.so.1"))
+    assert "zlib" not in got or got["zlib"].version != "1.2.3"

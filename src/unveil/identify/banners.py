@@ -770,7 +770,7 @@ class _Symbols:
                 return s.offset + (vaddr - s.addr)
         return None
 
-    def code(self, vaddr: int, size: int = 32) -> tuple[bytes, int, bool] | None:
+    def code(self, vaddr: int, size: int = 48) -> tuple[bytes, int, bool] | None:
         """The function's first bytes past ``endbr64`` and a frame-pointer prologue, the
         address they start at, and whether ``pop rbp`` must precede the ``ret``."""
         off = self.offset(vaddr)
@@ -866,12 +866,10 @@ class _Symbols:
             text = _int_version(value, vsym.format)
             return (text, f"{name}() returns {value:#x}") if text else None
         if kind == "ret-str":
-            # lea rax, [rip+disp32]; ret — at the start, or after a short guarded store of
-            # the number too (c-ares: if (version) *version = ARES_VERSION; return "1.34.9")
-            at = code.find(b"\x48\x8d\x05", 0, _RET_STR_REACH + 3)
-            while at >= 0 and code[at + 7:at + 7 + len(ret)] != ret:
-                at = code.find(b"\x48\x8d\x05", at + 1, _RET_STR_REACH + 3)
-            if at < 0:
+            # lea rax, [rip+disp32]; ret — at the start, or after a guarded store of the
+            # number too (c-ares: if (version) *version = ARES_VERSION; return "1.34.9")
+            at = _guarded_stores(code)
+            if code[at:at + 3] != b"\x48\x8d\x05" or code[at + 7:at + 7 + len(ret)] != ret:
                 return None
             disp = struct.unpack_from("<i", code, at + 3)[0]
             off = self.offset(pc + at + 7 + disp)
@@ -898,8 +896,22 @@ class _Symbols:
         return None
 
 
-#: how far into a version function the ``lea rax, [rip+...]; ret`` of ``ret-str`` may start
-_RET_STR_REACH = 16
+#: ``test reg, reg`` on the first three argument registers (rdi, rsi, rdx)
+_TESTS = (b"\x48\x85\xff", b"\x48\x85\xf6", b"\x48\x85\xd2")
+#: ``mov dword [reg], imm32`` through them
+_STORES = (b"\xc7\x07", b"\xc7\x06", b"\xc7\x02")
+
+
+def _guarded_stores(code: bytes) -> int:
+    """Where a function's code goes on after a run of guarded constant stores through its
+    pointer arguments — ``test rdi, rdi; je over; mov dword [rdi], imm32`` — 0 when it
+    does not start with one.  Only that exact shape is passed over (a jump must land just
+    past its store), so what follows is the code every call reaches."""
+    at = 0
+    while (code[at:at + 3] in _TESTS and code[at + 3:at + 4] == b"\x74"
+           and code[at + 5:at + 7] in _STORES and code[at + 4] == 6):
+        at += 11  # test (3) + je +6 (2) + mov dword [reg], imm32 (6)
+    return at
 
 
 def _static_bytes3(code: bytes, pc: int,
@@ -907,13 +919,19 @@ def _static_bytes3(code: bytes, pc: int,
     """``ret-bytes3``: a function that fills a static 3-byte struct with constants and
     returns its address (SDL_image's ``IMG_Linked_Version``: mov eax, 0x0002 — or movzx
     eax, word [rip+c], a constant in read-only data; movb [rip+x+2], 5; mov [rip+x], ax;
-    lea rax, [rip+x]; ret).  Only these instructions are followed, at most eight; the
-    three bytes at the returned address are the answer."""
+    lea rax, [rip+x]; ret, in any order).  Only these instructions are followed, at most
+    eight; the three bytes at the address in rax at the ``ret`` are the answer."""
     memory: dict[int, int] = {}
     eax: int | None = None
+    rax_target: int | None = None
     at = 0
     for _ in range(8):
         op = code[at:at + 3]
+        if code[at:at + 1] == b"\xc3" or code[at:at + 2] == b"\x5d\xc3":  # [pop rbp;] ret
+            if rax_target is None:
+                return None
+            major, minor, patch = (memory.get(rax_target + i, -1) for i in range(3))
+            return (major, minor, patch) if min(major, minor, patch) >= 0 else None
         if op == b"\x0f\xb7\x05" and len(code) >= at + 7:  # movzx eax, word [rip+d]
             eax = read16(pc + at + 7 + struct.unpack_from("<i", code, at + 3)[0])
             if eax is None:
@@ -938,10 +956,9 @@ def _static_bytes3(code: bytes, pc: int,
             addr = pc + at + 7 + struct.unpack_from("<i", code, at + 3)[0]
             memory[addr], memory[addr + 1] = eax & 0xFF, (eax >> 8) & 0xFF
             at += 7
-        elif op == b"\x48\x8d\x05" and code[at + 7:at + 8] == b"\xc3":  # lea rax,[rip+d]; ret
-            addr = pc + at + 7 + struct.unpack_from("<i", code, at + 3)[0]
-            major, minor, patch = (memory.get(addr + i, -1) for i in range(3))
-            return (major, minor, patch) if min(major, minor, patch) >= 0 else None
+        elif op == b"\x48\x8d\x05" and len(code) >= at + 7:  # lea rax, [rip+d]
+            rax_target = pc + at + 7 + struct.unpack_from("<i", code, at + 3)[0]
+            at += 7
         else:
             return None
     return None
