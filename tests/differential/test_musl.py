@@ -156,3 +156,16 @@ def test_ld_preload(musl: Musl, tmp_path: Path) -> None:
     bad = tmp_path / "bad.so"
     bad.write_text("not ELF")
     _agree(str(exe), preload=f"{bad} {pre}")
+
+
+def test_ld_preload_of_musl_itself_and_of_a_hard_link(musl: Musl, tmp_path: Path) -> None:
+    """A preload that names musl (any lib{c,m,...}. name) is listed there, under that name,
+    once per family; a hard link of a loaded library is that library (st_dev/st_ino)."""
+    lib = musl.lib("lib/libfoo.so")
+    (tmp_path / "hl").mkdir()
+    os.link(lib, tmp_path / "hl" / "libfoo.so")
+    exe = musl.exe("bin/prog", needs=(lib,), rpath=str(lib.parent))
+    lines = _agree(str(exe), preload="libc.musl-x86_64.so.1:libm.so.6")
+    assert lines[1] == f"\tlibc.musl-x86_64.so.1 => {LDSO}"
+    _agree(str(exe), preload=f"libc.so:{lib}")
+    _agree(str(exe), preload=f"{lib}:{tmp_path}/hl/libfoo.so")

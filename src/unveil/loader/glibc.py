@@ -26,7 +26,7 @@ import re
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from unveil.config import GlibcPlatform
 from unveil.errors import FormatError, LoaderError, SourceError
@@ -194,17 +194,21 @@ class _Obj:
     expanded: bool = False
 
 
-class _ByFile:
+_T = TypeVar("_T")
+
+
+class ByFile(Generic[_T]):
     """The objects of one load by the file they were read from: by symlink-free path, and
-    by (device, inode) where the tree has them, as dl-load.c matches a file already loaded
-    (``_dl_file_id_match_p``): a hard link under another name is the same object."""
+    by (device, inode) where the tree has them, as the loaders match a file already loaded
+    (glibc's ``_dl_file_id_match_p``, musl's ``st_dev``/``st_ino``): a hard link under
+    another name is the same object."""
 
     def __init__(self, file_id: Callable[[str], tuple[int, int] | None]) -> None:
         self._file_id = file_id
-        self._by_path: dict[str, _Obj] = {}
-        self._by_id: dict[tuple[int, int], _Obj] = {}
+        self._by_path: dict[str, _T] = {}
+        self._by_id: dict[tuple[int, int], _T] = {}
 
-    def get(self, real: str) -> _Obj | None:
+    def get(self, real: str) -> _T | None:
         found = self._by_path.get(real)
         if found is None and self._by_id:
             fid = self._file_id(real)
@@ -214,13 +218,13 @@ class _ByFile:
     def __contains__(self, real: str) -> bool:
         return self.get(real) is not None
 
-    def __getitem__(self, real: str) -> _Obj:
+    def __getitem__(self, real: str) -> _T:
         found = self.get(real)
         if found is None:
             raise KeyError(real)
         return found
 
-    def __setitem__(self, real: str, obj: _Obj) -> None:
+    def __setitem__(self, real: str, obj: _T) -> None:
         self._by_path[real] = obj
         fid = self._file_id(real)
         if fid is not None:
@@ -772,7 +776,7 @@ class GlibcLoader:
         rtld_bin = self.store.get(rtld_real).binary if rtld_real else None
         pending_rtld = _Obj(interp, rtld_path, rtld_real or rtld_path, rtld_bin, None,
                             {interp, rtld_path}, role="rtld")
-        by_real = _ByFile(self._file_id)
+        by_real: ByFile[_Obj] = ByFile(self._file_id)
         by_real[main.real] = main
         if rtld_real:
             by_real[rtld_real] = pending_rtld
@@ -926,7 +930,7 @@ class GlibcLoader:
         return tuple(out)
 
     def _filtee(self, f: Filtee, obj: _Obj, *, main: _Obj, queue: list[_Obj],
-                chain: list[_Obj], by_real: _ByFile, known: _Known,
+                chain: list[_Obj], by_real: ByFile[_Obj], known: _Known,
                 resolutions: list[Resolution], done: set[int]) -> int:
         """dl-deps.c on a DT_FILTER/DT_AUXILIARY entry of ``obj``: the filtee is loaded (or,
         in trace mode, faked as not found) and placed just before ``obj`` in the search list

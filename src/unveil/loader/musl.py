@@ -9,10 +9,11 @@ tests/differential/test_musl.py:
   (colon or newline separated) or ``/lib:/usr/local/lib:/usr/lib``;
 * no cache, no hwcaps, only ``$ORIGIN`` among the tokens;
 * an already-loaded library matches by the name it was found under (not by SONAME), or by
-  file identity;
+  file identity (device and inode: a hard link is the same library);
 * the first file found is taken: if it is not loadable (not ELF, wrong machine) the library
   fails to load — the search does not go on — and musl reports it and continues;
-* ``lib{c,pthread,rt,m,dl,util,xnet}.so*`` and the loader's own names are musl itself.
+* ``lib{c,pthread,rt,m,dl,util,xnet}.*`` and the loader's own names are musl itself (listed
+  once per family, under the first name asked for).
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from dataclasses import dataclass
 
 from unveil.config import MuslPlatform
 from unveil.errors import SourceError
-from unveil.loader.glibc import LoadedObject, LoadResult
+from unveil.loader.glibc import ByFile, LoadedObject, LoadResult
 from unveil.loader.store import BinaryStore
 from unveil.model import Attempt, Binary, Outcome, Resolution, Rule, Verdict
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
 __all__ = ["MuslLoader", "is_musl_self"]
 
-_RESERVED = re.compile(r"^lib(c|pthread|rt|m|dl|util|xnet)\.so")
+#: dynlink.c: "lib" and one of these, then a dot (libc.so, libc.musl-x86_64.so.1, libm.so.6)
+_RESERVED = re.compile(r"^lib(c|pthread|rt|m|dl|util|xnet)\.")
 _ORIGIN = re.compile(r"\$(\{ORIGIN\}|ORIGIN)")
 _OTHER_DST = re.compile(r"\$(?!ORIGIN|\{ORIGIN\})")
 
@@ -38,7 +40,7 @@ _OTHER_DST = re.compile(r"\$(?!ORIGIN|\{ORIGIN\})")
 def is_musl_self(name: str, platform: MuslPlatform) -> str | None:
     """The reserved family a request belongs to when it names musl itself."""
     m = _RESERVED.match(name)
-    if m and (name == m.group(0) or name[m.end()] == "."):
+    if m:
         return m.group(1)
     if name == platform.ldso or name == posixpath.basename(platform.ldso):
         return "ldso"
@@ -145,13 +147,19 @@ class MuslLoader:
             return "Exec format error"
         return None
 
-    def _preload(self, name: str, chain: list[_Obj], by_real: dict[str, _Obj],
-                 objects: list[LoadedObject]) -> None:
+    def _preload(self, name: str, chain: list[_Obj], by_real: ByFile[_Obj],
+                 objects: list[LoadedObject], reported: set[str]) -> None:
         """dynlink.c ``load_preload``: ``load_library(name, 0)`` — a path is opened as
         given, a bare name searched in LD_LIBRARY_PATH then the system path (no RPATH: no
         object asked for it); whatever fails is skipped without a word."""
-        if is_musl_self(name, self.platform) is not None or any(
-                o.shortname == name for o in chain):
+        family = is_musl_self(name, self.platform)
+        if family is not None:
+            if family != "ldso" and family not in reported:
+                # musl itself, listed under the name asked for, once per name family
+                reported.add(family)
+                objects.append(LoadedObject(name, self.platform.ldso, None, "dependency"))
+            return
+        if any(o.shortname == name for o in chain):
             return
         found: tuple[str, str] | None = None
         attempts: list[Attempt] = []
@@ -186,7 +194,8 @@ class MuslLoader:
         chain: list[_Obj] = [app]
         ldso_obj: _Obj | None = None
         reported: set[str] = set()
-        by_real: dict[str, _Obj] = {app.real: app}
+        by_real: ByFile[_Obj] = ByFile(self.fs.file_id)
+        by_real[app.real] = app
         resolutions: list[Resolution] = []
         errors: list[str] = []
         objects: list[LoadedObject] = [LoadedObject(main_path, main_path, app.real, "main"),
@@ -194,7 +203,7 @@ class MuslLoader:
                                                     None, "rtld")]
         for name in re.split(r"[\s:]+", preload or ""):
             if name:
-                self._preload(name, chain, by_real, objects)
+                self._preload(name, chain, by_real, objects, reported)
         i = 0
         while i < len(chain):
             obj = chain[i]
