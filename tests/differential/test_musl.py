@@ -169,3 +169,4 @@ def test_ld_preload_of_musl_itself_and_of_a_hard_link(musl: Musl, tmp_path: Path
     assert lines[1] == f"\tlibc.musl-x86_64.so.1 => {LDSO}"
     _agree(str(exe), preload=f"libc.so:{lib}")
     _agree(str(exe), preload=f"{lib}:{tmp_path}/hl/libfoo.so")
+    _agree(str(exe), preload=f"{lib}\x1fX")  # not white space to C's isspace: one name

@@ -201,7 +201,7 @@ class MuslLoader:
         objects: list[LoadedObject] = [LoadedObject(main_path, main_path, app.real, "main"),
                                        LoadedObject(self.platform.ldso, self.platform.ldso,
                                                     None, "rtld")]
-        for name in re.split(r"[\s:]+", preload or ""):
+        for name in re.split(r"[ \t\n\v\f\r:]+", preload or ""):  # C's isspace, and ':'
             if name:
                 self._preload(name, chain, by_real, objects, reported)
         i = 0
