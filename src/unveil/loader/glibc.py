@@ -25,7 +25,7 @@ import posixpath
 import re
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, Literal, TypeVar
 
 from unveil.config import GlibcPlatform
@@ -852,38 +852,12 @@ class GlibcLoader:
                                                           fatal=message))
                             raise _Fatal(message, resolutions[-1])
                         want = expanded
-                    dep = known.match(want)
-                    if dep is not None:
-                        resolutions.append(Resolution(
-                            obj.path, need, Outcome.FOUND, dep.path, Rule.LOADED, dep.name))
-                        self._reference(dep, chain, queue)
-                        continue
-                    try:
-                        path, real_dep, rule, origin, attempts = self.search(want, obj, main)
-                    except _Fatal as f:
-                        r = f.resolution
-                        resolutions.append(Resolution(obj.path, need, Outcome.FATAL, r.path,
-                                                      r.rule, r.origin, r.attempts, r.fatal))
-                        raise
-                    if path is None or real_dep is None:
-                        resolutions.append(Resolution(obj.path, need, Outcome.NOT_FOUND,
-                                                      attempts=_kept(attempts)))
+                    dep = self._obtain(want, need, obj, main=main, by_real=by_real,
+                                       known=known, resolutions=resolutions)
+                    if dep is None:
                         chain.append(_Obj(want, "", "", None, obj, {want}, role="missing"))
-                        continue
-                    same = by_real.get(real_dep)
-                    if same is not None:
-                        known.add_name(want, same)
-                        resolutions.append(Resolution(obj.path, need, Outcome.FOUND, same.path,
-                                                      rule, origin, _kept(attempts)))
-                        self._reference(same, chain, queue)
-                        continue
-                    stored = self.store.get(real_dep)
-                    new = _Obj(want, path, real_dep, stored.binary, obj, {want, path})
-                    by_real[real_dep] = new
-                    known.add(new)
-                    resolutions.append(Resolution(obj.path, need, Outcome.FOUND, path, rule,
-                                                  origin, _kept(attempts)))
-                    self._reference(new, chain, queue)
+                    else:
+                        self._reference(dep, chain, queue)
                 if inserted:
                     # The filtees now stand before the filter in the search list: they are
                     # read next, and the filter, read already, is passed over.
@@ -929,6 +903,39 @@ class GlibcLoader:
                            for v in need.versions if v not in defined)
         return tuple(out)
 
+    def _obtain(self, want: str, request: str, obj: _Obj, *, main: _Obj,
+                by_real: ByFile[_Obj], known: _Known,
+                resolutions: list[Resolution]) -> _Obj | None:
+        """The object ``obj``'s request (``want``, tokens expanded) loads: one loaded
+        already (by name, SONAME or file), or a new one; None when not found.  The
+        resolution is recorded; a fatal search error is recorded and raised."""
+        dep = known.match(want)
+        if dep is not None:
+            resolutions.append(Resolution(obj.path, request, Outcome.FOUND, dep.path,
+                                          Rule.LOADED, dep.name))
+            return dep
+        try:
+            path, real_dep, rule, origin, attempts = self.search(want, obj, main)
+        except _Fatal as f:
+            r = f.resolution
+            resolutions.append(Resolution(obj.path, request, Outcome.FATAL, r.path, r.rule,
+                                          r.origin, r.attempts, r.fatal))
+            raise
+        if path is None or real_dep is None:
+            resolutions.append(Resolution(obj.path, request, Outcome.NOT_FOUND,
+                                          attempts=_kept(attempts)))
+            return None
+        dep = by_real.get(real_dep)
+        if dep is not None:
+            known.add_name(want, dep)
+        else:
+            dep = _Obj(want, path, real_dep, self.store.get(real_dep).binary, obj, {want, path})
+            by_real[real_dep] = dep
+            known.add(dep)
+        resolutions.append(Resolution(obj.path, request, Outcome.FOUND, dep.path, rule, origin,
+                                      _kept(attempts)))
+        return dep
+
     def _filtee(self, f: Filtee, obj: _Obj, *, main: _Obj, queue: list[_Obj],
                 chain: list[_Obj], by_real: ByFile[_Obj], known: _Known,
                 resolutions: list[Resolution], done: set[int]) -> int:
@@ -939,41 +946,23 @@ class GlibcLoader:
         want = f.name
         if "$" in want and _DST.search(want):
             want = self.expand(want, obj.path) or want
-        dep = known.match(want)
-        if dep is not None:
-            resolutions.append(Resolution(obj.path, f.name, Outcome.FOUND, dep.path,
-                                          Rule.LOADED, dep.name))
-        else:
-            try:
-                path, real_dep, rule, origin, attempts = self.search(want, obj, main)
-            except _Fatal as e:
-                r = e.resolution
-                if f.auxiliary:
-                    # dl-deps.c discards any error loading an auxiliary filtee: no line, no
-                    # placeholder, no search further on
-                    resolutions.append(Resolution(obj.path, f.name, Outcome.NOT_FOUND,
-                                                  attempts=r.attempts, fatal=r.fatal))
-                    return 0
-                resolutions.append(Resolution(obj.path, f.name, Outcome.FATAL, r.path, r.rule,
-                                              r.origin, r.attempts, r.fatal))
+        try:
+            dep = self._obtain(want, f.name, obj, main=main, by_real=by_real, known=known,
+                               resolutions=resolutions)
+        except _Fatal:
+            if not f.auxiliary:
                 raise
-            if path is None or real_dep is None:
-                resolutions.append(Resolution(obj.path, f.name, Outcome.NOT_FOUND,
-                                              attempts=_kept(attempts)))
-                # trace mode fakes a link map for it, moved before the filter's
-                chain.insert(chain.index(obj) if obj in chain else len(chain),
-                             _Obj(want, "", "", None, obj, {want}, role="missing"))
-                return 0
-            dep = by_real.get(real_dep)
-            if dep is not None:
-                known.add_name(want, dep)
-            else:
-                dep = _Obj(want, path, real_dep, self.store.get(real_dep).binary, obj,
-                           {want, path})
-                by_real[real_dep] = dep
-                known.add(dep)
-            resolutions.append(Resolution(obj.path, f.name, Outcome.FOUND, dep.path, rule,
-                                          origin, _kept(attempts)))
+            # dl-deps.c discards any error loading an auxiliary filtee: no line, no
+            # placeholder, no search further on
+            r = resolutions.pop()
+            resolutions.append(replace(r, outcome=Outcome.NOT_FOUND, path=None, rule=None,
+                                       origin=None))
+            return 0
+        if dep is None:
+            # trace mode fakes a link map for it, moved before the filter's
+            chain.insert(chain.index(obj) if obj in chain else len(chain),
+                         _Obj(want, "", "", None, obj, {want}, role="missing"))
+            return 0
         if dep is obj:
             return 0
         if dep in queue:
