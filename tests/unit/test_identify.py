@@ -4,6 +4,7 @@ truth set of libraries vendored in real wheels (``-m network``)."""
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import json
 import os
 import random
@@ -13,6 +14,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -687,6 +689,21 @@ def test_debian_index_names_the_package() -> None:
     assert c.name == "libcairo2"
     assert c.version is None  # the index says who ships it, not which version is wanted
     assert "bookworm" in index_source()
+
+
+def test_debian_index_is_sorted_and_found_by_bisection() -> None:
+    """Lookups bisect the shipped table: every name must come back as its line says."""
+    raw = resources.files("unveil").joinpath("data/debian-sonames.tsv.gz").read_bytes()
+    lines = [ln for ln in gzip.decompress(raw).decode().splitlines() if not ln.startswith("#")]
+    assert lines == sorted(lines)
+    names = [ln.partition("\t")[0] for ln in lines]
+    assert len(set(names)) == len(names)
+    for line in lines[:: max(1, len(lines) // 500)] + lines[-1:]:
+        name, _, pkgs = line.partition("\t")
+        assert debian_packages(name) == tuple(pkgs.split(","))
+    assert debian_packages("") == ()
+    assert debian_packages("libc.so.6\tx") == ()
+    assert debian_packages("\U0010ffff") == ()
 
 
 def test_sibling_versions_cross_libraries_of_one_release_not_copies(build: Builder) -> None:

@@ -186,6 +186,8 @@ def test_unreadable_list_of_removed_package_is_no_problem(tmp_path: Path) -> Non
 
     index = PackageIndex(Refusing(str(root)))
     index.preload()
+    assert index.problems == []  # lists are read when a question needs them
+    assert index.owner("/lib/libhere.so") is None
     assert index.problems == ["/var/lib/dpkg/info/here.list: unreadable"]
 
 
@@ -198,3 +200,50 @@ def test_scan_reports_a_damaged_database_without_system_edges(tmp_path: Path) ->
     shutil.copy(lib, tmp_path / "app/libz.so.1")
     result = scan(str(tmp_path / "app"), ScanConfig(root=str(tmp_path), dynload=False))
     assert any("bad.json" in p.message for t in result.targets for p in t.problems)
+
+
+def test_library_owner_read_from_the_lists_of_likely_packages(tmp_path: Path) -> None:
+    """A library's owner is looked for first in the lists of the packages Debian ships its
+    name in; the other lists are read only when none of those lists the path."""
+    status = "".join(f"Package: {p}\nStatus: install ok installed\nArchitecture: amd64\n"
+                     f"Version: 1\n\n" for p in ("aaa-local", "libc6", "zlib1g", "zzz"))
+    root = _root(tmp_path, status, {
+        "libc6:amd64": "/lib/x86_64-linux-gnu/libm.so.6\n/lib/x86_64-linux-gnu/libc.so.6\n",
+        # an installed package Debian does not know, owning a file of a name Debian ships
+        "aaa-local": "/opt/lib/libz.so.1\n",
+        "zlib1g:amd64": "/lib/x86_64-linux-gnu/libz.so.1\n",
+        "zzz": "/usr/share/zzz\n",
+    })
+    read: list[str] = []
+
+    class Counting(HostFS):
+        def read_file(self, path: str, limit: int) -> bytes:
+            got = super().read_file(path, limit)  # (raises for an absent one)
+            if path.endswith(".list"):
+                read.append(Path(path).name)
+            return got
+
+    index = PackageIndex(Counting(str(root)))
+    o = index.owner("/usr/lib/x86_64-linux-gnu/libm.so.6")  # merged /usr spelling
+    assert o is not None
+    assert (o.name, o.arch) == ("libc6", "amd64")
+    assert read == ["libc6:amd64.list"]
+    z = index.owner("/lib/x86_64-linux-gnu/libz.so.1")
+    assert z is not None
+    assert z.name == "zlib1g"
+    assert read == ["libc6:amd64.list", "zlib1g:amd64.list"]
+    # zlib1g does not list this one: every list is read, and the real owner found
+    local = index.owner("/opt/lib/libz.so.1")
+    assert local is not None
+    assert local.name == "aaa-local"
+    assert sorted(set(read)) == ["aaa-local.list", "libc6:amd64.list", "zlib1g:amd64.list",
+                                 "zzz.list"]
+    assert index.owner("/usr/share/zzz") is not None
+    assert index.owner("/lib/x86_64-linux-gnu/libnothing.so.1") is None
+    # the same answers from a reading of every list
+    eager = PackageIndex(HostFS(str(root)))
+    for i in range(_DpkgLists.INDEX_AFTER + 1):
+        eager.owner(f"/nowhere/{i}/x")
+    for p in ("/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib/x86_64-linux-gnu/libz.so.1",
+              "/opt/lib/libz.so.1"):
+        assert eager.owner(p) == index.owner(p)

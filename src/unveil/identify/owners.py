@@ -14,16 +14,18 @@ import json
 import posixpath
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from unveil.errors import UnveilError
+from unveil.identify.debian import debian_packages
 from unveil.identify.rpmdb import read_database
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
 __all__ = ["Owner", "PackageIndex"]
 
 MAX_DB = 256 << 20
+DPKG_INFO = "/var/lib/dpkg/info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,45 +69,118 @@ def _read(fs: FileSystem, path: str) -> str | None:
 
 
 class _DpkgLists:
-    """dpkg's per-package file lists, searched when asked rather than indexed up front.
+    """dpkg's per-package file lists, read and searched when asked rather than indexed
+    up front.
 
-    A wheel or environment scan asks who owns a handful of system libraries in two or three
-    directories; turning every line of every ``info/*.list`` into a dict entry (~120k on a
-    small Debian) cost ~0.2 s, more than the rest of identification.  The lists are kept as
-    one bytes object and the first question about a directory indexes that directory's
-    entries only (one ``find`` pass, a few ms); after :data:`INDEX_AFTER` directories (a
-    whole root being scanned) every line is indexed after all.
+    A wheel or environment scan asks who owns a handful of system libraries.  Reading all
+    of a small Debian's ~900 ``info/*.list`` files (8 MB) took 30-40 ms and searching them
+    for a directory 25 ms more, more than the rest of identifying a small wheel.  So a
+    library's owner is first looked for in the lists of the packages the Debian index
+    (:mod:`unveil.identify.debian`) says ship its name, only those read; when none of them
+    lists the path (another distribution, a renamed package, a file no package owns),
+    every list is read.  Then the first question about a directory indexes that
+    directory's entries only (one ``find`` pass); after :data:`INDEX_AFTER` directories
+    (a whole root being scanned) every line is indexed after all.
     """
 
     INDEX_AFTER = 24
 
-    def __init__(self, lists: list[tuple[str, bytes]], status: bytes,
-                 distro: str | None) -> None:
-        self._names = [name for name, _ in lists]
+    def __init__(self, read_list: Callable[[str], bytes | None],
+                 list_names: Callable[[], list[str]], status: bytes, distro: str | None,
+                 problems: list[str]) -> None:
+        #: list name -> its bytes, or None when it is absent or cannot be read
+        self._read_list = read_list
+        self._list_names = list_names
+        #: the list names (``<package>[:<arch>]``) in dpkg's name order, once listed
+        self._names: list[str] = []
+        self._read: dict[str, bytes | None] = {}
+        #: every list, one after another (once read), and where each starts
+        self._all: bytes | None = None
         self._starts: list[int] = []
-        parts = [b"\n"]
-        at = 1
-        for _, text in lists:
-            if text and not text.endswith(b"\n"):
-                text += b"\n"
-            self._starts.append(at)
-            parts.append(text)
-            at += len(text)
-        self._text = b"".join(parts)
         self._status = b"\n" + status
         self._distro = distro
+        self._problems = problems
         self._owners: dict[str, Owner | None] = {}
-        #: package name -> where its Package lines are in ``status`` (read on first need)
-        self._package_lines: dict[str, list[tuple[int, int]]] | None = None
+        #: package name -> where its Package lines are in ``status``: asked name by name,
+        #: then (after :data:`LINES_AFTER` names) all at once
+        self._lines: dict[str, list[tuple[int, int]]] = {}
+        self._all_lines = False
         #: directory -> entry name -> the lists naming it, in list order
         self._dirs: dict[bytes, dict[bytes, list[int]]] = {}
         self._index: dict[str, Owner] | None = None
+
+    LINES_AFTER = 32
+
+    def _list(self, entry: str) -> bytes | None:
+        if entry not in self._read:
+            self._read[entry] = self._read_list(entry)
+        return self._read[entry]
+
+    def likely_owner(self, path: str) -> Owner | None:
+        """The owner among the packages Debian ships a file of this name in, reading only
+        their lists; None when none of them lists ``path`` (which :meth:`owner` settles)."""
+        if self._all is not None or not path.startswith("/") or "\n" in path:
+            return None
+        try:
+            line = b"\n" + path.encode("utf-8", "surrogateescape") + b"\n"
+        except UnicodeEncodeError:
+            return None
+        entries: set[str] = set()
+        for pkg in debian_packages(path.rpartition("/")[2]):
+            # "<name>:<arch>.list" for a Multi-Arch: same package, else "<name>.list"
+            archs = {o.arch for o in self._stanza_owners(pkg) if o.arch}
+            entries.update(f"{pkg}:{arch}" for arch in archs)
+            entries.add(pkg)
+        for entry in sorted(entries):
+            text = self._list(entry)
+            if text is not None and line in b"\n" + text + b"\n":
+                found = self._package_of(entry)
+                if found is not None:
+                    return found
+        return None
+
+    def _text(self) -> bytes:
+        if self._all is None:
+            self._names = self._list_names()
+            parts = [b"\n"]
+            at = 1
+            for entry in self._names:
+                text = self._list(entry)
+                if text is None:  # a removed package's leftover list is no loss
+                    if self._installed(entry):
+                        self._problems.append(f"{DPKG_INFO}/{entry}.list: unreadable")
+                    text = b""
+                if text and not text.endswith(b"\n"):
+                    text += b"\n"
+                self._starts.append(at)
+                parts.append(text)
+                at += len(text)
+            self._all = b"".join(parts)
+            self._read.clear()
+        return self._all
+
+    def _installed(self, entry: str) -> bool:
+        return any(_dpkg_owner(st, None) for st in self._stanzas(entry.partition(":")[0]))
+
+    def _stanzas(self, name: str) -> list[str]:
+        if not self._all_lines and name not in self._lines:
+            if len(self._lines) < self.LINES_AFTER:
+                self._lines[name] = _package_lines(self._status, name).get(name, [])
+            else:
+                self._lines = _package_lines(self._status)
+                self._all_lines = True
+        return _stanzas_at(self._status, self._lines.get(name, ()))
+
+    def _stanza_owners(self, name: str) -> list[Owner]:
+        """The installed stanzas of package ``name``, in file order."""
+        return [o for o in (_dpkg_owner(st, self._distro) for st in self._stanzas(name)) if o]
 
     def owner(self, path: str) -> Owner | None:
         """The installed package whose list comes first (in list-name order) among those
         listing ``path`` exactly."""
         if not path.startswith("/") or "\n" in path:
             return None
+        self._text()
         if self._index is None and len(self._dirs) >= self.INDEX_AFTER:
             self._index = self._build_index()
         if self._index is not None:
@@ -126,7 +201,7 @@ class _DpkgLists:
         if got is None:
             got = self._dirs[d] = {}
             needle = b"\n" + d + b"/"
-            text = self._text
+            text = self._text()
             at = text.find(needle)
             while at >= 0:
                 start = at + len(needle)
@@ -138,16 +213,15 @@ class _DpkgLists:
         return got
 
     def _package(self, i: int) -> Owner | None:
-        """The installed package whose list is number ``i``, from its stanza in ``status``
+        return self._package_of(self._names[i])
+
+    def _package_of(self, entry: str) -> Owner | None:
+        """The installed package whose list is ``entry``, from its stanza in ``status``
         (as dpkg's own reading would have it: the last installed stanza of that name, of the
         list's architecture when the list name has one)."""
-        entry = self._names[i]
         if entry not in self._owners:
             name, _, arch = entry.partition(":")  # multi-arch lists are "<name>:<arch>.list"
-            if self._package_lines is None:
-                self._package_lines = _package_lines(self._status)
-            installed = [o for o in (_dpkg_owner(st, self._distro) for st in _stanzas_at(
-                self._status, self._package_lines.get(name, ()))) if o]
+            installed = self._stanza_owners(name)
             same_arch = [o for o in installed if arch and o.arch == arch]
             best = same_arch or installed
             self._owners[entry] = best[-1] if best else None
@@ -158,11 +232,12 @@ class _DpkgLists:
         # package's claim: fill in reverse so earlier lists overwrite later ones.  dict
         # updates run in C: ~4x faster than a setdefault per line.
         files: dict[str, Owner] = {}
-        ends = [*self._starts[1:], len(self._text)]
+        everything = self._text()
+        ends = [*self._starts[1:], len(everything)]
         for i in reversed(range(len(self._names))):
             owner = self._package(i)
             if owner is not None:
-                text = self._text[self._starts[i]:ends[i]].decode("utf-8", "surrogateescape")
+                text = everything[self._starts[i]:ends[i]].decode("utf-8", "surrogateescape")
                 files.update(dict.fromkeys(text.split("\n"), owner))
         files.pop("", None)
         return files
@@ -171,15 +246,21 @@ class _DpkgLists:
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*(?:\n|$)")
 
 
-_PACKAGE_LINE = re.compile(rb"(?m)^Package:[ \t]*([^\s]+)[ \t]*\r?$")
+#: (``status`` is read with a newline put before it; a literal first lets ``re`` skip ahead
+#: to each "\nPackage:" where ``^`` would make it try every position: 16 ms -> 1 ms)
+_PACKAGE_LINE = re.compile(rb"\nPackage:[ \t]*([^\s]+)[ \t]*\r?(?=\n|$)")
 
 
-def _package_lines(status: bytes) -> dict[str, list[tuple[int, int]]]:
-    """Package name -> the (start, end) of each of its Package lines in ``status``."""
+def _package_lines(status: bytes, name: str | None = None) -> dict[str, list[tuple[int, int]]]:
+    """Package name -> the (start, end) of each of its Package lines in ``status`` (only
+    those of ``name`` when given: one pass of a regex that looks for it alone)."""
+    regex = _PACKAGE_LINE if name is None else re.compile(
+        rb"\nPackage:[ \t]*(" + re.escape(name.encode("utf-8", "surrogateescape"))
+        + rb")[ \t]*\r?(?=\n|$)")
     out: dict[str, list[tuple[int, int]]] = {}
-    for m in _PACKAGE_LINE.finditer(status):
-        name = m.group(1).decode("utf-8", "surrogateescape")
-        out.setdefault(name, []).append((m.start(), m.end()))
+    for m in regex.finditer(status):
+        found = m.group(1).decode("utf-8", "surrogateescape")
+        out.setdefault(found, []).append((m.start() + 1, m.end()))
     return out
 
 
@@ -197,12 +278,6 @@ def _stanzas_at(status: bytes, lines: Iterable[tuple[int, int]]) -> list[str]:
         end = blank.start() if blank else len(status)
         out.append(status[start:end].decode("utf-8", "replace"))
     return out
-
-
-def _stanzas_of(status: bytes, name: str) -> list[str]:
-    """The stanzas of ``status`` (which starts with a newline) whose Package field is
-    ``name``, in file order."""
-    return _stanzas_at(status, _package_lines(status).get(name, ()))
 
 
 def _dpkg_owner(stanza: str, distro: str | None) -> Owner | None:
@@ -251,7 +326,14 @@ class PackageIndex:
         if path in self._answers:
             return self._answers[path]
         found = None
-        for p in self._spellings(path):
+        spellings = self._spellings(path)
+        if self._dpkg is not None:
+            with self._lock:
+                found = next(filter(None, map(self._dpkg.likely_owner, spellings)), None)
+            if found is not None:
+                self._answers[path] = found
+                return found
+        for p in spellings:
             # Spelling by spelling: dpkg's claim, then apk, rpm and conda (the order the
             # databases are read in, earlier claims kept).
             with self._lock:
@@ -300,28 +382,26 @@ class PackageIndex:
         if status is None:
             return
         self.managers.append("dpkg")
-        info = "/var/lib/dpkg/info"
         try:
-            rinfo = self.fs.resolve(info)
+            rinfo = self.fs.resolve(DPKG_INFO)
         except SymlinkLoop:
             rinfo = None
-        lists: list[tuple[str, bytes]] = []
-        unreadable: list[str] = []
-        if rinfo is not None:
-            for entry, kind in sorted(self.fs.listdir(rinfo).items()):
-                if kind is not Kind.FILE or not entry.endswith(".list"):
-                    continue
-                try:  # a regular file of a resolved directory: no path to resolve
-                    text = self.fs.read_file(f"{rinfo}/{entry}", MAX_DB)
-                except UnveilError:
-                    unreadable.append(entry)
-                    continue
-                lists.append((entry[:-5], text))
-        self._dpkg = _DpkgLists(lists, status, self._distro())
-        for entry in unreadable:  # a removed package's leftover list is no loss
-            name = entry[:-5].partition(":")[0]
-            if any(_dpkg_owner(st, None) for st in _stanzas_of(b"\n" + status, name)):
-                self.problems.append(f"{info}/{entry}: unreadable")
+
+        def list_names() -> list[str]:
+            if rinfo is None:
+                return []
+            return [entry[:-5] for entry, kind in sorted(self.fs.listdir(rinfo).items())
+                    if kind is Kind.FILE and entry.endswith(".list")]
+
+        def read_list(name: str) -> bytes | None:
+            if rinfo is None or "/" in name:
+                return None
+            try:  # a regular file of a resolved directory: no path to resolve
+                return self.fs.read_file(f"{rinfo}/{name}.list", MAX_DB)
+            except (UnveilError, OSError):
+                return None
+
+        self._dpkg = _DpkgLists(read_list, list_names, status, self._distro(), self.problems)
 
     def _load_apk(self) -> None:
         text = _read(self.fs, "/lib/apk/db/installed")
