@@ -47,6 +47,7 @@ from unveil.identify.rules import (
     load_rules,
     parse_rules,
     required_literal,
+    shipped_rules_text,
 )
 from unveil.model import Component
 
@@ -88,6 +89,20 @@ def test_table_covers_the_required_projects() -> None:
     projects = {r.project for r in RULES.rules}
     assert projects >= REQUIRED, sorted(REQUIRED - projects)
     assert len(RULES) >= 70
+
+
+def test_shipped_table_passes_every_check() -> None:
+    """A scan loads the shipped table without compiling its regexes (``check=False``):
+    this is where they are checked, each against its example, and the result must be the
+    table the scans use."""
+    checked = load_rules(shipped_rules_text(), check=True)
+    assert checked == RULES
+    broken = json.loads(shipped_rules_text())
+    broken["rules"][0]["patterns"] = [{"regex": "v(\\d+\\.\\d+", "confidence": 0.9,
+                                       "example": "v1.2"}]
+    load_rules(json.dumps(broken), check=False)  # not compiled: not seen
+    with pytest.raises(RuleError, match="does not compile"):
+        load_rules(json.dumps(broken))
 
 
 def test_every_rule_is_complete() -> None:

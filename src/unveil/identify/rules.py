@@ -107,11 +107,18 @@ class RuleError(UnveilError):
     """The identification table is malformed (a bug in the shipped data or a user table)."""
 
 
+#: compiled regexes by their text, compiled on first use: the engine tries a pattern's
+#: regex only where its keyword occurs, so most of the table's are never compiled in a
+#: scan (compiling all of them at load took ~10 ms of every run)
+_REGEXES: dict[str, re.Pattern[bytes]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Pattern:
     """One bytes regex.  ``regex.groups`` is 1 (the version) or 0 for a presence pattern."""
 
-    regex: re.Pattern[bytes]
+    #: the regex's text (latin-1: one character per byte)
+    source: str
     confidence: float
     scope: str = "file"
     literal: bool = False
@@ -123,8 +130,11 @@ class Pattern:
     names: bool = False
 
     @property
-    def source(self) -> str:
-        return self.regex.pattern.decode("latin-1")
+    def regex(self) -> re.Pattern[bytes]:
+        got = _REGEXES.get(self.source)
+        if got is None:  # two threads may both compile it: the same regex either way
+            got = _REGEXES[self.source] = re.compile(self.source.encode("latin-1"))
+        return got
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,17 +204,13 @@ def _strs(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _pattern(obj: object, where: str) -> Pattern:
+def _pattern(obj: object, where: str, check: bool) -> Pattern:
     if not isinstance(obj, dict):
         raise RuleError(f"{where}: a pattern must be an object")
     unknown = set(obj) - _PATTERN_KEYS
     if unknown:
         raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
     text = _str(obj, "regex", where)
-    try:
-        regex = re.compile(text.encode("latin-1"))
-    except (re.error, UnicodeEncodeError) as e:
-        raise RuleError(f"{where}: regex {text!r} does not compile: {e}") from e
     confidence = obj.get("confidence")
     if not isinstance(confidence, int | float) or isinstance(confidence, bool) or not (
         0 < confidence <= 1
@@ -220,20 +226,39 @@ def _pattern(obj: object, where: str) -> Pattern:
         raise RuleError(f"{where}: 'literal', 'presence' and 'names' are booleans")
     if names and not literal:
         raise RuleError(f"{where}: only a literal pattern searches symbol names")
-    want = 0 if presence else 1
+    example_text = _str(obj, "example", where)
+    try:
+        example = example_text.encode("latin-1")
+    except UnicodeEncodeError as e:
+        raise RuleError(f"{where}: example {example_text!r} is not latin-1: {e}") from e
+    pattern = Pattern(text, float(confidence), scope, literal, presence, example,
+                      required_literal(text), names)
+    if check:
+        _check_pattern(pattern, where)
+    return pattern
+
+
+def _check_pattern(pattern: Pattern, where: str) -> None:
+    """What only compiling and running the regex can tell: its groups, and that it matches
+    its example within the window the engine reads around a keyword or ``.<digit>``."""
+    text, example, keyword = pattern.source, pattern.example, pattern.keyword
+    try:
+        regex = pattern.regex
+    except (re.error, UnicodeEncodeError) as e:
+        raise RuleError(f"{where}: regex {text!r} does not compile: {e}") from e
+    want = 0 if pattern.presence else 1
     if regex.groups != want:
         raise RuleError(f"{where}: regex {text!r} must have {want} capturing group(s), "
                         f"has {regex.groups}")
     if regex.groupindex:
         raise RuleError(f"{where}: named groups are reserved for the engine")
-    example_text = _str(obj, "example", where)
-    example = example_text.encode("latin-1")
     m = regex.search(example)
     if m is None:
-        raise RuleError(f"{where}: regex {text!r} does not match its example {example_text!r}")
-    if not presence and not re.fullmatch(rb"\d+(?:\.\d+)*[0-9A-Za-z._-]*", m.group(1)):
+        raise RuleError(f"{where}: regex {text!r} does not match its example "
+                        f"{example.decode('latin-1')!r}")
+    if not pattern.presence and not re.fullmatch(rb"\d+(?:\.\d+)*[0-9A-Za-z._-]*", m.group(1)):
         raise RuleError(f"{where}: the version group captured {m.group(1)!r}")
-    if literal:
+    if pattern.literal:
         if not _LITERAL_PREFIX.match(text):
             raise RuleError(f"{where}: a literal pattern must start with 4 literal characters")
     else:
@@ -242,13 +267,11 @@ def _pattern(obj: object, where: str) -> Pattern:
             raise RuleError(f"{where}: the match holds no '.<digit>'; mark it literal")
         if anchor.start() - m.start() > PRE - 16 or m.end() - anchor.start() > POST - 16:
             raise RuleError(f"{where}: the match reaches too far from its first '.<digit>'")
-    keyword = required_literal(text)
     at = example.find(keyword, m.start(), m.end()) if keyword else m.start()
     if at < 0:
         raise RuleError(f"{where}: derived keyword {keyword!r} is not in the example's match")
     if at - m.start() > PRE - 16 or m.end() - (at + len(keyword)) > POST - 16:
         raise RuleError(f"{where}: the match reaches too far from its keyword {keyword!r}")
-    return Pattern(regex, float(confidence), scope, literal, presence, example, keyword, names)
 
 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "0": "\x00"}
@@ -365,7 +388,7 @@ def _version_symbol(obj: object, where: str) -> VersionSymbol:
     return VersionSymbol(tuple(symbol.split()), kind, fmt)
 
 
-def _rule(obj: object, index: int) -> Rule:
+def _rule(obj: object, index: int, check: bool) -> Rule:
     if not isinstance(obj, dict):
         raise RuleError(f"rule {index}: must be an object")
     where = f"rule {index} ({obj.get('project')!r})"
@@ -390,7 +413,8 @@ def _rule(obj: object, index: int) -> Rule:
     raw_symbols = obj.get("version_symbols", [])
     if not isinstance(raw_patterns, list) or not isinstance(raw_symbols, list):
         raise RuleError(f"{where}: 'patterns' and 'version_symbols' are lists")
-    patterns = tuple(_pattern(p, f"{where} pattern {i}") for i, p in enumerate(raw_patterns))
+    patterns = tuple(_pattern(p, f"{where} pattern {i}", check)
+                     for i, p in enumerate(raw_patterns))
     vsyms = tuple(_version_symbol(s, f"{where} symbol {i}") for i, s in enumerate(raw_symbols))
     return Rule(
         project=project, purl_name=purl_name, homepage=homepage, source=source, files=files,
@@ -400,13 +424,17 @@ def _rule(obj: object, index: int) -> Rule:
     )
 
 
-def parse_rules(doc: object) -> RuleSet:
-    """Validate a decoded table (``{"schema": 1, "rules": [...]}``) into a :class:`RuleSet`."""
+def parse_rules(doc: object, *, check: bool = True) -> RuleSet:
+    """Validate a decoded table (``{"schema": 1, "rules": [...]}``) into a :class:`RuleSet`.
+
+    ``check=False`` leaves out what needs each regex compiled and run on its example: for
+    the shipped table, which the test suite checks in full (``tests/unit/test_identify.py``),
+    its regexes are then compiled only when a scan first needs them."""
     if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(
         doc.get("rules"), list
     ):
         raise RuleError('the table must be {"schema": 1, "rules": [...]}')
-    rules = tuple(_rule(r, i) for i, r in enumerate(doc["rules"]))
+    rules = tuple(_rule(r, i, check) for i, r in enumerate(doc["rules"]))
     seen: set[str] = set()
     for rule in rules:
         if rule.project in seen:
@@ -419,18 +447,22 @@ def parse_rules(doc: object) -> RuleSet:
     return RuleSet(rules)
 
 
-def load_rules(text: str | bytes) -> RuleSet:
-    """Parse and validate a table given as JSON text."""
+def load_rules(text: str | bytes, *, check: bool = True) -> RuleSet:
+    """Parse and validate a table given as JSON text (``check``: see :func:`parse_rules`)."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise RuleError(f"the table is not JSON: {e}") from e
-    return parse_rules(doc)
+    return parse_rules(doc, check=check)
+
+
+def shipped_rules_text() -> str:
+    return resources.files("unveil").joinpath("data/identify-rules.json").read_text("utf-8")
 
 
 @cache
 def default_rules() -> RuleSet:
-    """The table shipped with unveil (loaded and validated once)."""
-    text = resources.files("unveil").joinpath("data/identify-rules.json").read_text("utf-8")
-    return load_rules(text)
+    """The table shipped with unveil (loaded once; its regexes compiled when first used,
+    the full check left to the test suite)."""
+    return load_rules(shipped_rules_text(), check=False)
 
