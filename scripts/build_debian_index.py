@@ -10,8 +10,8 @@ Source: Debian's ``Contents-amd64`` index of the release apt is configured for, 
 
 Kept: file names in the x86-64 library directories (not the lib32/libx32 multilib ones)
 that look like a shared library with an ABI number (``libz.so.1``,
-``libavcodec.so.59.37.100``) or a plain ``lib*.so``, the development link ``-dev``
-packages ship (what ``dlopen("libz.so")`` needs).
+``libavcodec.so.59.37.100``, the loader ``ld-linux-x86-64.so.2``) or a plain ``lib*.so``,
+the development link ``-dev`` packages ship (what ``dlopen("libz.so")`` needs).
 Each line is ``name<TAB>package[,package...]`` (source section stripped), sorted; header
 lines start with ``#`` and record the source and its date.
 """
@@ -28,7 +28,9 @@ import sys
 from collections import defaultdict
 
 LIBDIR = re.compile(r"^(?:usr/)?lib(?:64)?/(?:x86_64-linux-gnu/)?([^/]+)$")
-SONAME = re.compile(r"^lib[^/]*\.so(?:\.\d+)*$")
+#: ``lib*.so[.N...]``, and the dynamic loaders (``ld-linux-x86-64.so.2``): every glibc
+#: program needs one, and a scan asks who ships it
+SONAME = re.compile(r"^(?:lib[^/]*|ld-linux[^/]*)\.so(?:\.\d+)*$")
 
 
 def main(argv: list[str] | None = None) -> int:
