@@ -754,8 +754,10 @@ def _hits(binary_path: str, member_name: str, sha256: str | None, *, soname: str
     dehashed = frozenset(dehash(n) for n in raw_names) | frozenset(
         [soname] if soname else [])
     # An extension module (``PIL/_webp...so``) is named after its module: matching its name
-    # against libraries (libwebp) would be wrong.
-    lib = _lib_names(tuple(n for n in raw_names if not _EXTENSION.search(n)))
+    # against libraries (libwebp) would be wrong.  Worked out when a component is first
+    # matched by name: most binaries of an environment have no SBOM of their distribution.
+    lib_key = tuple(n for n in raw_names if not _EXTENSION.search(n))
+    lib: _LibNames | None = None
     want = _norm_dist(distribution) if distribution else None
     hits: list[_Hit] = []
     for sbom in sboms:
@@ -778,6 +780,8 @@ def _hits(binary_path: str, member_name: str, sha256: str | None, *, soname: str
             if score and (coverage or (not c.subject and _identifies(c))):
                 hits.append(_Hit(sbom, c, score, score))
                 continue
+            if lib is None:
+                lib = _lib_names(lib_key)
             score = _name_score(lib, c)
             if score:
                 name_hits.append(_Hit(sbom, c, score, score))
