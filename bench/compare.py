@@ -5,7 +5,8 @@ wheels named on the command line) this runs, each in its own subprocess:
 
 ``unveil``
     ``PYTHON -m unveil scan --format json WHEEL`` with the project's Python
-    (``--python``, ``$UNVEIL_PYTHON``, ``<repo>/.venv/bin/python`` or this
+    (``--python``, ``$UNVEIL_PYTHON``, ``<repo>/.venv/bin/python``, the
+    ``venv-unveil`` that ``bench/setup_tools.sh`` installs this checkout into, or this
     interpreter, in that order; ``<repo>/src`` is put on ``PYTHONPATH`` if
     unveil is not installed).  Skipped when unveil cannot be imported.
 ``auditwheel``
@@ -194,17 +195,24 @@ def tool_bin(name: str) -> Path:
     return tools_venv() / "bin" / name
 
 
+def _runs_this_checkout(python: Path) -> bool:
+    """Whether ``python`` imports unveil from this checkout's ``src`` (an editable install)."""
+    code = "import importlib.util as u; print(u.find_spec('unveil').origin)"
+    res = subprocess.run([str(python), "-c", code], check=False, capture_output=True, text=True)
+    return res.returncode == 0 and Path(res.stdout.strip()).is_relative_to(REPO_DIR / "src")
+
+
 def find_project_python(explicit: str | None) -> str:
-    """Pick the interpreter that runs unveil."""
-    candidates = [
-        explicit,
-        os.environ.get("UNVEIL_PYTHON"),
-        str(REPO_DIR / ".venv" / "bin" / "python"),
-        sys.executable,
-    ]
-    for c in candidates:
+    """Pick the interpreter that runs unveil: the one asked for, else a venv of this
+    checkout (``bench/setup_tools.sh`` makes ``venv-unveil``: a clean venv, as the other
+    Python tools run in), else this interpreter."""
+    for c in (explicit, os.environ.get("UNVEIL_PYTHON")):
         if c and Path(c).exists():
             return c
+    for venv in (REPO_DIR / ".venv", corpus.default_cache_dir() / "venv-unveil"):
+        python = venv / "bin" / "python"
+        if python.exists() and _runs_this_checkout(python):
+            return str(python)
     return sys.executable
 
 
