@@ -30,6 +30,7 @@ from unveil.formats.blob import BytesBlob
 from unveil.identify.banners import (
     FILENAME_CONFIDENCE,
     ScanLimits,
+    _Keywords,
     applicable_rules,
     dehash,
     identify_bytes,
@@ -331,6 +332,25 @@ def test_each_example_is_found_in_a_blob(rule: Rule, pattern: Pattern) -> None:
         assert banner[0].field == "version"
         if rule.cpe:
             assert component.cpes
+
+
+def test_one_pass_keyword_search_finds_what_the_searches_one_by_one_find(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hyperscan finds the keywords in one pass; without it (``present`` gives None) each
+    is searched in turn.  Both must identify the same, for every example in the table,
+    keywords with NUL bytes (``\\x00LAME``) and short ones included."""
+    pytest.importorskip("hyperscan")
+    keywords = _Keywords((b"\x00LAME", b"OpenSSL ", b"-2", b"\x00"))
+    assert keywords.always == {b"-2", b"\x00"}
+    assert keywords.present(b"x\x00LAME 3.100 OpenSSX") == {b"\x00LAME", b"-2", b"\x00"}
+    for rule, pattern in ALL_PATTERNS:
+        data = _noise(3000) + b"\x00" + pattern.example + b"\x00" + _noise(3000, 8)
+        name = _sample_name(rule) if pattern.scope == "file" else "_ext.cpython-311.so"
+        fast = _identify(data, name)
+        with monkeypatch.context() as m:
+            m.setattr(_Keywords, "present", lambda self, data: None)
+            slow = _identify(data, name)
+        assert fast == slow, rule.project
 
 
 def test_file_scoped_patterns_need_the_name() -> None:
