@@ -1056,8 +1056,8 @@ class _TargetScan:
     @functools.cached_property
     def _target_files_by_name(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for f in self.t.files:
-            out.setdefault(posixpath.basename(f), []).append(f)
+        for f in self.t.files:  # (rpartition: a third of basename's time, 21k files)
+            out.setdefault(f.rpartition("/")[2], []).append(f)
         return out
 
     def _in_target(self, request: str) -> list[str]:
@@ -1344,7 +1344,9 @@ class _TargetScan:
                     f"{provider} does not define (version `{version}' not found)",
                     ProblemKind.LOADER))
         if cfg.identify and found and not tag.startswith(("macosx", "win")):
-            # Read (if no system library asked yet) so that a damaged database is reported.
+            # Read (if no system library asked yet) so that a damaged database is reported
+            # (dpkg's lists are read when a question needs them: one that cannot be read is
+            # reported then).
             self.packages.preload()
         if self._packages is not None:
             # A package database that could not be read: which package owns a file is unknown.

@@ -247,3 +247,37 @@ def test_library_owner_read_from_the_lists_of_likely_packages(tmp_path: Path) ->
     for p in ("/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib/x86_64-linux-gnu/libz.so.1",
               "/opt/lib/libz.so.1"):
         assert eager.owner(p) == index.owner(p)
+
+
+def test_likely_owner_keeps_the_rules_of_reading_every_list(tmp_path: Path) -> None:
+    """What the shortcut through the likely packages' lists must not change (an outside
+    review's cases): a diverted file goes to the list that sorts first, an earlier
+    spelling another database lists comes first, and a list that is a symlink (out of
+    the root) is not read."""
+    status = "".join(f"Package: {p}\nStatus: install ok installed\nArchitecture: amd64\n"
+                     f"Version: 1\n\n" for p in ("glx-diversions", "libgl1", "zlib1g"))
+    gl = "/usr/lib/x86_64-linux-gnu/libGL.so.1"
+    root = _root(tmp_path / "root", status, {
+        "glx-diversions": f"{gl}\n",
+        "libgl1:amd64": f"{gl}\n",
+    })
+    (root / "var/lib/dpkg/diversions").write_text(
+        f"{gl}\n/usr/lib/mesa-diverted/libGL.so.1\nglx-diversions\n")
+    outside = tmp_path / "outside.list"
+    outside.write_text("/lib/x86_64-linux-gnu/libz.so.1\n")
+    (root / "var/lib/dpkg/info/zlib1g:amd64.list").symlink_to(outside)
+    index = PackageIndex(HostFS(str(root)))
+    o = index.owner(gl)
+    assert o is not None
+    assert o.name == "glx-diversions"
+    assert index.owner("/lib/x86_64-linux-gnu/libz.so.1") is None
+
+    apk_root = _root(tmp_path / "apk", "Package: zlib1g\nStatus: install ok installed\n"
+                     "Architecture: amd64\nVersion: 1\n", {
+                         "zlib1g:amd64": "/lib/x86_64-linux-gnu/libz.so.1\n"})
+    (apk_root / "lib/apk/db").mkdir(parents=True)
+    (apk_root / "lib/apk/db/installed").write_text(
+        "P:apk-z\nV:2\nA:x86_64\nF:usr/lib/x86_64-linux-gnu\nR:libz.so.1\n\n")
+    first = PackageIndex(HostFS(str(apk_root))).owner("/usr/lib/x86_64-linux-gnu/libz.so.1")
+    assert first is not None
+    assert (first.manager, first.name) == ("apk", "apk-z")

@@ -86,11 +86,14 @@ class _DpkgLists:
     INDEX_AFTER = 24
 
     def __init__(self, read_list: Callable[[str], bytes | None],
-                 list_names: Callable[[], list[str]], status: bytes, distro: str | None,
-                 problems: list[str]) -> None:
+                 list_names: Callable[[], list[str]], status: bytes, distro: str | None, *,
+                 problems: list[str],
+                 read_diversions: Callable[[], bytes | None] = lambda: None) -> None:
         #: list name -> its bytes, or None when it is absent or cannot be read
         self._read_list = read_list
         self._list_names = list_names
+        self._read_diversions = read_diversions
+        self._diversions: frozenset[str] | None = None
         #: the list names (``<package>[:<arch>]``) in dpkg's name order, once listed
         self._names: list[str] = []
         self._read: dict[str, bytes | None] = {}
@@ -116,28 +119,51 @@ class _DpkgLists:
             self._read[entry] = self._read_list(entry)
         return self._read[entry]
 
-    def likely_owner(self, path: str) -> Owner | None:
-        """The owner among the packages Debian ships a file of this name in, reading only
-        their lists; None when none of them lists ``path`` (which :meth:`owner` settles)."""
-        if self._all is not None or not path.startswith("/") or "\n" in path:
+    def likely_owner(self, spellings: list[str]) -> tuple[int, Owner] | None:
+        """The first of ``spellings`` (one file's names) that a package Debian ships a file
+        of that name in lists, and that package, reading only those packages' lists; None
+        when none of them lists any spelling (which :meth:`owner` settles).
+
+        Read every list, a path two installed packages list goes to the one whose list
+        sorts first; here only the likely packages' lists are read, so a diverted path
+        (``dpkg-divert``: the one way dpkg lets two packages ship a file) is left to
+        :meth:`owner`.  One limit remains: a package outside the likely ones that lists an
+        earlier spelling (merged-/usr aliasing) is not seen."""
+        if self._all is not None or not spellings:
             return None
-        try:
-            line = b"\n" + path.encode("utf-8", "surrogateescape") + b"\n"
-        except UnicodeEncodeError:
-            return None
+        lines = []
+        for path in spellings:
+            if not path.startswith("/") or "\n" in path or path in self._diverted():
+                return None
+            try:
+                lines.append(b"\n" + path.encode("utf-8", "surrogateescape") + b"\n")
+            except UnicodeEncodeError:
+                return None
         entries: set[str] = set()
-        for pkg in debian_packages(path.rpartition("/")[2]):
+        for pkg in debian_packages(spellings[0].rpartition("/")[2]):
             # "<name>:<arch>.list" for a Multi-Arch: same package, else "<name>.list"
             archs = {o.arch for o in self._stanza_owners(pkg) if o.arch}
             entries.update(f"{pkg}:{arch}" for arch in archs)
             entries.add(pkg)
-        for entry in sorted(entries):
-            text = self._list(entry)
-            if text is not None and line in b"\n" + text + b"\n":
-                found = self._package_of(entry)
-                if found is not None:
-                    return found
+        ordered = sorted(entries, key=lambda e: e + ".list")  # dpkg's list-file order
+        texts = [(e, b"\n" + t + b"\n") for e in ordered if (t := self._list(e)) is not None]
+        for k, line in enumerate(lines):
+            for entry, text in texts:
+                if line in text:
+                    found = self._package_of(entry)
+                    if found is not None:
+                        return k, found
         return None
+
+    def _diverted(self) -> frozenset[str]:
+        """Every path ``dpkg-divert`` moved, from or to (``info/../diversions``: the
+        original path, the new path and the diverting package, a line each)."""
+        if self._diversions is None:
+            raw = self._read_diversions() or b""
+            lines = raw.decode("utf-8", "surrogateescape").split("\n")
+            self._diversions = frozenset(
+                line for i, line in enumerate(lines) if i % 3 != 2 and line.startswith("/"))
+        return self._diversions
 
     def _text(self) -> bytes:
         if self._all is None:
@@ -329,10 +355,11 @@ class PackageIndex:
         spellings = self._spellings(path)
         if self._dpkg is not None:
             with self._lock:
-                found = next(filter(None, map(self._dpkg.likely_owner, spellings)), None)
-            if found is not None:
-                self._answers[path] = found
-                return found
+                likely = self._dpkg.likely_owner(spellings)
+            # as below: an earlier spelling another database lists comes first
+            if likely is not None and not any(p in self._files for p in spellings[:likely[0]]):
+                self._answers[path] = likely[1]
+                return likely[1]
         for p in spellings:
             # Spelling by spelling: dpkg's claim, then apk, rpm and conda (the order the
             # databases are read in, earlier claims kept).
@@ -396,12 +423,17 @@ class PackageIndex:
         def read_list(name: str) -> bytes | None:
             if rinfo is None or "/" in name:
                 return None
-            try:  # a regular file of a resolved directory: no path to resolve
-                return self.fs.read_file(f"{rinfo}/{name}.list", MAX_DB)
+            path = f"{rinfo}/{name}.list"
+            try:  # only a regular file of the directory, as dpkg writes them: not a link
+                if self.fs.entry(rinfo, f"{name}.list") is not Kind.FILE:
+                    return None
+                return self.fs.read_file(path, MAX_DB)
             except (UnveilError, OSError):
                 return None
 
-        self._dpkg = _DpkgLists(read_list, list_names, status, self._distro(), self.problems)
+        self._dpkg = _DpkgLists(
+            read_list, list_names, status, self._distro(), problems=self.problems,
+            read_diversions=lambda: _read_bytes(self.fs, "/var/lib/dpkg/diversions"))
 
     def _load_apk(self) -> None:
         text = _read(self.fs, "/lib/apk/db/installed")
