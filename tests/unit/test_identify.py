@@ -186,6 +186,8 @@ def _doc(**rule: Any) -> dict[str, Any]:
                     "example": "demo 1.2"}]}, "capturing group"),
     ({"patterns": [{"regex": r"demo (\d+\.\d+", "confidence": 0.9,
                     "example": "demo 1.2"}]}, "does not compile"),
+    ({"patterns": [{"regex": r"demo \xZZversion (\d+\.\d+)", "confidence": 0.9,
+                    "example": "demo 1.2"}]}, "does not compile"),
     ({"patterns": [{"regex": r"demo (\d+\.\d+)", "confidence": 1.5,
                     "example": "demo 1.2"}]}, "confidence"),
     ({"patterns": [{"regex": r"demo (\d+\.\d+)", "confidence": 0.9,

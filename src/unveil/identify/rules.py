@@ -231,8 +231,12 @@ def _pattern(obj: object, where: str, check: bool) -> Pattern:
         example = example_text.encode("latin-1")
     except UnicodeEncodeError as e:
         raise RuleError(f"{where}: example {example_text!r} is not latin-1: {e}") from e
-    pattern = Pattern(text, float(confidence), scope, literal, presence, example,
-                      required_literal(text), names)
+    try:
+        keyword = required_literal(text)
+    except ValueError as e:  # a malformed \x escape
+        raise RuleError(f"{where}: regex {text!r} does not compile: {e}") from e
+    pattern = Pattern(text, float(confidence), scope, literal, presence, example, keyword,
+                      names)
     if check:
         _check_pattern(pattern, where)
     return pattern
