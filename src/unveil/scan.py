@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from unveil.config import (
     LINUX_ARCHES,
@@ -27,6 +27,7 @@ from unveil.config import (
 from unveil.errors import SourceError, UnveilError
 from unveil.formats import is_binary
 from unveil.formats.blob import Blob
+from unveil.literals import LiteralSearch
 from unveil.loader.store import BinaryStore, StoredFile
 from unveil.model import (
     Binary,
@@ -123,27 +124,14 @@ _PY_NEEDLES: tuple[tuple[bytes, tuple[tuple[bytes, int], ...]], ...] = (
 )
 
 
-class _WordScanner(threading.local):
+class _WordScanner(LiteralSearch):
     """The words of ``_PY_NEEDLES`` found in one pass by Hyperscan, when it is installed:
     the four ``bytes.find`` passes over an environment's 92 MB of sources took 0.30 s, one
-    Hyperscan pass 0.05 s (``bench/costs.py``).  One compiled database per thread (a
-    database's scratch space serves one scan at a time)."""
+    Hyperscan pass 0.05 s (``bench/costs.py``)."""
 
     def __init__(self) -> None:
-        self.db: Any = None
-        self.lengths: tuple[int, ...] = ()
-        try:
-            import hyperscan  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            return
-        words = tuple(dict.fromkeys(w for _n, ws in _PY_NEEDLES for w, _at in ws))
-        try:
-            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            db.compile(expressions=list(words), ids=list(range(len(words))),
-                       elements=len(words), flags=[0] * len(words), literal=True)
-        except Exception:  # an unusable build (no SSSE3...): the pure-Python passes
-            return
-        self.db, self.lengths = db, tuple(len(w) for w in words)
+        super().__init__(tuple(dict.fromkeys(w for _n, ws in _PY_NEEDLES for w, _at in ws)))
+        self.lengths = tuple(len(w) for w in self.words)
 
     def starts(self, raw: bytes) -> list[int]:
         """Sorted positions where a word starts."""
@@ -153,7 +141,7 @@ class _WordScanner(threading.local):
         def on(ident: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
             hits.append(to - lengths[ident])
 
-        self.db.scan(raw, match_event_handler=on)
+        self.scan(raw, on)
         hits.sort()
         return hits
 

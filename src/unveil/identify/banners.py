@@ -42,10 +42,8 @@ from __future__ import annotations
 import fnmatch
 import re
 import struct
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from packageurl import PackageURL
 
@@ -53,6 +51,7 @@ from unveil.errors import FormatError
 from unveil.formats.blob import Blob
 from unveil.formats.elfsections import ElfSection, elf_sections
 from unveil.identify.rules import POST, PRE, Pattern, Rule, RuleSet, VersionSymbol, default_rules
+from unveil.literals import LiteralSearch
 from unveil.model import Component, Evidence
 
 __all__ = [
@@ -118,58 +117,40 @@ def dehash(name: str) -> str:
     return base
 
 
-class _Keywords(threading.local):
+def _nul_free_run(word: bytes) -> bytes:
+    return max(word.split(b"\x00"), key=len)
+
+
+class _Keywords(LiteralSearch):
     """Which of the rule table's keywords occur in a buffer, in one Hyperscan pass.
 
     Before each pattern's regex runs, the engine looks for the literal it needs; with ~65
     patterns tried on every file (the embedded ones), those ``bytes`` searches were a
     third of identifying an environment's 400 binaries.  Hyperscan finds all the literals
-    in one pass, each reported once (``HS_FLAG_SINGLEMATCH``).  Without Hyperscan (no
-    wheel for the platform, or a CPU it cannot use) :meth:`present` returns None and the
-    engine searches keyword by keyword.  One database per thread: its scratch space serves
-    one scan at a time.
+    in one pass, each reported once.  Without Hyperscan :meth:`present` returns None and
+    the engine searches keyword by keyword.
     """
 
     def __init__(self, words: tuple[bytes, ...]) -> None:
-        # The binding passes expressions as C strings: each keyword is looked for by its
-        # longest run without a NUL (a keyword found has it; the run found, the keyword is
-        # then searched as before).  One whose run is under 3 bytes is always "present":
-        # such literals slow the whole pass down and occur in every buffer anyway.
-        self.words = tuple(w for w in words if len(max(w.split(b"\x00"), key=len)) >= 3)
-        self.always = frozenset(w for w in words if w not in self.words)
-        self.db: Any = None
-        self._ready = False
-
-    def _database(self) -> Any:
-        if not self._ready:
-            self._ready = True
-            runs = [max(w.split(b"\x00"), key=len) for w in self.words]
-            try:
-                # imported on first use: a scan that identifies nothing never loads it
-                import hyperscan  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
-
-                db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-                db.compile(expressions=runs, ids=list(range(len(runs))), elements=len(runs),
-                           literal=True, flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(runs))
-            except Exception:  # not installed, or unusable here: keyword by keyword
-                return None
-            self.db = db
-        return self.db
+        # Each keyword is looked for by its longest run without a NUL (Hyperscan's literals
+        # are C strings): a keyword found has it; the run found, the keyword itself is then
+        # searched as before.  One whose run is under 3 bytes is always "present": such
+        # literals slow the whole pass down and occur in every buffer anyway.
+        kept = tuple(w for w in words if len(_nul_free_run(w)) >= 3)
+        super().__init__(tuple(map(_nul_free_run, kept)), first_only=True)
+        self.keywords = kept
+        self.always = frozenset(w for w in words if w not in kept)
 
     def present(self, data: bytes) -> set[bytes] | None:
         """The keywords that may occur in ``data`` (a superset: those whose NUL-free run
         does), or None when there is no database to ask (search each one instead)."""
-        db = self._database() if self.words else None
-        if db is None:
-            return None
         found = set(self.always)
-        words = self.words
+        keywords = self.keywords
 
         def on(ident: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
-            found.add(words[ident])
+            found.add(keywords[ident])
 
-        db.scan(data, match_event_handler=on)
-        return found
+        return found if self.scan(data, on) else None
 
 
 @dataclass(slots=True)

@@ -186,7 +186,7 @@ class _DpkgLists:
         return self._all
 
     def _installed(self, entry: str) -> bool:
-        return any(_dpkg_owner(st, None) for st in self._stanzas(entry.partition(":")[0]))
+        return bool(self._stanza_owners(entry.partition(":")[0]))
 
     def _stanzas(self, name: str) -> list[str]:
         if not self._all_lines and name not in self._lines:
