@@ -13,12 +13,13 @@ four taken in turn in each of N rounds, the median of each:
 
 (``--cpu``: CPU seconds of the process and its workers instead of wall-clock; ``--cli``: the
 ``unveil scan --format json`` command as a user runs it, start-up, imports and output
-included, each run a new process) and prints a Markdown table with each share
-(``+identify`` / ``bare`` - 1, ...) and what identification adds to a default scan
-(``default`` / ``+dynload`` - 1), and the part of a default scan's time that
-dynamic-loading detection takes (1 - ``+identify`` / ``default``).  Without targets it uses
-the cached wheels of ``bench/corpus.py`` (scipy, pyarrow, torch, opencv for Linux and
-Windows) and the real-wheel virtual environment.
+included, each run a new process, with the interpreter ``bench/compare.py`` picks: the
+``venv-unveil`` of ``bench/setup_tools.sh`` when it holds this checkout) and prints a
+Markdown table with each share (``+identify`` / ``bare`` - 1, ...) and what
+identification adds to a default scan (``default`` / ``+dynload`` - 1), and the part of a
+default scan's time that dynamic-loading detection takes (1 - ``+identify`` /
+``default``).  Without targets it uses the cached wheels of ``bench/corpus.py`` (scipy,
+pyarrow, torch, opencv for Linux and Windows) and the real-wheel virtual environment.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import unveil
+from compare import find_project_python
 from unveil.cli.host import detect_host
 from unveil.config import ScanConfig
 
@@ -60,14 +62,14 @@ FLAGS = {"bare": ["--no-identify", "--no-dynload"], "+identify": ["--no-dynload"
          "+dynload": ["--no-identify"], "default": []}
 
 
-def cli_times(target: str, runs: int) -> dict[str, float]:
-    """Best wall-clock of ``python -m unveil scan --format json`` per way, the ways taken in
-    turn in every round (so that a change in the machine's load hits them all)."""
+def cli_times(target: str, runs: int, python: str) -> dict[str, float]:
+    """Median wall-clock of ``PYTHON -m unveil scan --format json`` per way, the ways taken
+    in turn in every round (so that a change in the machine's load hits them all)."""
     times: dict[str, list[float]] = {name: [] for name in FLAGS}
     for _ in range(runs + 1):  # the first round warms the page cache
         for name, flags in FLAGS.items():
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "unveil", "scan", "--format", "json",
+            subprocess.run([python, "-m", "unveil", "scan", "--format", "json",
                             *flags, target], stdout=subprocess.DEVNULL, check=False,
                            env={**os.environ, "NO_COLOR": "1"})
             times[name].append(time.perf_counter() - t)
@@ -108,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             "+identify": replace(host, identify=True, dynload=False),
             "+dynload": replace(host, identify=False, dynload=True),
             "default": replace(host, identify=True, dynload=True)}
+    python = find_project_python(None) if args.cli else sys.executable
+    if args.cli:
+        print(f"(the command run with {python})\n")
     print("| target | bare s | +identify s | identify share | +dynload s | dynload share "
           "| default s | identify share of default | dynload part of default |")
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     for target in targets:
-        t = (cli_times(target, args.runs) if args.cli else
+        t = (cli_times(target, args.runs, python) if args.cli else
              interleaved(target, ways, args.runs, args.cpu))
         name = Path(target).name
         print(f"| {name[:48]} | {t['bare']:.2f} | {t['+identify']:.2f} | "
