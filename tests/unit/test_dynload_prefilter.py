@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unveil.dynload.python import detect_python
+from unveil.literals import LiteralSearch
 from unveil.sources.fs import HostFS
 
 scan = importlib.import_module("unveil.scan")
@@ -238,3 +239,21 @@ def test_hyperscan_agrees_on_real_sources() -> None:
         for f in root.rglob("*.py"):
             raw = f.read_bytes()
             assert scan._py_calls(raw) == scan._py_calls(raw, fast=False), f
+
+
+def test_literal_search_without_a_database_asks_callers_to_search_themselves() -> None:
+    """No words, or words Hyperscan refuses (an empty literal): no database, ``scan``
+    returns False without calling back, and each caller falls back to its own searches."""
+    calls: list[int] = []
+
+    def on(ident: int, _from: int, _to: int, _flags: int, _ctx: object) -> None:
+        calls.append(ident)
+
+    for words in ((), (b"",)):
+        search = LiteralSearch(words)
+        assert search.db is None
+        assert search.scan(b"anything", on) is False
+    assert calls == []
+    if LiteralSearch((b"abc",)).db is not None:  # with Hyperscan: one call per match
+        assert LiteralSearch((b"abc",)).scan(b"abc abc", on) is True
+        assert calls == [0, 0]
