@@ -119,3 +119,22 @@ def test_keep_is_capped() -> None:
     blob.read(0, len(data))
     assert blob.read(10_000, 400) == bytes(400)
     assert blob.read(20_000, 10) == bytes(10)  # beyond the cap: inflated again, still right
+
+
+def test_member_names_decode_as_zipfile_decodes_them(tmp_path: Path) -> None:
+    """Names without the UTF-8 flag are cp437, with it UTF-8; ASCII reads alike in both."""
+    path = tmp_path / "names.zip"
+    names = ["plain/ascii.so", "caf\u00e9/\u00fcber.so", "\u65e5\u672c.so"]
+    with zipfile.ZipFile(path, "w") as z:
+        for n in names:
+            z.writestr(n, b"x")
+        z.writestr("old/X.so", b"y")  # ASCII: the UTF-8 flag stays clear
+    # an old archiver's name: byte 0x81 with the UTF-8 flag clear is cp437's u-umlaut
+    path.write_bytes(path.read_bytes().replace(b"old/X.so", b"old/\x81.so"))
+    arch = ZipArchive(str(path))
+    try:
+        got = [m.name for m in arch.members]
+    finally:
+        arch.close()
+    assert got == zipfile.ZipFile(path).namelist()
+    assert got[-1] == "old/\u00fc.so"

@@ -138,7 +138,10 @@ class ZipArchive:
             if name_end + elen + clen > end:
                 raise SourceError("truncated central directory entry")
             raw_name = m[p + 46:name_end]
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+            # ASCII reads the same in both encodings; cp437's codec is Python code (15 ms
+            # of torch's 12,248 names)
+            name = raw_name.decode("ascii" if raw_name.isascii() else "utf-8" if flags & 0x800
+                                   else "cp437", "replace")
             if 0xFFFFFFFF in (csize, usize, lho):
                 usize, csize, lho = self._zip64(m[name_end:name_end + elen], usize, csize, lho)
             out.append(Member(name, method, csize, usize, lho + shift, flags, eattr))
