@@ -431,6 +431,8 @@ class GlibcLoader:
         self._existing: dict[str, tuple[str, ...] | None] = {}
         self._dir_names: dict[str, frozenset[str]] = {}
         self._verified: dict[str, tuple[Verdict, str | None]] = {}
+        #: the version names each file defines (by symlink-free path), for _check_versions
+        self._defined: dict[str, frozenset[str]] = {}
         self._file_ids: dict[str, tuple[int, int] | None] = {}
         # ld.so ignores an empty LD_LIBRARY_PATH (``*llp != '\0'``); its $ORIGIN is the
         # main program's directory, so the list is decomposed per program (_env_for).
@@ -875,20 +877,28 @@ class GlibcLoader:
         return LoadResult(main_path, objects, tuple(resolutions), fatal, main_bin,
                           warnings=tuple(errors), missing_versions=missing)
 
-    @staticmethod
-    def _check_versions(chain: list[_Obj], program: str) -> tuple[MissingVersion, ...]:
+    def _check_versions(self, chain: list[_Obj], program: str) -> tuple[MissingVersion, ...]:
         """dl-version.c: for each object in link-map order, each version it needs from each
         library, looked for among the versions the object that library names defines (the
         first in the link map matching the name; one not found was reported already)."""
         out: list[MissingVersion] = []
+        #: each name to the first object in the link map that goes by it (or has it as its
+        #: SONAME), as dl-version.c's match_object finds it
+        first: dict[str, _Obj] | None = None
         for o in chain:
             b = o.binary
             if b is None or o.role == "missing" or not b.version_needs:
                 continue
+            if first is None:
+                first = {}
+                for p in chain:
+                    for n in p.names:
+                        first.setdefault(n, p)
+                    if p.binary is not None and p.binary.soname:
+                        first.setdefault(p.binary.soname, p)
             requester = program if o.role == "main" else o.path
             for need in b.version_needs:
-                provider = next((p for p in chain if need.file in p.names or (
-                    p.binary is not None and p.binary.soname == need.file)), None)
+                provider = first.get(need.file)
                 if provider is None or provider.role == "missing" or provider.binary is None:
                     continue
                 pb = provider.binary
@@ -898,7 +908,12 @@ class GlibcLoader:
                                               provider_versioned=False)
                                for v in need.versions)
                     continue
-                defined = {*pb.version_defs, pb.version_base}
+                defined = self._defined.get(provider.real)
+                if defined is None:
+                    defined = self._defined[provider.real] = frozenset(
+                        (*pb.version_defs, pb.version_base))
+                if defined.issuperset(need.versions):
+                    continue
                 out.extend(MissingVersion(requester, name, need.file, v, v in need.weak)
                            for v in need.versions if v not in defined)
         return tuple(out)
