@@ -24,7 +24,9 @@ wheels named on the command line) this runs, each in its own subprocess:
     else).  The ``<tool>/floor`` columns are the best ratio any Python tool could reach
     against that tool on this machine.  Wheels only.
 
-Wall time is the best of ``--runs`` runs (default 3).  Peak RSS comes from
+Wall time is the best of ``--runs`` runs (default 3), the tools taken in turn in each
+round (one tool's runs back to back put it in another phase of this machine's speed
+swings than the next tool's).  Peak RSS comes from
 ``os.wait4`` on each run's child, i.e. the child's own ``ru_maxrss``
 (including any grandchildren it waited for), so it is per run, not the
 running maximum ``RUSAGE_CHILDREN`` would give; the table shows the highest
@@ -152,34 +154,43 @@ def run_once(cmd: Sequence[str], env: dict[str, str] | None, timeout: float) -> 
 
 
 def measure(
-    tool: str,
-    cmd: list[str],
+    commands: dict[str, tuple[list[str], dict[str, str] | None]],
     *,
     runs: int,
     warmup: bool,
     timeout: float,
-    env: dict[str, str] | None = None,
-) -> Measurement:
-    """Time ``cmd`` ``runs`` times (after an optional untimed warm-up run)."""
-    m = Measurement(tool, cmd)
+) -> dict[str, Measurement]:
+    """Time each tool's command ``runs`` times (after an optional untimed warm-up round),
+    the tools in turn in every round: this machine's speed swings by a third within minutes,
+    and auditwheel's runs take a minute each, so timing one tool's N runs and then the
+    next's put the tools in different phases of the swing (best-of ratios drifted by 30 %)."""
+    out = {tool: Measurement(tool, cmd) for tool, (cmd, _env) in commands.items()}
     if warmup:
-        _, m.stderr_tail = run_once(cmd, env, timeout)
+        for tool, (cmd, env) in commands.items():
+            _, out[tool].stderr_tail = run_once(cmd, env, timeout)
+    live = set(commands)
     for _ in range(runs):
-        run, tail = run_once(cmd, env, timeout)
-        m.runs.append(run)
-        if run.returncode != 0:
-            m.stderr_tail = tail
-        if run.seconds > timeout:
-            break
-    status = f"FAILED rc={m.runs[-1].returncode}" if m.failed else "ok"
-    print(
-        f"  {tool:10} best {m.best_seconds:8.3f} s  peak {m.peak_mib:7.1f} MiB  {status}",
-        file=sys.stderr,
-        flush=True,
-    )
-    if m.failed and m.stderr_tail:
-        print("    " + m.stderr_tail.strip().replace("\n", "\n    ")[-800:], file=sys.stderr)
-    return m
+        for tool, (cmd, env) in commands.items():
+            if tool not in live:
+                continue
+            m = out[tool]
+            run, tail = run_once(cmd, env, timeout)
+            m.runs.append(run)
+            if run.returncode != 0:
+                m.stderr_tail = tail
+            if run.seconds > timeout:
+                live.discard(tool)
+    for tool, m in out.items():
+        status = f"FAILED rc={m.runs[-1].returncode}" if m.failed else "ok"
+        print(
+            f"  {tool:10} best {m.best_seconds:8.3f} s  peak {m.peak_mib:7.1f} MiB  {status}",
+            file=sys.stderr,
+            flush=True,
+        )
+        if m.failed and m.stderr_tail:
+            print("    " + m.stderr_tail.strip().replace("\n", "\n    ")[-800:],
+                  file=sys.stderr)
+    return out
 
 
 # ---------------------------------------------------------------- tool setup
@@ -353,25 +364,24 @@ def bench_wheel(
         "elfdeps": lambda: [str(tool_bin("elfdeps")), str(wheel)],
         "floor": lambda: [python, str(BENCH_DIR / "floor.py"), str(wheel)],
     }
-    for tool in tools:
-        if tool in skip:
-            results[tool] = Measurement(tool, [], skipped=skip[tool])
-            continue
-        if tool == "lddtree":
-            with tempfile.TemporaryDirectory(prefix="unveil-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="unveil-bench-") as tmp:
+        timed: dict[str, tuple[list[str], dict[str, str] | None]] = {}
+        for tool in tools:
+            if tool in skip:
+                continue
+            if tool == "lddtree":
                 start = time.perf_counter()
                 with zipfile.ZipFile(wheel) as zf:
                     zf.extractall(tmp)
                 extract_seconds = time.perf_counter() - start
-                files = [Path(tmp, n) for n in elf_names]
-                results[tool] = measure(
-                    tool, lddtree_cmd(files), runs=runs, warmup=False, timeout=timeout
-                )
-            continue
-        env = uenv if tool in ("unveil", "floor") else None
-        results[tool] = measure(
-            tool, commands[tool](), runs=runs, warmup=False, timeout=timeout, env=env
-        )
+                timed[tool] = (lddtree_cmd([Path(tmp, n) for n in elf_names]), None)
+            else:
+                env = uenv if tool in ("unveil", "floor") else None
+                timed[tool] = (commands[tool](), env)
+        measured = measure(timed, runs=runs, warmup=False, timeout=timeout)
+    for tool in tools:
+        results[tool] = (Measurement(tool, [], skipped=skip[tool]) if tool in skip
+                         else measured[tool])
     return Row(
         wheel.name,
         wheel.stat().st_size / 1e6,
@@ -401,14 +411,12 @@ def bench_env(
         "elfdeps": [str(tool_bin("elfdeps")), str(venv)],
         "lddtree": lddtree_cmd(files),
     }
+    timed = {tool: (commands[tool], uenv if tool == "unveil" else None)
+             for tool in tools if tool not in skip}
+    measured = measure(timed, runs=runs, warmup=True, timeout=timeout)
     for tool in tools:
-        if tool in skip:
-            results[tool] = Measurement(tool, [], skipped=skip[tool])
-        else:
-            env = uenv if tool == "unveil" else None
-            results[tool] = measure(
-                tool, commands[tool], runs=runs, warmup=True, timeout=timeout, env=env
-            )
+        results[tool] = (Measurement(tool, [], skipped=skip[tool]) if tool in skip
+                         else measured[tool])
     return Row(f"{venv.name} (installed)", size / 1e6, len(files), None, results)
 
 
