@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,23 @@ def test_small_wheels_and_bare_scans_stay_on_threads(tmp_path: Path,
     shutil.copy(next(Path("/usr/lib/x86_64-linux-gnu").glob("libz.so.1.*")), tree)
     scan(str(tree), ScanConfig(workers=2))  # files on disk: not members
     assert made == []
+
+
+def test_thread_map_keeps_order_and_hands_errors_back() -> None:
+    """The bare scan's member threads: results in the items' order whatever finishes first,
+    and an error in one raised to the caller (as a future's would be)."""
+    def slow_first(n: int) -> int:
+        time.sleep(0.02 if n == 0 else 0)
+        return n * n
+
+    assert scan_module._ThreadMap(slow_first, list(range(50)), 2).results() == [
+        n * n for n in range(50)]
+    assert scan_module._ThreadMap(slow_first, [], 2).results() == []
+
+    def fails(n: int) -> int:
+        if n == 7:
+            raise ValueError("member 7")
+        return n
+
+    with pytest.raises(ValueError, match="member 7"):
+        scan_module._ThreadMap(fails, list(range(20)), 3).results()

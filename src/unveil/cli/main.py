@@ -14,7 +14,6 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from unveil import __version__
@@ -35,6 +34,8 @@ from unveil.scan import Scanner, flavor_of
 from unveil.sources.fs import HostFS, Kind
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from unveil.loader.explain import Explanation
     from unveil.loader.glibc import GlibcLoader
 
@@ -310,6 +311,8 @@ def _source_date() -> datetime | None:
     value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not value.isdigit():
         return None
+    from datetime import UTC, datetime  # SBOM formats only: not at every start
+
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
