@@ -12,10 +12,10 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 from functools import lru_cache
-from importlib import resources
 
 from packageurl import PackageURL
 
+from unveil._data import read_bytes
 from unveil.model import Component, Evidence
 
 __all__ = ["debian_packages", "debian_component", "index_source"]
@@ -77,7 +77,7 @@ class _Index:
 
 @lru_cache(maxsize=1)
 def _index() -> _Index:
-    raw = resources.files("unveil").joinpath("data/debian-sonames.tsv.gz").read_bytes()
+    raw = read_bytes("debian-sonames.tsv.gz")
     return _Index(gzip.decompress(raw).decode("utf-8"))
 
 

@@ -20,12 +20,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
 from packageurl import PackageURL
 
+from unveil._data import read_text
 from unveil.identify.banners import applicable_rules
 from unveil.identify.rules import default_rules
 
@@ -164,7 +164,7 @@ class _Registry:
 
 
 def _read(name: str) -> Any:
-    text = resources.files("unveil").joinpath(f"data/pep804/{name}").read_text("utf-8")
+    text = read_text(f"pep804/{name}")
     return json.loads(text)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -409,6 +408,8 @@ def _sqlite_blobs(fs: FileSystem, path: str,
         wal_size = b.size
         b.close()
     host = _host_file(fs, path)
+    import tempfile  # noqa: PLC0415 - an rpm root only: not at every scan's start (7 ms)
+
     with tempfile.TemporaryDirectory(prefix="unveil-rpmdb-") as tmp:
         if host is not None and not wal_size:
             uri = pathlib.Path(host).as_uri() + "?mode=ro&immutable=1"

@@ -39,9 +39,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from unveil._data import read_text
 from unveil.errors import UnveilError
 
 __all__ = [
@@ -461,7 +461,7 @@ def load_rules(text: str | bytes, *, check: bool = True) -> RuleSet:
 
 
 def shipped_rules_text() -> str:
-    return resources.files("unveil").joinpath("data/identify-rules.json").read_text("utf-8")
+    return read_text("identify-rules.json")
 
 
 @cache

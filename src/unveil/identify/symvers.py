@@ -38,12 +38,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from itertools import pairwise
 from typing import Any
 
 from packageurl import PackageURL
 
+from unveil._data import read_text
 from unveil.errors import UnveilError
 from unveil.formats.blob import Blob
 from unveil.formats.elfsections import elf_sections
@@ -195,7 +195,7 @@ def load_table(text: str | bytes) -> SymbolVersionTable:
 @cache
 def default_table() -> SymbolVersionTable:
     """The table shipped with unveil (loaded and validated once)."""
-    text = resources.files("unveil").joinpath("data/symbol-versions.json").read_text("utf-8")
+    text = read_text("symbol-versions.json")
     return load_table(text)
 
 

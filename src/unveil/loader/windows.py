@@ -25,8 +25,8 @@ import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 
+from unveil._data import read_text
 from unveil.loader.glibc import LoadedObject, LoadResult
 from unveil.loader.store import BinaryStore
 from unveil.model import Attempt, Binary, Outcome, Resolution, Rule, Verdict
@@ -50,7 +50,7 @@ KNOWN_DLLS = ("advapi32.dll", "clbcatq.dll", "combase.dll", "comdlg32.dll", "com
 
 
 def system_dlls() -> frozenset[str]:
-    text = resources.files("unveil").joinpath("data/windows-system-dlls.txt").read_text()
+    text = read_text("windows-system-dlls.txt")
     names = {line.strip().lower() for line in text.splitlines()
              if line.strip() and not line.startswith("#")}
     return frozenset(names | set(KNOWN_DLLS))
