@@ -56,6 +56,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -445,6 +446,17 @@ def ratio(m: Measurement | None, base: Measurement | None) -> str:
     return f"{a / b:.1f}x"
 
 
+def round_ratios(m: Measurement | None, base: Measurement | None) -> str:
+    """``m``'s time over ``base``'s, round by round: median [lowest-highest]."""
+    if m is None or base is None or m.skipped or base.skipped:
+        return ""
+    pairs = [a.seconds / b.seconds for a, b in zip(m.runs, base.runs, strict=False)
+             if b.seconds > 0]
+    if not pairs:
+        return ""
+    return f"{statistics.median(pairs):.1f}x [{min(pairs):.1f}-{max(pairs):.1f}]"
+
+
 def short_name(name: str) -> str:
     """``numpy-2.4.6-cp311-...whl`` -> ``numpy-2.4.6``; other names unchanged."""
     if not name.endswith(".whl"):
@@ -471,8 +483,9 @@ def render(
         "- load average at the end (1/5/15 min): "
         + " / ".join(f"{x:.2f}" for x in os.getloadavg())
         + " (anything well above 0 means other work competed with the runs)",
-        f"- best of {runs} runs{' after one warm-up run' if env_mode else ''}; "
-        "peak = highest ru_maxrss of the runs (MiB); `!` = a run exited non-zero",
+        f"- best of {runs} runs{' after one warm-up run' if env_mode else ''}, the tools in "
+        "turn in each round; peak = highest ru_maxrss of the runs (MiB); `!` = a run exited "
+        "non-zero",
         "- versions: " + ", ".join(f"{t} {versions.get(t, '?')}" for t in tools),
         f"- unveil python: `{python}`",
         "",
@@ -503,6 +516,15 @@ def render(
             floor = row.results.get("floor")
             cells += [ratio(row.results.get(t), floor) for t in tools if t != "floor"]
         lines.append("| " + " | ".join(cells) + " |")
+    if "unveil" in tools and others and runs > 1:
+        lines += ["", "Per round (each tool's time over unveil's in the same round): median "
+                  "[lowest-highest]. This machine's speed swings within minutes; a ratio of "
+                  "best times pairs runs from different moments, these do not.", ""]
+        for row in rows:
+            parts = [f"{t} {spread}" for t in others
+                     if (spread := round_ratios(row.results.get(t), row.results.get("unveil")))]
+            if parts:
+                lines.append(f"- `{short_name(row.name)}`: " + "; ".join(parts))
     skipped = {m.skipped for row in rows for m in row.results.values() if m.skipped}
     if skipped:
         lines += ["", "Skipped: " + "; ".join(sorted(skipped))]
