@@ -964,6 +964,17 @@ def _propagate_sibling_versions(binaries: list[ScannedBinary]) -> list[ScannedBi
     return out
 
 
+#: Package formats that ship one package's native files for several platforms side by
+#: side (npm addons for each os/arch/libc, a jar's JNI libraries), each loaded only on its
+#: own: a file for another platform is not broken here.
+_MULTI_PLATFORM = frozenset({"npm", "jar", "gem"})
+_ELFOSABI_NONE, _ELFOSABI_GNU = 0, 3
+_OS_ABIS = {1: "hpux", 2: "netbsd", 6: "solaris", 7: "aix", 8: "irix", 9: "freebsd",
+            12: "openbsd"}
+#: (machine, bits) of the files a system of each (machine, bits) runs besides its own
+_RUNS_ON = {(62, 64): ((3, 32),), (183, 64): ((40, 32),)}
+
+
 def flavor_of(b: Binary, platform_tag: str | None = None) -> str:
     """Which Linux loader a binary is for: its PT_INTERP, its libc, or the wheel's tag."""
     if b.interpreter is not None:
@@ -1113,6 +1124,28 @@ class _TargetScan:
         if same:
             return None
         return f"{plat.os or '?'}-{plat.arch or '?'}" + (f" ({plat.libc})" if plat.libc else "")
+
+    def _built_elsewhere(self, b: Binary) -> str | None:
+        """``os-arch`` (and C library) an ELF file is built for, when the configured system
+        would not load it: another operating system (its ELF OS ABI), another machine (a
+        64-bit x86 or Arm system runs its 32-bit sibling's files too), or another C library
+        than the root's; None when it loads here, and for other formats."""
+        if b.format is not BinaryFormat.ELF:
+            return None
+        cfg = self.s.config
+        here = (cfg.glibc.machine, cfg.glibc.bits)
+        arch = LINUX_ARCHES.get((b.machine, b.bits))
+        arch_name = arch[4] if arch else f"machine {b.machine}"
+        if b.osabi not in (_ELFOSABI_NONE, _ELFOSABI_GNU):
+            return f"{_OS_ABIS.get(b.osabi, f'OS ABI {b.osabi}')}-{arch_name}"
+        if (b.machine, b.bits) != here and (b.machine, b.bits) not in _RUNS_ON.get(here, ()):
+            return f"linux-{arch_name}"
+        # The runtime that picks one of the files (node, the JVM) is the system's own,
+        # built for its C library: a file for the other is never the one it loads.
+        libc = flavor_of(b, self.t.platform_tag)
+        if self._root_libc not in (None, libc):
+            return f"linux-{arch_name} ({libc})"
+        return None
 
     @functools.cached_property
     def _root_libc(self) -> str | None:
@@ -1354,12 +1387,16 @@ class _TargetScan:
             dist = t.owner_of(path)
             edges = tuple(self._classify(r, path, dist) for r in res)
             elsewhere = self._prebuilt_elsewhere(path)
+            note = f"a prebuild for {elsewhere}, loaded only there"
+            if not elsewhere and self._ecosystem() in _MULTI_PLATFORM:
+                elsewhere = self._built_elsewhere(b)
+                note = f"built for {elsewhere}: this system does not load it"
             if elsewhere:
-                # node-gyp-build loads only the prebuild of the running platform: what one
-                # for another platform lacks here is not missing here
-                edges = tuple(replace(e, edge_class=EdgeClass.OPTIONAL, note=(
-                    f"a prebuild for {elsewhere}, loaded only there")) if e.edge_class is
-                    EdgeClass.MISSING else e for e in edges)
+                # node-gyp-build loads only the prebuild of the running platform (a jar's
+                # JNI loader only its own): what one for another platform lacks here is not
+                # missing here
+                edges = tuple(replace(e, edge_class=EdgeClass.OPTIONAL, note=note)
+                              if e.edge_class is EdgeClass.MISSING else e for e in edges)
             digest = self._sha256(path) if cfg.hashes else None
             binaries.append(ScannedBinary(self.fs.describe(path), path, b, roles[path], dist,
                                           edges, components[path],

@@ -837,3 +837,46 @@ def test_prebuilds_for_other_platforms_are_not_missing_here(build: Builder,
                        "linux-x64/pb.glibc.node": [EdgeClass.MISSING]}
     arm = next(b for b in result.binaries if "arm64" in b.location.path)
     assert arm.edges[0].note == "a prebuild for linux-aarch64 (glibc), loaded only there"
+
+
+def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -> None:
+    """Packages that ship one addon per platform in any layout (farmhash's
+    build/farmhash-<os>-<arch>.node, a jar's JNI libraries): the file's own ELF facts say
+    which system loads it.  What an aarch64, a musl or a FreeBSD build lacks on this glibc
+    x86-64 root is optional; a 32-bit x86 build runs here, and a wheel (one platform by its
+    tag) is judged as usual."""
+    gone = ("libunveil-gone.so.1",)
+    freebsd = bytearray(make_elf(needed=gone))
+    freebsd[7] = 9  # EI_OSABI: FreeBSD
+    members: list[Member] = [
+        ("package/package.json", json.dumps({"name": "fh", "version": "1.0.0"}).encode()),
+        ("package/build/fh-linux-arm64.node", make_elf(machine=183, needed=gone)),
+        ("package/build/fh-linuxmusl-x64.node",
+         make_elf(needed=("libc.musl-x86_64.so.1", *gone))),
+        ("package/build/fh-freebsd-x64.node", bytes(freebsd)),
+        ("package/build/fh-linux-ia32.node", make_elf(bits=32, machine=3, needed=gone)),
+        ("package/build/fh-linux-x64.node", make_elf(needed=gone)),
+    ]
+    arc = _tar(tmp_path / "fh-1.0.0.tgz", members)
+    result = _run(open_npm(str(arc), host_config()))
+    gone_edge = {b.location.path.rsplit("/", 1)[1]: next(
+        e for e in b.edges if e.resolution.request == gone[0]) for b in result.binaries}
+    assert {k: e.edge_class for k, e in gone_edge.items()} == {
+        "fh-linux-arm64.node": EdgeClass.OPTIONAL,
+        "fh-linuxmusl-x64.node": EdgeClass.OPTIONAL,
+        "fh-freebsd-x64.node": EdgeClass.OPTIONAL,
+        "fh-linux-ia32.node": EdgeClass.MISSING,
+        "fh-linux-x64.node": EdgeClass.MISSING}
+    assert gone_edge["fh-linux-arm64.node"].note == (
+        "built for linux-aarch64: this system does not load it")
+    assert gone_edge["fh-linuxmusl-x64.node"].note == (
+        "built for linux-x86_64 (musl): this system does not load it")
+    assert gone_edge["fh-freebsd-x64.node"].note == (
+        "built for freebsd-x86_64: this system does not load it")
+    # In a wheel, a file for another machine is a packaging fault: still missing.
+    wheel = tmp_path / "w-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("w/_arm.so", make_elf(machine=183, needed=gone))
+        z.writestr("w-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
+    scanned = Scanner(host_config()).scan(str(wheel)).targets[0]
+    assert [e.edge_class for b in scanned.binaries for e in b.edges] == [EdgeClass.MISSING]

@@ -80,7 +80,11 @@ def _edge_text(e: Edge, verbose: bool, container: str | None,
     if r.outcome is not Outcome.FOUND:
         extra = f" (expected from {escape(e.provider)})" if e.provider else ""
         hint = e.component
-        if hint is not None and any(x.method == "debian-index" for x in hint.evidence):
+        if e.note and e.edge_class is EdgeClass.OPTIONAL:
+            # why its absence does not matter (a prebuild for another platform), not how to
+            # install it
+            extra += f" [dim]({escape(e.note)})[/]"
+        elif hint is not None and any(x.method == "debian-index" for x in hint.evidence):
             extra += (f" [dim](in Debian package {escape(hint.name)}: "
                       f"apt-get install {escape(hint.name)})[/]")
         elif e.note and e.edge_class is EdgeClass.MISSING:
