@@ -16,8 +16,9 @@ from unveil.config import GlibcPlatform
 from unveil.dynload.javascript import detect_javascript
 from unveil.dynload.resolve import resolve_name
 from unveil.loader.glibc import GlibcLoader
+from unveil.loader.ldcache import CacheEntry, LdCache
 from unveil.loader.store import BinaryStore
-from unveil.model import LoadSite, Outcome
+from unveil.model import Confidence, LoadSite, Outcome
 from unveil.sources.fs import HostFS
 
 
@@ -431,3 +432,38 @@ def test_scan_predicts_the_addon_of_a_platform_package(tmp_path: Path) -> None:
     edge = load.edges[0]
     assert edge.resolution.path == f"{tmp_path}/node_modules/@t/tool-linux-x64-gnu/tool.node"
     assert edge.resolution.requester.endswith("node_modules/tool/index.js:2")
+
+
+def test_pkg_config_modules_resolve_through_their_pc_files(tmp_path: Path) -> None:
+    """``<!@(pkg-config MODULE --libs)`` in a binding.gyp links the library MODULE's .pc
+    file names (libpng: -lpng16), found in pkg-config's search path of the root; without a
+    .pc file (no -dev package) the library is guessed from the module's name, API version
+    included (pangocairo: libpangocairo-1.0), and the guess says so."""
+    lib = "usr/lib/x86_64-linux-gnu"
+    tree(tmp_path, {
+        f"{lib}/pkgconfig/libfoo.pc": ("prefix=/usr\nlibdir=${prefix}/lib/x86_64-linux-gnu\n"
+                                       "Name: foo\nLibs: -L${libdir} -lfoo16 -lm\n"),
+        "usr/share/pkgconfig/headers.pc": "Name: headers\nCflags: -I/usr/include/h\n",
+        f"{lib}/libfoo16.so.16": make_elf(soname="libfoo16.so.16"),
+        f"{lib}/libbar-1.0.so.0": make_elf(soname="libbar-1.0.so.0"),
+    })
+    fs = HostFS(str(tmp_path))
+    cache = LdCache(tuple(CacheEntry(n, f"/{lib}/{n}", 0x0303, 0)
+                          for n in ("libfoo16.so.16", "libbar-1.0.so.0")), "test")
+    loader = GlibcLoader(fs, GlibcPlatform(), BinaryStore(fs), cache=cache)
+
+    def resolve(module: str) -> tuple[str, Outcome, str | None] | None:
+        site = LoadSite("/pkg/binding.gyp", 3, "gyp", "pkg-config", (module,),
+                        Confidence.MEDIUM, stem=True)
+        r = resolve_name(site, module, loader, fs, site_dir="/pkg", caller=None)
+        return None if r is None else (r.request, r.outcome, r.path)
+
+    assert resolve("libfoo") == ("pkg-config libfoo -> -lfoo16 -> libfoo16.so.16",
+                                 Outcome.FOUND, f"/{lib}/libfoo16.so.16")
+    assert resolve("headers") is None  # no library of its own
+    assert resolve("bar") == (
+        "pkg-config bar (no bar.pc on pkg-config's path; guessed -lbar-*) -> libbar-1.0.so.0",
+        Outcome.FOUND, f"/{lib}/libbar-1.0.so.0")
+    gone = resolve("gone")
+    assert gone is not None
+    assert gone[1] is Outcome.NOT_FOUND

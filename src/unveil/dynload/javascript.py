@@ -1430,12 +1430,91 @@ _PKG_CONFIG = re.compile(r"pkg-config\b([^)`|;]*)")
 _GYP_VAR = re.compile(r"<[!@]*\(([^()]*)\)")
 
 
+#: gyp's variables as node-gyp sets them for a build on this system (Linux); any other
+#: variable is unknown, and a condition on it keeps both branches.
+_GYP_VARIABLES = {"OS": "linux"}
+
+
+def _gyp_condition(expr: str) -> bool | None:
+    """A gyp condition (a Python expression over gyp variables: ``OS=="win"``,
+    ``OS in ("linux", "mac") and target_arch=="x64"``) for a Linux build: True, False, or
+    None when it depends on something else."""
+    try:
+        tree = ast.parse(expr.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    return _gyp_truth(_gyp_value(tree, 0))
+
+
+_UNKNOWN = object()
+
+
+def _gyp_value(node: ast.AST, depth: int) -> object:
+    if depth > 32:
+        return _UNKNOWN
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | int | bool):
+        return node.value
+    if isinstance(node, ast.Name):
+        return _GYP_VARIABLES.get(node.id, _UNKNOWN)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        items = [_gyp_value(e, depth + 1) for e in node.elts]
+        return _UNKNOWN if _UNKNOWN in items else tuple(items)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        inner = _gyp_truth(_gyp_value(node.operand, depth + 1))
+        return _UNKNOWN if inner is None else not inner
+    if isinstance(node, ast.BoolOp):
+        truths = [_gyp_truth(_gyp_value(v, depth + 1)) for v in node.values]
+        if isinstance(node.op, ast.And):
+            return False if False in truths else (_UNKNOWN if None in truths else True)
+        return True if True in truths else (_UNKNOWN if None in truths else False)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        a, b = _gyp_value(node.left, depth + 1), _gyp_value(node.comparators[0], depth + 1)
+        if a is _UNKNOWN or b is _UNKNOWN:
+            return _UNKNOWN
+        op = node.ops[0]
+        if isinstance(op, ast.Eq | ast.NotEq):
+            return (a == b) is isinstance(op, ast.Eq)
+        if isinstance(op, ast.In | ast.NotIn) and isinstance(b, tuple):
+            return (a in b) is isinstance(op, ast.In)
+    return _UNKNOWN
+
+
+def _gyp_truth(value: object) -> bool | None:
+    return None if value is _UNKNOWN else bool(value)
+
+
+def _gyp_branches(entry: object) -> Iterator[object]:
+    """The parts of one ``conditions`` entry (``[cond, then]``, ``[cond, then, else]`` or
+    gyp's chained ``[cond1, d1, cond2, d2, ..., else]``) a Linux build merges in; both
+    sides of a condition that cannot be decided."""
+    if not isinstance(entry, list | tuple):
+        return
+    i = 0
+    while i + 1 < len(entry):
+        cond, branch = entry[i], entry[i + 1]
+        truth = _gyp_condition(cond) if isinstance(cond, str) else None
+        if truth is not False:
+            yield branch
+        if truth is True:
+            return
+        i += 2
+    if i < len(entry):
+        yield entry[i]  # the else part
+
+
 def _gyp_strings(node: object, key: str | None, depth: int = 0) -> Iterator[tuple[str, str]]:
-    """(key, string) for every string under a ``libraries``/``ldflags`` key, anywhere."""
+    """(key, string) for every string under a ``libraries``/``ldflags`` key, anywhere, but
+    in the branches of ``conditions`` a Linux build does not take (``OS=="win"``)."""
     if depth > 64:
         return
     if isinstance(node, dict):
         for k, v in node.items():
+            if (isinstance(k, str) and k.rstrip("+=!/?%") in ("conditions", "target_conditions")
+                    and isinstance(v, list | tuple)):
+                for entry in v:
+                    for branch in _gyp_branches(entry):
+                        yield from _gyp_strings(branch, key, depth + 1)
+                continue
             yield from _gyp_strings(v, k if isinstance(k, str) else key, depth + 1)
     elif isinstance(node, list | tuple):
         for v in node:
@@ -1485,7 +1564,9 @@ def detect_binding_gyp(text: str, file: str) -> tuple[list[LoadSite], list[str]]
             hints: tuple[str, ...] = (hint,) if hint else ()
             if unresolved:
                 hints = (*hints, "contains a gyp variable resolved at build time")
-            sites.append(LoadSite(file, line, "gyp", "binding.gyp", (name,), conf,
+            # a pkg-config module is resolved by its .pc file's Libs, not as a stem
+            api = "pkg-config" if hint.startswith("pkg-config") else "binding.gyp"
+            sites.append(LoadSite(file, line, "gyp", api, (name,), conf,
                                   stem=stem, hints=hints))
     return sites, problems
 
@@ -1496,7 +1577,7 @@ def _gyp_entry(value: str) -> Iterator[tuple[str, bool, str]]:
         words = m.group(1).split()
         mods = [w for w in words if not w.startswith("-") and re.fullmatch(r"[\w.+-]+", w)]
         for mod in mods:
-            yield (mod, True, "pkg-config module; its --libs decide the libraries linked")
+            yield (mod, True, "pkg-config module: the library its .pc file's Libs name")
     if "pkg-config" in value:
         return
     for word in value.split():

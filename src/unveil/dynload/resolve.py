@@ -589,6 +589,94 @@ def _found(requester: str, name: str, path: str, why: str) -> Resolution:
                       (Attempt(path, Rule.PATH, Verdict.ACCEPTED, None, None, why),))
 
 
+#: ``${name}`` in a .pc file
+_PC_VAR = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
+
+
+def _pc_dirs(loader: GlibcLoader) -> list[str]:
+    """pkg-config's default search path on a Debian-style system (``pc_path``)."""
+    triplet = loader.platform.lib.rsplit("/", 1)[-1]
+    return [f"/usr/local/lib/{triplet}/pkgconfig", "/usr/local/lib/pkgconfig",
+            "/usr/local/share/pkgconfig", f"/usr/lib/{triplet}/pkgconfig",
+            "/usr/lib/pkgconfig", "/usr/share/pkgconfig"]
+
+
+def _pc_library(text: str) -> str | None:
+    """The first ``-l`` name of a .pc file's ``Libs`` (its variables expanded): the module's
+    own library (those of the modules it requires come from their own files)."""
+    variables: dict[str, str] = {}
+    for raw in text.splitlines()[:4096]:
+        line = raw.split("#", 1)[0].strip()
+        key, sep, value = line.partition("=")
+        if sep and re.fullmatch(r"[A-Za-z0-9_.]+", key.strip()):
+            variables[key.strip()] = value.strip()
+            continue
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "Libs":
+            for _ in range(8):  # variables naming variables, bounded
+                value = _PC_VAR.sub(lambda m: variables.get(m.group(1), ""), value)
+            for word in value.split():
+                if word.startswith("-l") and len(word) > 2:
+                    return word[2:]
+            return None
+    return None
+
+
+def _pkg_config(requester: str, module: str, loader: GlibcLoader,
+                fs: FileSystem) -> Resolution | None:
+    """What ``pkg-config --libs MODULE`` makes a node-gyp build link: the library the
+    module's .pc file names, found as ld.so finds it; not found when no .pc file is on
+    pkg-config's path (the -dev package is not installed: the build would fail)."""
+    tried: list[Attempt] = []
+    for d in _pc_dirs(loader):
+        path = f"{d}/{module}.pc"
+        try:
+            real = fs.resolve(path)
+        except SymlinkLoop:
+            real = None
+        if real is None or _kind(fs, real) is not Kind.FILE:
+            tried.append(Attempt(path, Rule.DEFAULT, Verdict.ABSENT, None, None,
+                                 "pkg-config's search path"))
+            continue
+        try:
+            text = fs.read_file(real, 1 << 16).decode("utf-8", "replace")
+        except UnveilError:
+            tried.append(Attempt(path, Rule.DEFAULT, Verdict.UNREADABLE))
+            continue
+        lib = _pc_library(text)
+        if lib is None:
+            return None  # a module without a library of its own (headers, flags)
+        want = f"pkg-config {module} -> -l{lib}"
+        soname = _find_library(lib, loader)
+        if soname is None:
+            return Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
+                *tried, Attempt(path, Rule.DEFAULT, Verdict.ACCEPTED),
+                Attempt(f"lib{lib}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
+                        "no such entry in the loader cache (ldconfig -p)")))
+        r = loader.dlopen(soname, None)
+        return Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule,
+                          r.origin, r.attempts, r.fatal)
+    # No .pc file (no -dev package: a build here would stop at pkg-config).  What it would
+    # link is then guessed from the module's name (cairo: -lcairo), and said to be a guess.
+    # (a module named with its API version, pangocairo or librsvg-2.0, has its library
+    # named with one too: libpangocairo-1.0, librsvg-2)
+    lib = module.removeprefix("lib") or module
+    soname = None
+    for guess in (lib, re.sub(r"-[\d.]+$", "", lib) + "-*"):
+        soname = _find_library(guess, loader)
+        if soname is not None:
+            lib = guess
+            break
+    want = f"pkg-config {module} (no {module}.pc on pkg-config's path; guessed -l{lib})"
+    if soname is None:
+        return Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
+            *tried, Attempt(f"lib{lib}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
+                            "no such entry in the loader cache (ldconfig -p)")))
+    r = loader.dlopen(soname, None)
+    return Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule, r.origin,
+                      (*tried, *r.attempts), r.fatal)
+
+
 def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem, *,
                  site_dir: str, caller: str | None) -> Resolution | None:
     """The resolution of one candidate name of a site, or None when it does not apply."""
@@ -612,6 +700,8 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         # CDLL("Security")) is another platform's, reached through code guarded by
         # sys.platform: not a dependency here.
         return None
+    if site.api == "pkg-config":
+        return _pkg_config(requester, name, loader, fs)
     if site.stem:
         soname = _find_library(name, loader)
         if soname is None:
