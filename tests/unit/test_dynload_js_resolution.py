@@ -206,6 +206,36 @@ def test_require_skips_packages_and_addons_for_another_platform(tmp_path: Path) 
     assert found(tmp_path, "p/index.js") == ["/p/node_modules/m-linux-x64-gnu/m.node"]
 
 
+def test_absent_addons_named_for_another_platform_are_no_edge(tmp_path: Path) -> None:
+    """napi-rs's generated loader requires ./<name>.<platform>-<arch>[-<abi>].node in
+    branches on process.platform and process.arch: the file for another system is absent
+    here by design (no edge); the one named for this system, absent, is still missing."""
+    names = ["x.android-arm64.node", "x.win32-x64-msvc.node", "x.darwin-universal.node",
+             "x.linux-arm64-gnu.node", "x.linux-x64-musl.node", "x-freebsd-x64.node",
+             "x.linux-x64-gnu.node", "x.node"]
+    tree(tmp_path, {"p/index.js": "".join(f"require('./{n}')\n" for n in names)})
+    got = resolved_all(tmp_path, "p/index.js")
+    assert got == [(7, "/p/x.linux-x64-gnu.node", Outcome.NOT_FOUND),
+                   (8, "/p/x.node", Outcome.NOT_FOUND)]
+
+
+def resolved_all(root: Path, file: str) -> list[tuple[int | None, str, Outcome]]:
+    """(line, name, outcome) of every name of ``file``'s sites that gives an edge."""
+    fs = HostFS(str(root))
+    loader = GlibcLoader(fs, GlibcPlatform(), BinaryStore(fs), cache=None)
+    path = "/" + file
+    sites, problems = detect_javascript((root / file).read_text() + "\n// .node", path)
+    assert not problems
+    out = []
+    for site in sites:
+        for name in site.names:
+            r = resolve_name(site, name, loader, fs, site_dir=path.rsplit("/", 1)[0],
+                             caller=None)
+            if r is not None:
+                out.append((site.line, name, r.outcome))
+    return out
+
+
 def test_exports_conditions_and_subpath_patterns(tmp_path: Path) -> None:
     tree(tmp_path, {
         "p/index.js": ("require('@img/sharp-linux-x64/sharp.node');\n"

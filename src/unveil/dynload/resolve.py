@@ -150,6 +150,26 @@ class NodeHost:
     store: BinaryStore | None = field(default=None, compare=False)
 
 
+#: an addon's file name tagged with the platform it is built for, as napi-rs
+#: (``<name>.<platform>-<arch>[-<abi>].node``) and others (``<name>-linux-arm64.node``)
+#: name them
+_PLATFORM_TAGGED = re.compile(
+    r"[.-](?P<os>android|darwin|freebsd|linux|openbsd|netbsd|sunos|win32|openharmony|aix)"
+    r"-(?P<arch>x64|arm64|ia32|arm|riscv64|s390x|ppc64|loong64|mips64el|universal)"
+    r"(?:-(?P<abi>gnu|musl|msvc|gnueabihf|musleabihf|eabi|androideabi|gnux32))?\.node$")
+
+
+def _named_for_elsewhere(base: str, host: NodeHost) -> bool:
+    """Whether an addon's file name says it is for another system than ``host``."""
+    m = _PLATFORM_TAGGED.search(base)
+    if m is None:
+        return False
+    abi = m.group("abi") or ""
+    libc = "musl" if abi.startswith("musl") else "glibc" if abi.startswith("gnu") else None
+    return (m.group("os") != host.platform or m.group("arch") != host.arch
+            or (libc is not None and libc != host.libc))
+
+
 def node_host(loader: GlibcLoader) -> NodeHost:
     m = loader.platform.machine
     return NodeHost("linux", _NODE_ARCH.get(m, f"machine-{m}"), "glibc", m, loader.store)
@@ -741,6 +761,11 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
             posixpath.join(site_dir, name))
         kind = _kind(fs, path)
         if kind is not None and not _addon_here(fs, path, node_host(loader)):
+            return None
+        if kind is None and _named_for_elsewhere(posixpath.basename(path), node_host(loader)):
+            # napi-rs's loader names one addon per platform (skia.android-arm64.node,
+            # x.linux-x64-musl.node) in branches on process.platform/arch: the one for
+            # another system is absent here by design
             return None
         if kind is None and site.api == "require" and len(site.names) > 1:
             return None  # one of several alternatives the code tries: absent is no error
