@@ -584,11 +584,49 @@ def test_deb(build: Builder, tmp_path: Path) -> None:
     assert t.fs.resolve(f"{root}/usr/lib/libfoo-abs.so") == \
         f"{root}/usr/lib/x86_64-linux-gnu/libfoo.so.1.0"
     result = _run(t)
-    # Not installed: the default directories are the system's, which lack libfoo.
-    assert _edges(result, "/usr/bin/tool")["libfoo.so.1"] is EdgeClass.MISSING
+    # As installed: the default directory /usr/lib/x86_64-linux-gnu holds the package's own
+    # libfoo (dpkg puts it there), found under the name searched.
+    assert _edges(result, "/usr/bin/tool")["libfoo.so.1"] is EdgeClass.BUNDLED
     assert _edges(result, "/usr/bin/app")["libfoo.so.1"] is EdgeClass.BUNDLED
+    tool_edge = next(e for b in result.binaries if b.location.path.endswith("/usr/bin/tool")
+                     for e in b.edges)
+    # (in the first default directory: /lib/<triplet>, through merged /usr's link)
+    assert (tool_edge.resolution.path or "").endswith("/x86_64-linux-gnu/libfoo.so.1")
+    assert tool_edge.location is not None
+    assert tool_edge.location.path.endswith("usr/lib/x86_64-linux-gnu/libfoo.so.1.0")
     assert {b.distribution for b in result.binaries} == {"foo-tools"}
     assert (result.kind, result.ecosystem) == (TargetKind.PACKAGE, "deb")
+
+
+def test_deb_files_are_seen_where_they_install(build: Builder, tmp_path: Path) -> None:
+    """A plug-in whose RUNPATH is an absolute directory only the package creates (VLC's
+    /usr/lib/x86_64-linux-gnu/vlc) finds the package's library there, as installed; a
+    library of the package replaces the system's of the same name; the system's other
+    files are still seen."""
+    libpx = build.lib("px/libpx.so.0", soname="libpx.so.0")
+    own_z = build.lib("px/libz.so.1", soname="libz.so.1")
+    plugin = build.lib("px/plugin.so", needs=[str(libpx)],
+                       runpath="/usr/lib/x86_64-linux-gnu/px")
+    tool = build.exe("px/tool", needs=[str(own_z)])
+    deb = _ar(tmp_path / "px_1.0_amd64.deb", [
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", _tar_bytes([("./control", b"Package: px\nVersion: 1.0\n")])),
+        ("data.tar.gz", _tar_bytes([
+            ("./usr/lib/x86_64-linux-gnu/px/libpx.so.0", libpx.read_bytes()),
+            ("./usr/lib/x86_64-linux-gnu/px/plugins/plugin.so", plugin.read_bytes()),
+            ("./usr/lib/x86_64-linux-gnu/libz.so.1", own_z.read_bytes()),
+            ("./usr/bin/tool", tool.read_bytes()),
+        ])),
+    ])
+    t = open_deb(str(deb), host_config())
+    result = _run(t)
+    assert _edges(result, "plugins/plugin.so")["libpx.so.0"] is EdgeClass.BUNDLED
+    assert _edges(result, "/usr/bin/tool")["libz.so.1"] is EdgeClass.BUNDLED
+    assert _edges(result, "/usr/bin/tool")["libc.so.6"] is not EdgeClass.MISSING
+    root = f"/__unveil__/{deb.name}"
+    assert t.fs.resolve("/usr/lib/x86_64-linux-gnu/px/libpx.so.0") == \
+        f"{root}/usr/lib/x86_64-linux-gnu/px/libpx.so.0"
+    assert t.fs.resolve("/usr/lib/x86_64-linux-gnu/libc.so.6") is not None
 
 
 def test_deb_errors(build: Builder, tmp_path: Path) -> None:

@@ -207,9 +207,11 @@ def _base(config: ScanConfig, base: FileSystem | None) -> FileSystem:
 
 
 def _mounted_target(spec: str, ecosystem: str, base: FileSystem,
-                    mounts: Sequence[tuple[str, TarFS]], default_owner: str | None) -> \
-        EcosystemTarget:
-    fs = OverlayFS(base, {at: MountedFS(tfs, at) for at, tfs in mounts})
+                    mounts: Sequence[tuple[str, TarFS]], default_owner: str | None, *,
+                    installed: bool = False) -> EcosystemTarget:
+    """``installed``: the mounts' files are also seen where they install, at ``/``."""
+    fs = OverlayFS(base, {at: MountedFS(tfs, at) for at, tfs in mounts},
+                   installed=[at for at, _ in mounts] if installed else ())
     files = [at + p for at, tfs in mounts for p in tfs.file_paths]
     t = EcosystemTarget(spec, TargetKind.PACKAGE, fs, files, [],
                         inside=tuple(at for at, _ in mounts), default_owner=default_owner,
@@ -854,7 +856,8 @@ def open_deb(path: str, config: ScanConfig, base: FileSystem | None = None, *,
              limits: ArchiveLimits | None = None) -> EcosystemTarget:
     """A Debian package (``ar`` of ``debian-binary``, ``control.tar.*``, ``data.tar.*``):
     ``data.tar`` is mounted at the virtual root ``/__unveil__/<file>/`` (its absolute
-    links stay inside), and ``control``'s Package/Version/Depends are kept as the
+    links stay inside) and seen where dpkg installs it (see :class:`OverlayFS`), and
+    ``control``'s Package/Version/Depends are kept as the
     :class:`Package` (``depends`` holds Pre-Depends then Depends, as written)."""
     if not os.path.lexists(path):
         raise TargetError(f"{path}: no such file or directory")
@@ -894,7 +897,9 @@ def open_deb(path: str, config: ScanConfig, base: FileSystem | None = None, *,
     name = control.get("Package") or fname.split("_", 1)[0]
     version = control.get("Version")
     root = f"{VIRTUAL_ROOT}/{_safe(fname)}"
-    t = _mounted_target(path, "deb", root_fs, [(root, data)], name)
+    # A .deb's paths are where dpkg installs them: its RUNPATH /usr/lib/<triplet>/vlc and its
+    # libraries in the default directories find its own files, as once installed.
+    t = _mounted_target(path, "deb", root_fs, [(root, data)], name, installed=True)
     _absorb(t, problems)
     arch = control.get("Architecture")
     t.packages.append(Package(

@@ -17,7 +17,7 @@ import os
 import posixpath
 import stat
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from unveil.errors import SourceError
@@ -442,12 +442,25 @@ class ZipFS(FileSystem):
 
 
 class OverlayFS(FileSystem):
-    """``base`` with other trees mounted over it at path prefixes (longest prefix wins)."""
+    """``base`` with other trees mounted over it at path prefixes (longest prefix wins).
 
-    def __init__(self, base: FileSystem, mounts: Mapping[str, FileSystem]) -> None:
+    A mount listed in ``installed`` is also seen where its files would be installed, at
+    ``/`` (a Debian package's ``/usr/lib/...``): in the base's directories its entries are
+    links to where it is mounted, so the loader searching an absolute RUNPATH or a default
+    directory finds the package's own file there, under the name searched, as it would
+    once the package is installed.  A file of the package replaces the base's; a directory
+    of both is merged; a directory the base has as a symlink (merged ``/usr``'s ``/lib``)
+    stays the base's (dpkg follows it; the package's files under it are not seen there)."""
+
+    def __init__(self, base: FileSystem, mounts: Mapping[str, FileSystem],
+                 installed: Sequence[str] = ()) -> None:
         super().__init__()
         self.base = base
         self.mounts = dict(sorted(mounts.items(), key=lambda kv: -len(kv[0])))
+        self.installed = tuple(installed)
+        self._union: dict[str, dict[str, Kind]] = {}
+        #: base path -> where the installed package's entry of that name is mounted
+        self._links: dict[str, str] = {}
         self._synthetic: dict[str, dict[str, Kind]] = {}
         for prefix in self.mounts:
             p = prefix
@@ -468,14 +481,40 @@ class OverlayFS(FileSystem):
     def listdir(self, path: str) -> Mapping[str, Kind]:
         fs = self._fs(path)
         listing = fs.listdir(path)
+        if fs is not self.base:
+            return listing
         extra = self._synthetic.get(path)
-        if extra and fs is self.base:
+        if extra:
             merged = dict(listing)
             merged.update(extra)
-            return merged
+            listing = merged
+        if self.installed:
+            listing = self._installed_listing(path, listing)
         return listing
 
+    def _installed_listing(self, path: str, listing: Mapping[str, Kind]) -> Mapping[str, Kind]:
+        got = self._union.get(path)
+        if got is not None:
+            return got
+        merged = dict(listing)
+        for at in self.installed:
+            inside = at if path == "/" else at + path
+            for name, kind in self._fs(inside).listdir(inside).items():
+                mine = merged.get(name)
+                if mine is Kind.DIR or (mine is Kind.SYMLINK and kind is Kind.DIR):
+                    continue  # merged deeper; or a directory symlink dpkg follows
+                merged[name] = Kind.SYMLINK
+                self._links[(path.rstrip("/") or "") + "/" + name] = inside.rstrip("/") + (
+                    "/" + name)
+        self._union[path] = merged
+        return merged
+
     def readlink(self, path: str) -> str:
+        if self.installed and self._fs(path) is self.base:
+            self.listdir(posixpath.dirname(path) or "/")
+            target = self._links.get(path)
+            if target is not None:
+                return target
         return self._fs(path).readlink(path)
 
     def open_blob(self, path: str) -> Blob:
