@@ -416,8 +416,10 @@ def test_installed_node_modules(build: Builder, tmp_path: Path) -> None:
     addon = build.lib("nan/b.node", soname="", code=NAN_ADDON)
     shutil.copy(addon, plat / "b.node")
     (nm / "@s/b").mkdir()
+    # builds its addon at install time when none of its platform packages is there: one is
+    (nm / "@s/b/binding.gyp").write_text("{}")
     (nm / "@s/b/package.json").write_text(json.dumps({
-        "name": "@s/b", "version": "3.0.0",
+        "name": "@s/b", "version": "3.0.0", "scripts": {"install": "node-gyp-build"},
         "optionalDependencies": {"@s/b-linux-x64": "3.0.0", "@s/b-darwin-arm64": "3.0.0"}}))
     (nm / "@s/b/node_modules/c").mkdir(parents=True)
     (nm / "@s/b/node_modules/c/package.json").write_text('{"name": "c", "version": "1"}')
@@ -441,6 +443,7 @@ def test_installed_node_modules(build: Builder, tmp_path: Path) -> None:
         in msgs
     assert "@s/b-darwin-arm64 (os=darwin cpu=arm64)" in msgs
     assert "gone is in the lockfile but not installed" in msgs
+    assert "@s/b: builds its addon" not in msgs  # its platform package is installed
     assert addon_abis(t.fs, t.files) == {f"{real}/node_modules/@s/b-linux-x64/b.node": "nan"}
     result = _run(t)
     assert any(b.distribution == "@s/b-linux-x64" for b in result.binaries)

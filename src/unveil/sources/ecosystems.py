@@ -443,18 +443,20 @@ def _describe_npm(t: EcosystemTarget, lock: dict[str, object] | None) -> None:
             lock_by_name.setdefault(key.rsplit("node_modules/", 1)[1], _dict(entry))
     for pkg in t.packages:
         where = f"{pkg.root}/package.json"
-        if pkg.install_time:
+        names = [_dep_name(d) for d in pkg.depends if d.endswith(" (optional)")]
+        platform_deps = [n for n in names if _PLATFORM_NAME.search(n.lower())]
+        here = [n for n in platform_deps if n in by_name]
+        if pkg.install_time and not here:
+            # (with one of its platform packages installed, that package's binary is the
+            # one it loads: nothing is built or downloaded)
             t.problems.append(Problem(where, f"{pkg.name}: {pkg.install_time}; the package "
                                       "holds no binary for it", ProblemKind.UNSUPPORTED))
         if pkg.platforms:
             t.problems.append(Problem(where, f"{pkg.name} is a platform package for "
                                       f"{'; '.join(_platform_text(p) for p in pkg.platforms)}",
                                       ProblemKind.NOTE))
-        names = [_dep_name(d) for d in pkg.depends if d.endswith(" (optional)")]
-        platform_deps = [n for n in names if _PLATFORM_NAME.search(n.lower())]
         if not platform_deps:
             continue
-        here = [n for n in platform_deps if n in by_name]
         absent = [n for n in platform_deps if n not in by_name]
         parts = [f"installed here: {', '.join(here)}" if here else "none installed here"]
         if absent:
