@@ -630,6 +630,15 @@ def test_deb_files_are_seen_where_they_install(build: Builder, tmp_path: Path) -
     assert t.fs.resolve("/usr/lib/x86_64-linux-gnu/px/libpx.so.0") == \
         f"{root}/usr/lib/x86_64-linux-gnu/px/libpx.so.0"
     assert t.fs.resolve("/usr/lib/x86_64-linux-gnu/libc.so.6") is not None
+    # a link of the package to a file of the system's is read where it is installed
+    link = _ar(tmp_path / "ln_1.0_amd64.deb", [
+        ("debian-binary", b"2.0\n"),
+        ("control.tar.gz", _tar_bytes([("./control", b"Package: ln\nVersion: 1.0\n")])),
+        ("data.tar.gz", _tar_bytes([
+            ("./usr/lib/x86_64-linux-gnu/libunveil-c.so", ("symlink", "libc.so.6"))]))])
+    lt = open_deb(str(link), host_config())
+    assert lt.fs.resolve("/usr/lib/x86_64-linux-gnu/libunveil-c.so") == \
+        lt.fs.resolve("/usr/lib/x86_64-linux-gnu/libc.so.6")
 
 
 def test_deb_errors(build: Builder, tmp_path: Path) -> None:

@@ -633,8 +633,10 @@ def _pc_library(text: str) -> str | None:
             continue
         key, sep, value = line.partition(":")
         if sep and key.strip() == "Libs":
-            for _ in range(8):  # variables naming variables, bounded
+            for _ in range(8):  # variables naming variables, bounded in depth and size
                 value = _PC_VAR.sub(lambda m: variables.get(m.group(1), ""), value)
+                if len(value) > 1 << 16:
+                    return None
             for word in value.split():
                 if word.startswith("-l") and len(word) > 2:
                     return word[2:]

@@ -504,8 +504,18 @@ class OverlayFS(FileSystem):
                 if mine is Kind.DIR or (mine is Kind.SYMLINK and kind is Kind.DIR):
                     continue  # merged deeper; or a directory symlink dpkg follows
                 merged[name] = Kind.SYMLINK
-                self._links[(path.rstrip("/") or "") + "/" + name] = inside.rstrip("/") + (
-                    "/" + name)
+                entry = inside.rstrip("/") + "/" + name
+                if kind is Kind.SYMLINK:
+                    # the package's own link, read where it is installed: its target (a
+                    # file of the root's, libdep.so.1 -> libdep.so.1.0) is looked up there
+                    try:
+                        entry = self._fs(entry).readlink(entry)
+                    except SourceError:
+                        pass
+                    else:
+                        if entry.startswith(at + "/"):
+                            entry = entry[len(at):]
+                self._links[(path.rstrip("/") or "") + "/" + name] = entry
         self._union[path] = merged
         return merged
 
