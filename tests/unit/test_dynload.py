@@ -789,6 +789,7 @@ def test_binding_gyp() -> None:
     ('OS=="mac" or OS=="win"', False), ('not OS=="win"', True),
     ('OS=="linux" and target_arch=="x64"', None), ('OS=="win" and target_arch=="x64"', False),
     ('node_shared_openssl=="false"', None), ("OS==", None), ("__import__('os')", None),
+    ('"<(target_arch)"=="x64"', None), ('"<(OS)"=="linux"', True), ('"<(OS)"=="win"', False),
 ])
 def test_gyp_conditions_for_a_linux_build(condition: str, linux: bool | None) -> None:
     assert _gyp_condition(condition) is linux

@@ -1452,7 +1452,13 @@ _UNKNOWN = object()
 def _gyp_value(node: ast.AST, depth: int) -> object:
     if depth > 32:
         return _UNKNOWN
-    if isinstance(node, ast.Constant) and isinstance(node.value, str | int | bool):
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        # gyp expands "<(var)" in a condition before evaluating it
+        text = node.value
+        for var, value in _GYP_VARIABLES.items():
+            text = text.replace(f"<({var})", value).replace(f"<@({var})", value)
+        return _UNKNOWN if ("<(" in text or "<@(" in text or "<!" in text) else text
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | bool):
         return node.value
     if isinstance(node, ast.Name):
         return _GYP_VARIABLES.get(node.id, _UNKNOWN)
