@@ -1118,7 +1118,7 @@ class _TargetScan:
         cfg = self.s.config
         arch = LINUX_ARCHES.get((cfg.glibc.machine, cfg.glibc.bits))
         here = arch[4] if arch else None  # "x86_64", "aarch64", ...
-        libc = cfg.linux_libc or self._root_libc
+        libc = self._target_libc
         same = (plat.os in (None, "linux") and plat.arch in (None, here)
                 and (plat.libc is None or libc is None or plat.libc == libc))
         if same:
@@ -1142,10 +1142,15 @@ class _TargetScan:
             return f"linux-{arch_name}"
         # The runtime that picks one of the files (node, the JVM) is the system's own,
         # built for its C library: a file for the other is never the one it loads.
-        libc = flavor_of(b, self.t.platform_tag)
-        if self._root_libc not in (None, libc):
+        libc = self.s.config.linux_libc or flavor_of(b, self.t.platform_tag)  # as loader_for
+        if self._target_libc not in (None, libc):
             return f"linux-{arch_name} ({libc})"
         return None
+
+    @property
+    def _target_libc(self) -> str | None:
+        """The C library the target system's programs use: ``--libc``, else the root's."""
+        return self.s.config.linux_libc or self._root_libc
 
     @functools.cached_property
     def _root_libc(self) -> str | None:

@@ -20,6 +20,7 @@ import tarfile
 import time
 import zipfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -905,7 +906,7 @@ def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -
          make_elf(needed=("libc.musl-x86_64.so.1", *gone))),
         ("package/build/fh-freebsd-x64.node", bytes(freebsd)),
         ("package/build/fh-linux-ia32.node", make_elf(bits=32, machine=3, needed=gone)),
-        ("package/build/fh-linux-x64.node", make_elf(needed=gone)),
+        ("package/build/fh-linux-x64.node", make_elf(needed=("libc.so.6", *gone))),
     ]
     arc = _tar(tmp_path / "fh-1.0.0.tgz", members)
     result = _run(open_npm(str(arc), host_config()))
@@ -923,6 +924,13 @@ def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -
         "built for linux-x86_64 (musl): this system does not load it")
     assert gone_edge["fh-freebsd-x64.node"].note == (
         "built for freebsd-x86_64: this system does not load it")
+    # --libc musl: every file is taken as musl's and the system as musl: the musl build
+    # is not one for another C library.
+    cfg = replace(host_config(), linux_libc="musl")
+    musl = _TargetScan(Scanner(cfg), open_npm(str(arc), cfg)).run()
+    by_name = {b.location.path.rsplit("/", 1)[1]: b for b in musl.binaries}
+    assert next(e for e in by_name["fh-linuxmusl-x64.node"].edges
+                if e.resolution.request == gone[0]).edge_class is not EdgeClass.OPTIONAL
     # In a wheel, a file for another machine is a packaging fault: still missing.
     wheel = tmp_path / "w-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as z:
