@@ -41,25 +41,34 @@ MUSLLINUX_POLICY_LIBS: frozenset[str] = frozenset({
 })
 
 
-def x86_64_legacy_hwcaps(flags: frozenset[str]) -> tuple[str, ...]:
-    """The legacy hwcaps names glibc < 2.37 derives from the CPU's flags, in its order.
+def x86_64_legacy_hwcaps(flags: frozenset[str], vendor: str) -> tuple[str, ...]:
+    """The legacy hwcaps names glibc < 2.37 derives from the CPU, in its order.
 
     ``tls`` always; the AT_PLATFORM glibc substitutes (``haswell`` or ``xeon_phi``);
-    ``avx512_1`` when AVX-512 F/CD/BW/DQ/VL are usable; ``x86_64`` always.
+    ``avx512_1`` when AVX-512 F/CD/BW/DQ/VL are usable on an Intel CPU; ``x86_64`` always.
     """
     out = ["tls"]
-    platform = x86_64_platform(flags)
+    platform = x86_64_platform(flags, vendor)
     if platform != "x86_64":
         out.append(platform)
-    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+    if vendor == INTEL and platform != "xeon_phi" and {
+            "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags:
         out.append("avx512_1")
     out.append("x86_64")
     return tuple(out)
 
 
-def x86_64_platform(flags: frozenset[str]) -> str:
-    """``$PLATFORM`` as glibc sets it on x86-64 (it replaces the kernel's AT_PLATFORM)."""
-    if {"avx512er", "avx512pf"} <= flags:
+#: the CPUID vendor string of Intel's CPUs (``vendor_id`` in /proc/cpuinfo)
+INTEL = "GenuineIntel"
+
+
+def x86_64_platform(flags: frozenset[str], vendor: str) -> str:
+    """``$PLATFORM`` as glibc sets it on x86-64: on an Intel CPU (VENDOR, CPUID's vendor
+    string) it replaces the kernel's AT_PLATFORM with ``xeon_phi`` or ``haswell`` by the
+    features it has; on any other (AMD, Hygon, Zhaoxin) the kernel's ``x86_64`` stays."""
+    if vendor != INTEL:
+        return "x86_64"
+    if {"avx512cd", "avx512er", "avx512pf"} <= flags:
         return "xeon_phi"
     if {"avx2", "bmi1", "bmi2", "abm", "movbe", "popcnt", "fma"} <= flags:
         return "haswell"

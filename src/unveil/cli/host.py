@@ -21,20 +21,25 @@ from unveil.config import (
 from unveil.errors import UnveilError
 from unveil.sources.fs import HostFS, Kind, SymlinkLoop
 
-__all__ = ["detect_host", "glibc_version", "cpu_flags"]
+__all__ = ["detect_host", "glibc_version", "cpu_info"]
 
 _GLIBC_BANNER = re.compile(rb"GNU C Library [^\n]*?version (\d+)\.(\d+)")
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+def cpu_info(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, frozenset[str]]:
+    """The CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``) and feature flags, as
+    the kernel lists them for its first CPU ('' and none when the file cannot be read)."""
+    vendor = ""
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith("vendor_id"):
+                    vendor = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    return vendor, frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return frozenset()
+    return vendor, frozenset()
 
 
 def glibc_version(root: str, lib_dirs: tuple[str, ...]) -> tuple[int, int] | None:
@@ -67,7 +72,8 @@ def _kind(fs: HostFS, path: str) -> Kind | None:
         return None
 
 
-def _platform_for(root: str, machine: str, flags: frozenset[str]) -> GlibcPlatform:
+def _platform_for(root: str, machine: str, vendor: str, flags: frozenset[str]
+                  ) -> GlibcPlatform:
     fs = HostFS(root)
     if machine in ("x86_64", "amd64"):
         multiarch = _kind(fs, "/usr/lib/x86_64-linux-gnu") is Kind.DIR
@@ -76,10 +82,10 @@ def _platform_for(root: str, machine: str, flags: frozenset[str]) -> GlibcPlatfo
         else:
             base = GlibcPlatform(lib="lib64", trusted_dirs=("/lib64", "/usr/lib64"))
         version = glibc_version(root, base.trusted_dirs)
-        legacy = x86_64_legacy_hwcaps(flags) if version and version < (2, 37) else ()
+        legacy = x86_64_legacy_hwcaps(flags, vendor) if version and version < (2, 37) else ()
         hw = x86_64_hwcaps_levels(flags) if version is None or version >= (2, 33) else ()
         return GlibcPlatform(
-            lib=base.lib, trusted_dirs=base.trusted_dirs, platform=x86_64_platform(flags),
+            lib=base.lib, trusted_dirs=base.trusted_dirs, platform=x86_64_platform(flags, vendor),
             hwcaps=hw, legacy_hwcaps=legacy)
     if machine in ("aarch64", "arm64"):
         multiarch = _kind(fs, "/usr/lib/aarch64-linux-gnu") is Kind.DIR
@@ -111,8 +117,8 @@ def detect_host(
     """A configuration describing this machine (CPU, environment, working directory), with
     ``root`` as the target system."""
     env = os.environ if environ is None else environ
-    flags = cpu_flags()
-    glibc = _platform_for(root, _machine(), flags)
+    vendor, flags = cpu_info()
+    glibc = _platform_for(root, _machine(), vendor, flags)
     llp = env.get("LD_LIBRARY_PATH") if use_ld_library_path else None
     preload = env.get("LD_PRELOAD") if use_ld_library_path else None
     cwd = os.getcwd() if root == "/" else "/"
