@@ -1157,13 +1157,21 @@ class _TargetScan:
         """The C library of the configured root (its dynamic loader), None if neither."""
         cfg = self.s.config
         try:
-            if self.fs.resolve(cfg.glibc.interpreter):
-                return "glibc"
-            if self.fs.resolve(cfg.musl.ldso):
-                return "musl"
+            glibc = self.fs.resolve(cfg.glibc.interpreter)
+            musl = self.fs.resolve(cfg.musl.ldso)
         except SymlinkLoop:
             return None
-        return None
+        if glibc and musl:
+            # Alpine with gcompat or libc6-compat has a file at glibc's loader path too,
+            # a shim over musl (or musl itself); Debian's musl package adds musl's loader
+            # beside a real glibc.  The shim is known by what it is: musl's loader, or a
+            # library that needs musl's C library.
+            if glibc == musl:
+                return "musl"
+            b = self.store.get(glibc).binary
+            return "musl" if b is not None and any(n.startswith("libc.musl-") or n == "libc.so"
+                                 for n in b.needed) else "glibc"
+        return "glibc" if glibc else "musl" if musl else None
 
     def macho_arch(self, b: Binary) -> str:
         """The slice a Mach-O file is resolved for: ``--macos-arch``, else the wheel tag's
@@ -1579,7 +1587,7 @@ class _TargetScan:
         # kind of name (find_library stems apart from paths): alternatives of one load.
         # Code for another platform names its files only (find_library('Security') or
         # Security.framework); a list that also names this platform's *.so is meant here too.
-        from unveil.dynload.resolve import other_platform, resolve_name
+        from unveil.dynload.resolve import other_platform, resolve_names
 
         calls: dict[tuple[str, int | None, tuple[str, ...]], list[bool]] = {}
         for st, _d, _c, _o in sites:
@@ -1594,18 +1602,18 @@ class _TargetScan:
                                         for n in site.names))
             edges: list[Edge] = []
             for name in site.names:
-                r = resolve_name(site, name, self.loader, self.fs, site_dir=site_dir,
-                                 caller=caller)
-                if r is None:
-                    continue
-                e = self._classify(r, caller or site.file, dist)
-                note = f"{site.api} ({site.confidence.value} confidence)"
-                if site.hints:
-                    note += "; " + "; ".join(site.hints)
-                if site.api == "bytes" and r.outcome is not Outcome.FOUND:
-                    continue  # independent guesses: only what exists is worth showing
-                edges.append(replace(e, link=LinkKind.DLOPEN, note=note))
-                if r.outcome is Outcome.FOUND and site.api != "bytes":
+                loads = False
+                for r in resolve_names(site, name, self.loader, self.fs, site_dir=site_dir,
+                                       caller=caller, libc=self._target_libc or "glibc"):
+                    if site.api == "bytes" and r.outcome is not Outcome.FOUND:
+                        continue  # independent guesses: only what exists is worth showing
+                    e = self._classify(r, caller or site.file, dist)
+                    note = f"{site.api} ({site.confidence.value} confidence)"
+                    if site.hints:
+                        note += "; " + "; ".join(site.hints)
+                    edges.append(replace(e, link=LinkKind.DLOPEN, note=note))
+                    loads |= r.outcome is Outcome.FOUND
+                if loads and site.api not in ("bytes", "pkg-config"):
                     break  # the program stops at the first name that loads
             if not any(e.resolution.outcome is Outcome.FOUND for e in edges) and (
                     site.confidence is Confidence.LOW

@@ -938,3 +938,37 @@ def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -
         z.writestr("w-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
     scanned = Scanner(host_config()).scan(str(wheel)).targets[0]
     assert [e.edge_class for b in scanned.binaries for e in b.edges] == [EdgeClass.MISSING]
+
+
+@pytest.mark.parametrize(("loaders", "libc"), [
+    ({"lib64/ld-linux-x86-64.so.2": ()}, "glibc"),
+    ({"lib/ld-musl-x86_64.so.1": ()}, "musl"),
+    # Debian with its musl package: a real glibc loader beside musl's
+    ({"lib64/ld-linux-x86-64.so.2": (), "lib/ld-musl-x86_64.so.1": ()}, "glibc"),
+    # Alpine with gcompat: glibc's loader path holds a shim over musl's C library
+    ({"lib64/ld-linux-x86-64.so.2": ("libc.musl-x86_64.so.1",),
+      "lib/ld-musl-x86_64.so.1": ()}, "musl"),
+    ({}, None),
+])
+def test_the_roots_c_library_is_told_by_its_loaders(
+        tmp_path: Path, loaders: dict[str, tuple[str, ...]], libc: str | None) -> None:
+    """A root's C library, which decides what a file built for the other one is and which
+    prebuild node-gyp-build picks, comes from the dynamic loaders it has: glibc's, musl's,
+    or a glibc-named shim over musl."""
+    root = tmp_path / "root"
+    for rel, needed in loaders.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(make_elf(needed=needed))
+    root.mkdir(exist_ok=True)
+    arc = _tar(tmp_path / "p-1.0.0.tgz", [
+        ("package/package.json", json.dumps({"name": "p", "version": "1.0.0"}).encode()),
+        ("package/index.js", b"module.exports = require('node-gyp-build')(__dirname)\n"),
+        ("package/prebuilds/linux-x64/p.musl.node", make_elf()),
+        ("package/prebuilds/linux-x64/p.glibc.node", make_elf()),
+    ])
+    cfg = replace(host_config(), root=str(root))
+    scan = _TargetScan(Scanner(cfg), open_npm(str(arc), cfg))
+    assert scan._root_libc == libc
+    [load] = [d for d in scan.run().dynamic_loads if d.site.api == "node-gyp-build"]
+    assert [e.resolution.path.rsplit(".", 2)[1] for e in load.edges
+            if e.resolution.path] == [libc or "glibc"]

@@ -14,11 +14,11 @@ from tests.unit.elfgen import make_elf
 from unveil import scan
 from unveil.config import GlibcPlatform
 from unveil.dynload.javascript import detect_javascript
-from unveil.dynload.resolve import resolve_name
+from unveil.dynload.resolve import resolve_names
 from unveil.loader.glibc import GlibcLoader
 from unveil.loader.ldcache import CacheEntry, LdCache
 from unveil.loader.store import BinaryStore
-from unveil.model import Confidence, LoadSite, Outcome
+from unveil.model import Confidence, LoadSite, Outcome, Resolution
 from unveil.sources.fs import HostFS
 
 
@@ -38,6 +38,14 @@ def tree(root: Path, files: dict[str, str | bytes | dict[str, object]]) -> None:
             p.write_bytes(content)
         else:
             p.write_text(content)
+
+
+def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: HostFS, *,
+                 site_dir: str, caller: str | None) -> Resolution | None:
+    """The one resolution of a name that is not a pkg-config module (None: no edge)."""
+    rs = resolve_names(site, name, loader, fs, site_dir=site_dir, caller=caller)
+    assert len(rs) <= 1
+    return rs[0] if rs else None
 
 
 def resolved(root: Path, file: str) -> list[tuple[int | None, str | None]]:
@@ -465,35 +473,64 @@ def test_scan_predicts_the_addon_of_a_platform_package(tmp_path: Path) -> None:
 
 
 def test_pkg_config_modules_resolve_through_their_pc_files(tmp_path: Path) -> None:
-    """``<!@(pkg-config MODULE --libs)`` in a binding.gyp links the library MODULE's .pc
-    file names (libpng: -lpng16), found in pkg-config's search path of the root; without a
-    .pc file (no -dev package) the library is guessed from the module's name, API version
-    included (pangocairo: libpangocairo-1.0), and the guess says so."""
+    """``<!@(pkg-config MODULE --libs)`` in a binding.gyp links the ``-l`` libraries of the
+    ``Libs`` of MODULE's .pc file (libpng: -lpng16) and of the modules it ``Requires``
+    (openssl.pc has none of its own: libssl and libcrypto), each found in pkg-config's search
+    path of the root and then as ld.so finds it; without a .pc file (no -dev package) the
+    library is guessed from the module's name, API version included (pangocairo:
+    libpangocairo-1.0), and the guess says so."""
     lib = "usr/lib/x86_64-linux-gnu"
     tree(tmp_path, {
         f"{lib}/pkgconfig/libfoo.pc": ("prefix=/usr\nlibdir=${prefix}/lib/x86_64-linux-gnu\n"
-                                       "Name: foo\nLibs: -L${libdir} -lfoo16 -lm\n"),
+                                       "Name: foo\nLibs: -L${libdir} -lfoo16 \\\n -lm\n"),
         "usr/share/pkgconfig/headers.pc": "Name: headers\nCflags: -I/usr/include/h\n",
+        # Fedora keeps its .pc files in /usr/lib64/pkgconfig
+        "usr/lib64/pkgconfig/ssl.pc": "Requires: libfoo >= 1.0, ssl, headers,gone\nLibs:\n",
         f"{lib}/libfoo16.so.16": make_elf(soname="libfoo16.so.16"),
+        f"{lib}/libm.so.6": make_elf(soname="libm.so.6"),
         f"{lib}/libbar-1.0.so.0": make_elf(soname="libbar-1.0.so.0"),
     })
     fs = HostFS(str(tmp_path))
     cache = LdCache(tuple(CacheEntry(n, f"/{lib}/{n}", 0x0303, 0)
-                          for n in ("libfoo16.so.16", "libbar-1.0.so.0")), "test")
+                          for n in ("libfoo16.so.16", "libm.so.6", "libbar-1.0.so.0")), "test")
     loader = GlibcLoader(fs, GlibcPlatform(), BinaryStore(fs), cache=cache)
 
-    def resolve(module: str) -> tuple[str, Outcome, str | None] | None:
+    def resolve(module: str) -> list[tuple[str, Outcome, str | None]]:
         site = LoadSite("/pkg/binding.gyp", 3, "gyp", "pkg-config", (module,),
                         Confidence.MEDIUM, stem=True)
-        r = resolve_name(site, module, loader, fs, site_dir="/pkg", caller=None)
-        return None if r is None else (r.request, r.outcome, r.path)
+        rs = resolve_names(site, module, loader, fs, site_dir="/pkg", caller=None)
+        assert all(r.requester == "/pkg/binding.gyp:3" for r in rs)
+        return [(r.request, r.outcome, r.path) for r in rs]
 
-    assert resolve("libfoo") == ("pkg-config libfoo -> -lfoo16 -> libfoo16.so.16",
-                                 Outcome.FOUND, f"/{lib}/libfoo16.so.16")
-    assert resolve("headers") is None  # no library of its own
-    assert resolve("bar") == (
+    assert resolve("libfoo") == [
+        ("pkg-config libfoo -> -lfoo16 -> libfoo16.so.16", Outcome.FOUND,
+         f"/{lib}/libfoo16.so.16"),
+        ("pkg-config libfoo -> -lm -> libm.so.6", Outcome.FOUND, f"/{lib}/libm.so.6")]
+    assert resolve("headers") == []  # no library of its own
+    assert resolve("ssl") == [
+        ("pkg-config ssl -> gone", Outcome.NOT_FOUND, None),
+        ("pkg-config ssl -> libfoo -> -lfoo16 -> libfoo16.so.16", Outcome.FOUND,
+         f"/{lib}/libfoo16.so.16"),
+        ("pkg-config ssl -> libfoo -> -lm -> libm.so.6", Outcome.FOUND, f"/{lib}/libm.so.6")]
+    assert resolve("bar") == [(
         "pkg-config bar (no bar.pc on pkg-config's path; guessed -lbar-*) -> libbar-1.0.so.0",
-        Outcome.FOUND, f"/{lib}/libbar-1.0.so.0")
-    gone = resolve("gone")
-    assert gone is not None
-    assert gone[1] is Outcome.NOT_FOUND
+        Outcome.FOUND, f"/{lib}/libbar-1.0.so.0")]
+    assert [o for _, o, _ in resolve("gone")] == [Outcome.NOT_FOUND]
+
+
+def test_pc_files_that_loop_or_explode_stay_bounded(tmp_path: Path) -> None:
+    """Modules that require each other, and variables that double at every expansion, end
+    in a bounded answer."""
+    doubling = "".join(f"x{i + 1}=${{x{i}}}${{x{i}}}\n" for i in range(40))
+    tree(tmp_path, {
+        "usr/share/pkgconfig/a.pc": "Requires: b\nLibs: -la\n",
+        "usr/share/pkgconfig/b.pc": "Requires: a b\nLibs: -lb\n",
+        "usr/share/pkgconfig/boom.pc": f"x0=ab\n{doubling}Libs: -l${{x40}}\n",
+    })
+    fs = HostFS(str(tmp_path))
+    loader = GlibcLoader(fs, GlibcPlatform(), BinaryStore(fs), cache=None)
+    for module, want in (("a", ["-la", "-lb"]), ("boom", [])):
+        site = LoadSite("/pkg/binding.gyp", 3, "gyp", "pkg-config", (module,),
+                        Confidence.MEDIUM, stem=True)
+        rs = resolve_names(site, module, loader, fs, site_dir="/pkg", caller=None)
+        assert [r.request.rsplit(" ", 1)[-1] for r in rs] == want

@@ -36,7 +36,7 @@ from unveil.loader.store import BinaryStore
 from unveil.model import Attempt, LoadSite, Outcome, Resolution, Rule, Verdict
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
-__all__ = ["Detector", "detector_for", "detector_kind", "resolve_name"]
+__all__ = ["Detector", "detector_for", "detector_kind", "resolve_names"]
 
 Detector = Callable[[str, str], tuple[list[LoadSite], list[str]]]
 _OTHER_PLATFORM = re.compile(r"\.(dll|dylib|pyd)$|\.framework/", re.IGNORECASE)
@@ -170,9 +170,11 @@ def _named_for_elsewhere(base: str, host: NodeHost) -> bool:
             or (libc is not None and libc != host.libc))
 
 
-def node_host(loader: GlibcLoader) -> NodeHost:
+def node_host(loader: GlibcLoader, libc: str = "glibc") -> NodeHost:
+    """The Node host of a Linux target: the loader's machine, LIBC (the target's C library,
+    as a scan knows it from ``--libc`` or the root's dynamic loader)."""
     m = loader.platform.machine
-    return NodeHost("linux", _NODE_ARCH.get(m, f"machine-{m}"), "glibc", m, loader.store)
+    return NodeHost("linux", _NODE_ARCH.get(m, f"machine-{m}"), libc, m, loader.store)
 
 
 def _kind(fs: FileSystem, path: str) -> Kind | None:
@@ -614,42 +616,54 @@ _PC_VAR = re.compile(r"\$\{([A-Za-z0-9_.]+)\}")
 
 
 def _pc_dirs(loader: GlibcLoader) -> list[str]:
-    """pkg-config's default search path on a Debian-style system (``pc_path``)."""
+    """pkg-config's default search path (``pc_path``): Debian's multiarch directories, then
+    the ``lib64`` of Fedora-style systems, then the plain ones every build of it has."""
     triplet = loader.platform.lib.rsplit("/", 1)[-1]
     return [f"/usr/local/lib/{triplet}/pkgconfig", "/usr/local/lib/pkgconfig",
             "/usr/local/share/pkgconfig", f"/usr/lib/{triplet}/pkgconfig",
-            "/usr/lib/pkgconfig", "/usr/share/pkgconfig"]
+            "/usr/lib64/pkgconfig", "/usr/lib/pkgconfig", "/usr/share/pkgconfig"]
 
 
-def _pc_library(text: str) -> str | None:
-    """The first ``-l`` name of a .pc file's ``Libs`` (its variables expanded): the module's
-    own library (those of the modules it requires come from their own files)."""
+#: a module name in a .pc file's ``Requires`` (version comparisons are dropped)
+_PC_MODULE = re.compile(r"[A-Za-z0-9_.+-]+")
+#: how many .pc files one module may pull in through ``Requires``
+_PC_MAX_MODULES = 64
+
+
+def _pc_fields(text: str) -> tuple[list[str], list[str]]:
+    """The ``-l`` names of a .pc file's ``Libs`` and the modules of its ``Requires``, read
+    as pkg-config reads them: ``#`` starts a comment, a backslash at the end of a line
+    continues it, and a variable is expanded where it is defined (an undefined one is
+    empty); a file whose expansions grow past 64 KiB gives nothing."""
     variables: dict[str, str] = {}
+    libs: list[str] = []
+    requires: list[str] = []
+    text = re.sub(r"\\\r?\n", " ", text)
     for raw in text.splitlines()[:4096]:
         line = raw.split("#", 1)[0].strip()
         key, sep, value = line.partition("=")
-        if sep and re.fullmatch(r"[A-Za-z0-9_.]+", key.strip()):
-            variables[key.strip()] = value.strip()
-            continue
-        key, sep, value = line.partition(":")
-        if sep and key.strip() == "Libs":
-            for _ in range(8):  # variables naming variables, bounded in depth and size
-                value = _PC_VAR.sub(lambda m: variables.get(m.group(1), ""), value)
-                if len(value) > 1 << 16:
-                    return None
-            for word in value.split():
-                if word.startswith("-l") and len(word) > 2:
-                    return word[2:]
-            return None
-    return None
+        is_var = bool(sep) and re.fullmatch(r"[A-Za-z0-9_.]+", key.strip()) is not None
+        if not is_var:
+            key, sep, value = line.partition(":")
+            if not sep or key.strip() not in ("Libs", "Requires"):
+                continue
+        value = _PC_VAR.sub(lambda m: variables.get(m.group(1), ""), value.strip())
+        if len(value) > 1 << 16:
+            return [], []
+        if is_var:
+            variables[key.strip()] = value
+        elif key.strip() == "Libs":
+            libs = [w[2:] for w in value.split() if w.startswith("-l") and len(w) > 2]
+        else:  # "glib-2.0 >= 2.50, gobject-2.0": names, each maybe with a comparison
+            words = re.sub(r"([<>!]?=|[<>])", r" \1 ", value.replace(",", " ")).split()
+            requires = [w for i, w in enumerate(words) if _PC_MODULE.fullmatch(w)
+                        and not (i and words[i - 1] in ("=", "<", ">", "<=", ">=", "!="))]
+    return libs, requires
 
 
-def _pkg_config(requester: str, module: str, loader: GlibcLoader,
-                fs: FileSystem) -> Resolution | None:
-    """What ``pkg-config --libs MODULE`` makes a node-gyp build link: the library the
-    module's .pc file names, found as ld.so finds it; not found when no .pc file is on
-    pkg-config's path (the -dev package is not installed: the build would fail)."""
-    tried: list[Attempt] = []
+def _pc_file(module: str, loader: GlibcLoader, fs: FileSystem,
+             tried: list[Attempt]) -> tuple[str, str] | None:
+    """(path, text) of MODULE's .pc file on pkg-config's path; misses are added to TRIED."""
     for d in _pc_dirs(loader):
         path = f"{d}/{module}.pc"
         try:
@@ -661,27 +675,65 @@ def _pkg_config(requester: str, module: str, loader: GlibcLoader,
                                  "pkg-config's search path"))
             continue
         try:
-            text = fs.read_file(real, 1 << 16).decode("utf-8", "replace")
+            return path, fs.read_file(real, 1 << 16).decode("utf-8", "replace")
         except UnveilError:
             tried.append(Attempt(path, Rule.DEFAULT, Verdict.UNREADABLE))
-            continue
-        lib = _pc_library(text)
-        if lib is None:
-            return None  # a module without a library of its own (headers, flags)
-        want = f"pkg-config {module} -> -l{lib}"
-        soname = _find_library(lib, loader)
-        if soname is None:
-            return Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
-                *tried, Attempt(path, Rule.DEFAULT, Verdict.ACCEPTED),
-                Attempt(f"lib{lib}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
-                        "no such entry in the loader cache (ldconfig -p)")))
-        r = loader.dlopen(soname, None)
-        return Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule,
-                          r.origin, r.attempts, r.fatal)
-    # No .pc file (no -dev package: a build here would stop at pkg-config).  What it would
-    # link is then guessed from the module's name (cairo: -lcairo), and said to be a guess.
-    # (a module named with its API version, pangocairo or librsvg-2.0, has its library
-    # named with one too: libpangocairo-1.0, librsvg-2)
+    return None
+
+
+def _pkg_config(requester: str, module: str, loader: GlibcLoader,
+                fs: FileSystem) -> tuple[Resolution, ...]:
+    """What ``pkg-config --libs MODULE`` makes a node-gyp build link: each ``-l`` library
+    of the ``Libs`` of MODULE's .pc file and of the modules it ``Requires`` (openssl.pc
+    names none of its own: it requires libssl and libcrypto), found as ld.so finds it; not
+    found when no .pc file is on pkg-config's path (the -dev package is not installed: the
+    build would fail)."""
+    tried: list[Attempt] = []
+    first = _pc_file(module, loader, fs, tried)
+    if first is None:
+        return _pkg_config_guess(requester, module, loader, tried)
+    out: list[Resolution] = []
+    seen_libs: set[str] = set()
+    queue: list[tuple[str, tuple[str, str]]] = [(module, first)]
+    seen_modules = {module}
+    while queue:
+        chain, (path, text) = queue.pop(0)
+        libs, requires = _pc_fields(text)
+        for lib in libs:
+            if lib in seen_libs:
+                continue
+            seen_libs.add(lib)
+            want = f"pkg-config {chain} -> -l{lib}"
+            soname = _find_library(lib, loader)
+            if soname is None:
+                out.append(Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
+                    *tried, Attempt(path, Rule.DEFAULT, Verdict.ACCEPTED),
+                    Attempt(f"lib{lib}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
+                            "no such entry in the loader cache (ldconfig -p)"))))
+                continue
+            r = loader.dlopen(soname, None)
+            out.append(Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule,
+                                  r.origin, r.attempts, r.fatal))
+        for req in requires:
+            if req in seen_modules or len(seen_modules) >= _PC_MAX_MODULES:
+                continue
+            seen_modules.add(req)
+            missed: list[Attempt] = []
+            found = _pc_file(req, loader, fs, missed)
+            if found is None:  # pkg-config itself would stop here: the build fails
+                out.append(Resolution(requester, f"pkg-config {chain} -> {req}",
+                                      Outcome.NOT_FOUND, attempts=tuple(missed)))
+                continue
+            queue.append((f"{chain} -> {req}", found))
+    return tuple(out)  # empty: a module of headers and flags, with no library
+
+
+def _pkg_config_guess(requester: str, module: str, loader: GlibcLoader,
+                      tried: list[Attempt]) -> tuple[Resolution, ...]:
+    """No .pc file (no -dev package: a build here would stop at pkg-config).  What it would
+    link is then guessed from the module's name (cairo: -lcairo), and said to be a guess (a
+    module named with its API version, pangocairo or librsvg-2.0, has its library named
+    with one too: libpangocairo-1.0, librsvg-2)."""
     lib = module.removeprefix("lib") or module
     soname = None
     for guess in (lib, re.sub(r"-[\d.]+$", "", lib) + "-*"):
@@ -691,17 +743,30 @@ def _pkg_config(requester: str, module: str, loader: GlibcLoader,
             break
     want = f"pkg-config {module} (no {module}.pc on pkg-config's path; guessed -l{lib})"
     if soname is None:
-        return Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
+        return (Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
             *tried, Attempt(f"lib{lib}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
-                            "no such entry in the loader cache (ldconfig -p)")))
+                            "no such entry in the loader cache (ldconfig -p)"))),)
     r = loader.dlopen(soname, None)
-    return Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule, r.origin,
-                      (*tried, *r.attempts), r.fatal)
+    return (Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule, r.origin,
+                       (*tried, *r.attempts), r.fatal),)
 
 
-def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem, *,
-                 site_dir: str, caller: str | None) -> Resolution | None:
-    """The resolution of one candidate name of a site, or None when it does not apply."""
+def resolve_names(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem, *,
+                  site_dir: str, caller: str | None,
+                  libc: str = "glibc") -> tuple[Resolution, ...]:
+    """What one candidate name of a site loads: one resolution, none when the name does not
+    apply here, several for a pkg-config module (every library its build links).  LIBC is
+    the target's C library, which picks among Node addons built for glibc and musl."""
+    if site.api == "pkg-config":
+        requester = f"{site.file}:{site.line}" if site.line else site.file
+        return _pkg_config(requester, name, loader, fs)
+    r = _resolve_name(site, name, loader, fs, site_dir=site_dir, caller=caller,
+                      host=node_host(loader, libc))
+    return () if r is None else (r,)
+
+
+def _resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem, *,
+                  site_dir: str, caller: str | None, host: NodeHost) -> Resolution | None:
     requester = f"{site.file}:{site.line}" if site.line else site.file
     if other_platform(name) or site.api.endswith("add_dll_directory"):
         # os.add_dll_directory only adds a directory to Windows' DLL search (the Windows
@@ -714,7 +779,7 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         target = name
         if name.startswith(("./", "../")):
             target = posixpath.normpath(posixpath.join(site_dir, name))
-        hit = _require(fs, site_dir, target, node_host(loader))
+        hit = _require(fs, site_dir, target, host)
         return _found(requester, name, *hit) if hit else None
     if not site.stem and "/" not in name and ".so" not in name and "*" not in name and (
             site.api not in ("node-gyp-build", "bindings")):
@@ -722,8 +787,6 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         # CDLL("Security")) is another platform's, reached through code guarded by
         # sys.platform: not a dependency here.
         return None
-    if site.api == "pkg-config":
-        return _pkg_config(requester, name, loader, fs)
     if site.stem:
         soname = _find_library(name, loader)
         if soname is None:
@@ -736,12 +799,12 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
                           r.rule, r.origin, r.attempts, r.fatal)
     if site.api == "node-gyp-build" and not name.endswith(".node"):
         d = name if name.startswith("/") else posixpath.normpath(posixpath.join(site_dir, name))
-        picked = _node_gyp_build(fs, d, node_host(loader))
+        picked = _node_gyp_build(fs, d, host)
         if picked is None:
             return None
         return _found(requester, name, *picked)
     if site.api == "bindings" and "/" not in name and "*" not in name:
-        path = _bindings(fs, site_dir, name, node_host(loader))
+        path = _bindings(fs, site_dir, name, host)
         if path is None:
             return None
         return _found(requester, name, path, "found by 'bindings' under the module root")
@@ -762,9 +825,9 @@ def resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem,
         path = name if name.startswith("/") else posixpath.normpath(
             posixpath.join(site_dir, name))
         kind = _kind(fs, path)
-        if kind is not None and not _addon_here(fs, path, node_host(loader)):
+        if kind is not None and not _addon_here(fs, path, host):
             return None
-        if kind is None and _named_for_elsewhere(posixpath.basename(path), node_host(loader)):
+        if kind is None and _named_for_elsewhere(posixpath.basename(path), host):
             # napi-rs's loader names one addon per platform (skia.android-arm64.node,
             # x.linux-x64-musl.node) in branches on process.platform/arch: the one for
             # another system is absent here by design
