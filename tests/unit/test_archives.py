@@ -972,3 +972,23 @@ def test_the_roots_c_library_is_told_by_its_loaders(
     [load] = [d for d in scan.run().dynamic_loads if d.site.api == "node-gyp-build"]
     assert [e.resolution.path.rsplit(".", 2)[1] for e in load.edges
             if e.resolution.path] == [libc or "glibc"]
+
+
+def test_prebuilds_only_for_other_systems_leave_a_build_here(tmp_path: Path) -> None:
+    """A package with a binding.gyp and prebuilt addons for macOS and Windows only (as
+    node-pty ships them) compiles its addon when installed on Linux: the scan says so,
+    since none of its binaries is the one that loads here."""
+    pj = {"name": "pty", "version": "1.0.0",
+          "scripts": {"install": "node scripts/prebuild.js || node-gyp rebuild"}}
+    members: list[Member] = [
+        ("package/package.json", json.dumps(pj).encode()),
+        ("package/binding.gyp", b"{'targets': [{'target_name': 'pty'}]}"),
+        ("package/prebuilds/darwin-arm64/pty.node", b"\xcf\xfa\xed\xfe" + bytes(60)),
+        ("package/prebuilds/win32-x64/pty.node", b"MZ" + bytes(62)),
+    ]
+    msgs = _messages(open_npm(str(_tar(tmp_path / "pty-1.0.0.tgz", members)),
+                              host_config()).problems)
+    assert "pty: compiles its addon at install time (node-gyp, binding.gyp)" in msgs
+    linux = _tar(tmp_path / "pty-1.0.1.tgz", [
+        *members, ("package/prebuilds/linux-x64/pty.node", make_elf())])
+    assert "compiles its addon" not in _messages(open_npm(str(linux), host_config()).problems)

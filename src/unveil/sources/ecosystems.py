@@ -494,7 +494,10 @@ def _npm_tree(t: EcosystemTarget, fs: FileSystem, top: str, files: list[str],
     for f in files:
         if f.endswith(".node"):
             d = _owner_dir(posixpath.dirname(f), pkg_dirs)
-            if d is not None:
+            # prebuilds for other systems only (node-pty's darwin and win32 ones) leave a
+            # Linux install to build the addon from binding.gyp
+            plat = path_platform(f[len(d):]) if d is not None else None
+            if d is not None and (plat is None or plat.os in (None, "linux")):
                 binaries_in[d] = True
     for pj_path in sorted(pj_paths):
         d = posixpath.dirname(pj_path)
