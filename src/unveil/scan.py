@@ -1128,8 +1128,9 @@ class _TargetScan:
     def _built_elsewhere(self, b: Binary) -> str | None:
         """``os-arch`` (and C library) an ELF file is built for, when the configured system
         would not load it: another operating system (its ELF OS ABI), another machine (a
-        64-bit x86 or Arm system runs its 32-bit sibling's files too), or another C library
-        than the root's; None when it loads here, and for other formats."""
+        64-bit x86 or Arm system runs its 32-bit sibling's programs too, but a library, an
+        addon or JNI library, is loaded into the runtime's own 64-bit process), or another
+        C library than the root's; None when it loads here, and for other formats."""
         if b.format is not BinaryFormat.ELF:
             return None
         cfg = self.s.config
@@ -1138,7 +1139,8 @@ class _TargetScan:
         arch_name = arch[4] if arch else f"machine {b.machine}"
         if b.osabi not in (_ELFOSABI_NONE, _ELFOSABI_GNU):
             return f"{_OS_ABIS.get(b.osabi, f'OS ABI {b.osabi}')}-{arch_name}"
-        if (b.machine, b.bits) != here and (b.machine, b.bits) not in _RUNS_ON.get(here, ()):
+        if (b.machine, b.bits) != here and (b.interpreter is None or (
+                b.machine, b.bits) not in _RUNS_ON.get(here, ())):
             return f"linux-{arch_name}"
         # The runtime that picks one of the files (node, the JVM) is the system's own,
         # built for its C library: a file for the other is never the one it loads.

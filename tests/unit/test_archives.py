@@ -893,9 +893,9 @@ def test_prebuilds_for_other_platforms_are_not_missing_here(build: Builder,
 def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -> None:
     """Packages that ship one addon per platform in any layout (farmhash's
     build/farmhash-<os>-<arch>.node, a jar's JNI libraries): the file's own ELF facts say
-    which system loads it.  What an aarch64, a musl or a FreeBSD build lacks on this glibc
-    x86-64 root is optional; a 32-bit x86 build runs here, and a wheel (one platform by its
-    tag) is judged as usual."""
+    which system loads it.  What an aarch64, a 32-bit x86 (node is a 64-bit process), a
+    musl or a FreeBSD build lacks on this glibc x86-64 root is optional; a 32-bit x86
+    program runs here, and a wheel (one platform by its tag) is judged as usual."""
     gone = ("libunveil-gone.so.1",)
     freebsd = bytearray(make_elf(needed=gone))
     freebsd[7] = 9  # EI_OSABI: FreeBSD
@@ -906,6 +906,8 @@ def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -
          make_elf(needed=("libc.musl-x86_64.so.1", *gone))),
         ("package/build/fh-freebsd-x64.node", bytes(freebsd)),
         ("package/build/fh-linux-ia32.node", make_elf(bits=32, machine=3, needed=gone)),
+        ("package/bin/fh-ia32", make_elf(bits=32, machine=3, needed=gone,
+                                         interp="/lib/ld-linux.so.2")),
         ("package/build/fh-linux-x64.node", make_elf(needed=("libc.so.6", *gone))),
     ]
     arc = _tar(tmp_path / "fh-1.0.0.tgz", members)
@@ -916,7 +918,8 @@ def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -
         "fh-linux-arm64.node": EdgeClass.OPTIONAL,
         "fh-linuxmusl-x64.node": EdgeClass.OPTIONAL,
         "fh-freebsd-x64.node": EdgeClass.OPTIONAL,
-        "fh-linux-ia32.node": EdgeClass.MISSING,
+        "fh-linux-ia32.node": EdgeClass.OPTIONAL,
+        "fh-ia32": EdgeClass.MISSING,
         "fh-linux-x64.node": EdgeClass.MISSING}
     assert gone_edge["fh-linux-arm64.node"].note == (
         "built for linux-aarch64: this system does not load it")
