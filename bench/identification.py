@@ -40,7 +40,9 @@ def main() -> int:
         methods: Counter[str] = Counter()
         for b in named:
             methods.update({e.method for e in b.components[0].evidence})
-        mix = ", ".join(f"{m} {n}" for m, n in methods.most_common())
+        # ties by name: the methods come from a set, in no fixed order
+        mix = ", ".join(f"{m} {n}" for m, n in sorted(methods.items(),
+                                                      key=lambda mn: (-mn[1], mn[0])))
         print(f"| {w.name.split('-')[0]} {w.name.split('-')[1]} | {len(libs)} | {len(named)} | "
               f"{len(versioned)} | {mix} |")
     truth = json.loads(TRUTH.read_text())["entries"]

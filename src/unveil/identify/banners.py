@@ -13,7 +13,7 @@ Three kinds of evidence, strongest first:
 
 Speed: the scan reads only the sections that hold data (ELF, PE and Mach-O sections that are
 neither code nor zero-fill), in bounded chunks.  Every non-literal pattern holds a version
-with a ``.<digit>`` in it, so one fast search for ``\\.\\d`` (a literal-led regex: memchr
+with a ``<digit>.<digit>`` in it, so one fast search for its dot (a literal-led regex: memchr
 speed) finds the few places worth a look; the small windows around them are joined into one
 buffer, and a pattern runs only next to occurrences of the literal it requires (derived from
 the regex by :func:`unveil.identify.rules.required_literal`).  Literal-led patterns (few by
@@ -42,6 +42,9 @@ from __future__ import annotations
 import fnmatch
 import re
 import struct
+import sys
+from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -50,7 +53,16 @@ from packageurl import PackageURL
 from unveil.errors import FormatError
 from unveil.formats.blob import Blob
 from unveil.formats.elfsections import ElfSection, elf_sections
-from unveil.identify.rules import POST, PRE, Pattern, Rule, RuleSet, VersionSymbol, default_rules
+from unveil.identify.rules import (
+    ANCHOR,
+    POST,
+    PRE,
+    Pattern,
+    Rule,
+    RuleSet,
+    VersionSymbol,
+    default_rules,
+)
 from unveil.literals import LiteralSearch
 from unveil.model import Component, Evidence
 
@@ -72,7 +84,6 @@ SYMBOL_CONFIDENCE = 0.9
 #: A file that defines a project's version function holds that project's code.
 EXPORT_CONFIDENCE = 0.8
 
-_ANCHOR = re.compile(rb"\.\d")
 _AUDITWHEEL = re.compile(r"^(?P<stem>.+?)(?:-[0-9a-f]{8})+(?P<rest>\..*)?$")
 _DELVEWHEEL = re.compile(r"^(?P<stem>.+?)-[0-9a-f]{32}(?P<rest>\..*)?$")
 _SUFFIX = r"(?:\.dev\d*|-?(?:rc|alpha|beta|pre)\d*|[a-z]{1,2}(?![A-Za-z]))?"
@@ -595,7 +606,7 @@ def _layout(blob: Blob, limits: ScanLimits) -> tuple[_Elf | None, list[tuple[int
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    #: patterns tried in the windows around each ``.<digit>``, with the literal each needs
+    #: patterns tried in the windows around each ``<digit>.<digit>``, with the literal each needs
     windowed: tuple[tuple[Rule, Pattern, bytes], ...]
     #: literal-led patterns searched over whole chunks
     literals: tuple[tuple[Rule, Pattern], ...]
@@ -637,11 +648,11 @@ def _snippet(data: bytes, start: int, end: int) -> str:
 
 
 def _windows(data: bytes) -> list[tuple[int, int]]:
-    """Merged [start, end) windows around every ``.<digit>`` in ``data``."""
+    """Merged [start, end) windows around every ``<digit>.<digit>`` in ``data``."""
     out: list[tuple[int, int]] = []
     n = len(data)
     start = end = -1
-    for p in [m.start() for m in _ANCHOR.finditer(data)]:
+    for p in [m.start() for m in ANCHOR.finditer(data)]:
         if end >= 0 and p - PRE <= end:
             end = p + POST
             continue
@@ -1068,16 +1079,27 @@ def _vcpkg_rule(rules: RuleSet, port: str) -> Rule:
 
 def _vcpkg_hits(data: bytes, rules: RuleSet,
                 hits: dict[tuple[str, str | None, str], _Hit]) -> None:
-    for m in _VCPKG.finditer(data):
-        port = m.group(1).decode()
-        version = m.group(2).decode()
+    # Counted in C (findall, Counter): pyarrow's AWS SDK names 34,000 source paths, and a
+    # match object per path was most of identifying it.  Each (port, version) is then
+    # found once more, for the snippet of its first path.
+    for (raw_port, raw_version), n in Counter(_VCPKG.findall(data)).items():
+        port, version = raw_port.decode(), raw_version.decode()
         key = (_VCPKG_PORTS.get(port, port), version, "vcpkg")
         hit = hits.get(key)
         if hit is not None:
-            hit.count += 1
+            hit.count += n
             continue
+        needle = b"/buildtrees/" + raw_port + b"/src/"
+        at = data.find(needle)
+        m = None
+        while at >= 0 and m is None:
+            m = _VCPKG.match(data, at)
+            if m is not None and m.groups() != (raw_port, raw_version):
+                m = None
+            at = data.find(needle, at + 1)
+        snippet = _snippet(data, max(0, m.start() - 24), m.end()) if m else ""
         hits[key] = _Hit(_vcpkg_rule(rules, port), version, VCPKG_CONFIDENCE, "build-path",
-                         _snippet(data, max(0, m.start() - 24), m.end()), "vcpkg")
+                         snippet, "vcpkg", n)
 
 
 # --------------------------------------------------------------------------- exports
@@ -1122,9 +1144,14 @@ class _Exports:
         at = table.offset + 16
         if at + nbloom * word + nbuckets * 4 > blob.size:
             return
-        self.bloom = blob.read(at, nbloom * word)
+        # As machine words (array, not a struct call per lookup: ~70 names are asked of
+        # every file, most answered by the bloom filter alone)
+        self.bloom = array("Q" if self.wide else "I", blob.read(at, nbloom * word))
+        self.buckets = array("I", blob.read(at + nbloom * word, nbuckets * 4))
+        if elf.little != (sys.byteorder == "little"):
+            self.bloom.byteswap()
+            self.buckets.byteswap()
         self.nbloom = nbloom
-        self.buckets = blob.read(at + nbloom * word, nbuckets * 4)
         self.nbuckets = nbuckets
         self.chains = at + nbloom * word + nbuckets * 4
         self.ok = True
@@ -1133,11 +1160,10 @@ class _Exports:
         if not self.ok:
             return False
         e, bits = self.e, (64 if self.wide else 32)
-        word, = struct.unpack_from(e + ("Q" if self.wide else "I"), self.bloom,
-                                   (h // bits % self.nbloom) * (bits // 8))
+        word = self.bloom[h // bits % self.nbloom]
         if not (word >> (h % bits)) & 1 or not (word >> ((h >> self.shift) % bits)) & 1:
             return False
-        index, = struct.unpack_from(e + "I", self.buckets, (h % self.nbuckets) * 4)
+        index = self.buckets[h % self.nbuckets]
         if index < self.symoffset or index == 0:
             return False
         for _ in range(_MAX_CHAIN):
