@@ -16,7 +16,8 @@ four taken in turn in each of N rounds, the median of each:
 included, each run a new process, with the interpreter ``bench/compare.py`` picks: the
 ``venv-unveil`` of ``bench/setup_tools.sh`` when it holds this checkout) and prints a
 Markdown table with each share (``+identify`` / ``bare`` - 1, ...) and what
-identification adds to a default scan (``default`` / ``+dynload`` - 1), and the part of a
+identification adds to a default scan (``default`` / ``+dynload`` - 1; also that ratio
+taken round by round, its median and range), and the part of a
 default scan's time that dynamic-loading detection takes (1 - ``+identify`` /
 ``default``).  Without targets it uses the cached wheels of ``bench/corpus.py`` (scipy,
 pyarrow, torch, opencv for Linux and Windows) and the real-wheel virtual environment.
@@ -62,9 +63,9 @@ FLAGS = {"bare": ["--no-identify", "--no-dynload"], "+identify": ["--no-dynload"
          "+dynload": ["--no-identify"], "default": []}
 
 
-def cli_times(target: str, runs: int, python: str) -> dict[str, float]:
-    """Median wall-clock of ``PYTHON -m unveil scan --format json`` per way, the ways taken
-    in turn in every round (so that a change in the machine's load hits them all)."""
+def cli_times(target: str, runs: int, python: str) -> dict[str, list[float]]:
+    """Wall-clock of ``PYTHON -m unveil scan --format json`` per way and round, the ways
+    taken in turn in every round (so that a change in the machine's load hits them all)."""
     times: dict[str, list[float]] = {name: [] for name in FLAGS}
     for _ in range(runs + 1):  # the first round warms the page cache
         for name, flags in FLAGS.items():
@@ -73,12 +74,12 @@ def cli_times(target: str, runs: int, python: str) -> dict[str, float]:
                             *flags, target], stdout=subprocess.DEVNULL, check=False,
                            env={**os.environ, "NO_COLOR": "1"})
             times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(v[1:]) for name, v in times.items()}
+    return {name: v[1:] for name, v in times.items()}
 
 
 def interleaved(target: str, ways: dict[str, ScanConfig], runs: int,
-                cpu: bool = False) -> dict[str, float]:
-    """Median of ``runs`` scans per way, the ways taken in turn in every round (so that a
+                cpu: bool = False) -> dict[str, list[float]]:
+    """``runs`` scans per way, the ways taken in turn in every round (so that a
     change in the machine's speed, which on a shared VM swings by a third within minutes,
     hits them all alike rather than whichever way ran then)."""
     clock = _cpu if cpu else time.perf_counter
@@ -90,7 +91,7 @@ def interleaved(target: str, ways: dict[str, ScanConfig], runs: int,
             t = clock()
             unveil.scan(target, cfg)
             times[name].append(clock() - t)
-    return {name: statistics.median(v) for name, v in times.items()}
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,16 +115,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.cli:
         print(f"(the command run with {python})\n")
     print("| target | bare s | +identify s | identify share | +dynload s | dynload share "
-          "| default s | identify share of default | dynload part of default |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+          "| default s | identify share of default | same, round by round | "
+          "dynload part of default |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for target in targets:
-        t = (cli_times(target, args.runs, python) if args.cli else
-             interleaved(target, ways, args.runs, args.cpu))
+        rounds = (cli_times(target, args.runs, python) if args.cli else
+                  interleaved(target, ways, args.runs, args.cpu))
+        t = {name: statistics.median(v) for name, v in rounds.items()}
+        # default/+dynload within each round, whose ways ran back to back: steadier than
+        # the ratio of medians when the machine's speed swings between rounds
+        ratios = [d / n - 1 for d, n in zip(rounds["default"], rounds["+dynload"], strict=True)]
+        by_round = (f"{statistics.median(ratios):+.0%} "
+                    f"({min(ratios):+.0%} to {max(ratios):+.0%})")
         name = Path(target).name
         print(f"| {name[:48]} | {t['bare']:.2f} | {t['+identify']:.2f} | "
               f"{t['+identify'] / t['bare'] - 1:+.0%} | {t['+dynload']:.2f} | "
               f"{t['+dynload'] / t['bare'] - 1:+.0%} | {t['default']:.2f} | "
-              f"{t['default'] / t['+dynload'] - 1:+.0%} | "
+              f"{t['default'] / t['+dynload'] - 1:+.0%} | {by_round} | "
               f"{1 - t['+identify'] / t['default']:.0%} |", flush=True)
     return 0
 
