@@ -280,7 +280,9 @@ class LoadSite:
     given as written, e.g. ``"magic"``, with ``stem=True``); ``api`` is the call
     (``"ctypes.CDLL"``, ``"cffi.dlopen"``, ``"koffi.load"``, ``".note.dlopen"``...);
     ``line`` is 1-based.  ``hints`` carry what could not be decided statically, such as
-    an environment variable that overrides the name.
+    an environment variable that overrides the name.  ``guarded`` says what in the code
+    handles a failure of the load (``"try/except OSError"``): the program goes on without
+    the library, so a library that is not found is optional, not missing.
     """
 
     file: str
@@ -291,6 +293,7 @@ class LoadSite:
     confidence: Confidence
     stem: bool = False
     hints: tuple[str, ...] = ()
+    guarded: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

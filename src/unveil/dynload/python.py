@@ -1306,6 +1306,7 @@ class _Analysis:
         raw = _searchable(source) if source is not None else None
         self._text = _Text(raw) if raw is not None else None
         self._seed_lines: list[int] = []
+        self._guards: list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]] | None = None
         if self._text is not None:
             seen: set[int] = set()
             for w in _SEED_WORDS:
@@ -1314,6 +1315,18 @@ class _Analysis:
         self._collect(tree.body, self.module, None, ())
         if self._pending:
             self._reveal_aliases()
+
+    def guarded(self, node: ast.AST) -> str | None:
+        """What handles a failure of the code at ``node`` (a ``try`` whose handler catches
+        ``OSError`` and does not raise again, ``with contextlib.suppress(OSError)``), or
+        None.  Only lexically: a function defined inside the ``try`` runs outside it."""
+        if self._guards is None:
+            self._guards = _guards(self.module.node)
+        at = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+        for (start, end), holes, what in self._guards:
+            if start <= at < end and not any(a <= at < b for a, b in holes):
+                return what
+        return None
 
     def alternatives(self, a: ast.AST, b: ast.AST) -> bool:
         """Whether two nodes are in different arms of one branch (``if``/``else``, a
@@ -2490,6 +2503,76 @@ def _reaching(bindings: list[_Binding], scope: _Scope, use: ast.AST) -> list[_Bi
     return cand or bindings
 
 
+#: exceptions whose handler catches a failed load (ctypes and cffi raise OSError)
+_LOAD_ERRORS = frozenset({"OSError", "EnvironmentError", "IOError", "Exception",
+                          "BaseException"})
+
+
+def _catches_load_error(t: ast.expr | None) -> str | None:
+    """The name under which a handler of type ``t`` catches OSError, or None."""
+    if t is None:
+        return "except"
+    if isinstance(t, ast.Tuple):
+        return next((c for c in map(_catches_load_error, t.elts) if c is not None), None)
+    name = t.id if isinstance(t, ast.Name) else t.attr if isinstance(t, ast.Attribute) else ""
+    return f"except {name}" if name in _LOAD_ERRORS else None
+
+
+def _own_nodes(body: Sequence[ast.AST]) -> Iterator[ast.AST]:
+    """The nodes of ``body`` that run with it: not those of functions defined there."""
+    todo = list(body)
+    while todo:
+        n = todo.pop()
+        yield n
+        if not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            todo.extend(ast.iter_child_nodes(n))
+
+
+def _guards(tree: ast.AST) -> list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]]:
+    """The spans of code whose failure something handles, the spans of the functions
+    defined inside them (which run elsewhere), and what handles it.
+
+    A ``try`` inside a loop is left out: ``for name in candidates: try: return CDLL(name)
+    except OSError: pass`` tries the next name, and what follows the loop (python-magic's
+    ``raise ImportError``) decides whether the library is needed."""
+    out: list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]] = []
+    todo: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while todo:
+        n, in_loop = todo.pop()
+        body: list[ast.stmt] = []
+        what = None
+        if isinstance(n, ast.Try | ast.TryStar) and not in_loop:
+            catching = [(h, c) for h in n.handlers
+                        if (c := _catches_load_error(h.type)) is not None]
+            # a handler that raises again (an ImportError saying what is missing) makes
+            # the library required after all
+            if catching and not any(isinstance(x, ast.Raise) for h, _ in catching
+                                    for x in _own_nodes(h.body)):
+                body, what = n.body, f"try/{catching[0][1]}"
+        elif isinstance(n, ast.With | ast.AsyncWith) and not in_loop:
+            for item in n.items:
+                e = item.context_expr
+                f = e.func if isinstance(e, ast.Call) else None
+                fname = f.id if isinstance(f, ast.Name) else (
+                    f.attr if isinstance(f, ast.Attribute) else "")
+                if fname == "suppress" and isinstance(e, ast.Call) and any(
+                        _catches_load_error(a) not in (None, "except") for a in e.args):
+                    body, what = n.body, "contextlib.suppress"
+        first = _span(body[0]) if body else None
+        last = _span(body[-1]) if body else None
+        if what is not None and first is not None and last is not None:
+            holes = [sp for x in _own_nodes(body)
+                     if isinstance(x, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+                     and (sp := _span(x)) is not None]
+            out.append(((first[0], last[1]), holes, what))
+        # a function's body runs where it is called: a loop around its definition is not
+        # a loop around its code
+        inner = (False if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+                 else in_loop or isinstance(n, ast.For | ast.AsyncFor | ast.While))
+        todo.extend((c, inner) for c in ast.iter_child_nodes(n))
+    return out
+
+
 def _span(node: ast.AST) -> tuple[tuple[int, int], tuple[int, int]] | None:
     end_line = getattr(node, "end_lineno", None)
     end_col = getattr(node, "end_col_offset", None)
@@ -3135,8 +3218,13 @@ def _detect_python(source: str | bytes, file: str,
     def emit(node: ast.AST, sites: list[LoadSite]) -> None:
         line = getattr(node, "lineno", 0)
         col = getattr(node, "col_offset", 0)
+        guard = an.guarded(node)
         for i, s in enumerate(sites):
-            found.append((line, col, i, s))
+            # find_library answers None instead of raising, and ctypes loads the program
+            # itself for a None name (CDLL(find_library(...))): no handler sees those fail
+            raises = s.api != "ctypes.util.find_library" and not (
+                s.stem and s.api.startswith("ctypes."))
+            found.append((line, col, i, replace(s, guarded=guard) if guard and raises else s))
 
     # Calls and attributes of the bodies collected so far: those collected while the sites
     # are evaluated hold no loader (see _Analysis).

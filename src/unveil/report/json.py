@@ -28,7 +28,7 @@ from unveil.model import (
 __all__ = ["SCHEMA_ID", "SCHEMA_VERSION", "dumps", "to_dict"]
 
 SCHEMA_ID = "https://unveil.invalid/schema/scan.schema.json"
-SCHEMA_VERSION = "1.8"
+SCHEMA_VERSION = "1.9"
 
 
 def _loc(loc: Location | None) -> dict[str, Any] | None:
@@ -126,7 +126,8 @@ def _dynamic(d: DynamicLoad) -> dict[str, Any]:
     return {
         "file": site.file, "line": site.line, "language": site.language, "api": site.api,
         "names": list(site.names), "stem": site.stem, "confidence": site.confidence.value,
-        "hints": list(site.hints), "distribution": d.distribution, "found": d.found,
+        "hints": list(site.hints), "guarded": site.guarded, "distribution": d.distribution,
+        "found": d.found,
         "dependencies": [_edge(e) for e in d.edges],
     }
 

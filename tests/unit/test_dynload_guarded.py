@@ -1,0 +1,75 @@
+"""A load whose failure the code handles (``try``/``except OSError``, ``contextlib.suppress``)
+is optional: the program goes on without the library.  Candidates tried in a loop, and a
+handler that raises again, leave the library required."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from unveil import scan
+from unveil.config import ScanConfig
+from unveil.dynload import detect_python
+from unveil.model import EdgeClass, LoadSite
+
+
+def sites(src: str) -> list[LoadSite]:
+    found, problems = detect_python(textwrap.dedent(src), "pkg/mod.py")
+    assert problems == []
+    return found
+
+
+@pytest.mark.parametrize(("src", "guard"), [
+    ("import ctypes\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept OSError:\n"
+     "    lib = None\n", "try/except OSError"),
+    ("import ctypes\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept (ImportError, OSError):\n"
+     "    HAVE = False\n", "try/except OSError"),
+    ("import ctypes\ntry:\n    lib = ctypes.cdll.LoadLibrary('libfoo.so.1')\nexcept:\n"
+     "    pass\n", "try/except"),
+    ("import ctypes, contextlib\nwith contextlib.suppress(OSError):\n"
+     "    lib = ctypes.CDLL('libfoo.so.1')\n", "contextlib.suppress"),
+    ("from cffi import FFI\nffi = FFI()\ntry:\n    lib = ffi.dlopen('libfoo.so.1')\n"
+     "except Exception:\n    lib = None\n", "try/except Exception"),
+    # raised again: the package cannot go on
+    ("import ctypes\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept OSError as e:\n"
+     "    raise ImportError('libfoo is missing') from e\n", None),
+    # a handler for something else
+    ("import ctypes\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept KeyError:\n"
+     "    lib = None\n", None),
+    # candidates in turn: what follows the loop decides (python-magic raises there)
+    ("import ctypes\ndef load():\n    for name in ('libfoo.so.1', 'libfoo.so.2'):\n"
+     "        try:\n            return ctypes.CDLL(name)\n        except OSError:\n"
+     "            pass\n    raise ImportError('no libfoo')\nlib = load()\n", None),
+    # a function defined in the try runs where it is called, outside it
+    ("import ctypes\ntry:\n    def load():\n        return ctypes.CDLL('libfoo.so.1')\n"
+     "except OSError:\n    load = None\nlib = load()\n", None),
+    # find_library answers None instead of raising: nothing to catch
+    ("import ctypes, ctypes.util\ntry:\n    lib = ctypes.CDLL(ctypes.util.find_library('foo'))\n"
+     "except OSError:\n    lib = None\n", None),
+])
+def test_what_handles_a_failed_load(src: str, guard: str | None) -> None:
+    found = sites(src)
+    assert found
+    assert {s.guarded for s in found if s.api != "ctypes.util.find_library"} == {guard}
+
+
+def test_a_handled_load_of_a_missing_library_is_optional(tmp_path: Path) -> None:
+    pkg = tmp_path / "site-packages" / "opt"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "import ctypes\n"
+        "try:\n"
+        "    _accel = ctypes.CDLL('libunveil-accel.so.1')\n"
+        "except OSError:\n"
+        "    _accel = None\n"
+        "_core = ctypes.CDLL('libunveil-core.so.1')\n")
+    result = scan(str(tmp_path / "site-packages"), ScanConfig(identify=False))
+    by_name = {e.resolution.request: e for t in result.targets for d in t.dynamic_loads
+               for e in d.edges}
+    accel = by_name["libunveil-accel.so.1"]
+    assert accel.edge_class is EdgeClass.OPTIONAL
+    assert accel.note is not None
+    assert "handled (try/except OSError)" in accel.note
+    assert by_name["libunveil-core.so.1"].edge_class is EdgeClass.MISSING
