@@ -349,8 +349,9 @@ EXPLAIN: dict[tuple[str, str], str] = {
         "and put in `_candidates` with `.insert(1, Path(file.locate()))` (finder.py:76-84); "
         "neither the distribution's RECORD nor `list.insert` is modelled, so the site gets "
         "only patterns from the other candidates (`*/libspatialindex_c.so`, none existing). "
-        "The only edge is the fallback `find_library('spatialindex_c')` at finder.py:121, "
-        "the system libspatialindex_c.so.6, which this install never loads.",
+        "The only edge is the fallback `find_library('spatialindex_c')` at finder.py:121: "
+        "the system's libspatialindex_c.so.6 where Debian's libspatialindex-c6 is installed "
+        "(this install never loads it), else missing.",
     ("Shapely", "libgeos_c-*.so.*"):
         "name not resolved: shapely/geos.py:84 loads `sorted(glob(...))[-1]` of "
         "`Shapely.libs/libgeos*.so*`; the detector drops the subscript and "
