@@ -5,13 +5,14 @@ handler that raises again, leave the library required."""
 from __future__ import annotations
 
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
 
 from unveil import scan
 from unveil.config import ScanConfig
-from unveil.dynload import detect_python
+from unveil.dynload import detect_binding_gyp, detect_python
 from unveil.model import EdgeClass, LoadSite
 
 
@@ -73,3 +74,18 @@ def test_a_handled_load_of_a_missing_library_is_optional(tmp_path: Path) -> None
     assert accel.note is not None
     assert "handled (try/except OSError)" in accel.note
     assert by_name["libunveil-core.so.1"].edge_class is EdgeClass.MISSING
+
+
+def test_sources_the_compiler_warns_about_are_read_quietly() -> None:
+    """An invalid escape sequence ("\\d" in an old package's regex) makes the compiler warn
+    (SyntaxWarning, printed by default from Python 3.12): the scan reads such files without
+    a word on the user's terminal, and still under ``-W error``."""
+    src = "import ctypes, re\nPAT = re.compile('\\d+')\nlib = ctypes.CDLL('libfoo.so.1')\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = sites(src)
+        gyp, problems = detect_binding_gyp("{'targets': [{'libraries': ['-lfoo', '\\/x']}]}",
+                                           "binding.gyp")
+    assert [s.names for s in found] == [("libfoo.so.1",)]
+    assert problems == []
+    assert [s.names for s in gyp] == [("foo",)]

@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from unveil._pyparse import literal_eval, parse
 from unveil.dynload.brackets import group_ends
 from unveil.model import Confidence, LoadSite
 
@@ -1440,7 +1441,7 @@ def _gyp_condition(expr: str) -> bool | None:
     ``OS in ("linux", "mac") and target_arch=="x64"``) for a Linux build: True, False, or
     None when it depends on something else."""
     try:
-        tree = ast.parse(expr.strip(), mode="eval").body
+        tree = parse(expr.strip(), mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     return _gyp_truth(_gyp_value(tree, 0))
@@ -1549,7 +1550,7 @@ def detect_binding_gyp(text: str, file: str) -> tuple[list[LoadSite], list[str]]
         return [], [f"{file}: not analysed: {len(text)} characters is over the "
                     f"{MAX_SOURCE_CHARS}-character limit"]
     try:
-        tree = ast.literal_eval(text.replace("\r\n", "\n"))
+        tree = literal_eval(text.replace("\r\n", "\n"))
         entries = list(_gyp_strings(tree, None))
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as e:
         problems.append(f"{file}: not a Python-literal gyp file ({type(e).__name__}); "

@@ -38,6 +38,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from unveil._pyparse import parse
 from unveil.errors import UnveilError
 from unveil.model import Confidence, LoadSite
 from unveil.sources.fs import FileSystem, Kind
@@ -829,7 +830,7 @@ def _parse(source: str | bytes, file: str, prog: _Program) -> _Analysis | None:
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _Analysis(ast.parse(source, filename=file), file, prog, source)
+        return _Analysis(parse(source, filename=file), file, prog, source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     finally:
@@ -3203,7 +3204,7 @@ def _detect_python(source: str | bytes, file: str,
     an = prog.cached(file, source)
     if an is None:
         try:
-            tree = ast.parse(source, filename=file)
+            tree = parse(source, filename=file)
             an = _Analysis(tree, file, prog, source)
         except (SyntaxError, ValueError) as e:
             return [], [f"{file}: not valid Python: {e}"]

@@ -20,6 +20,7 @@ import ast
 import posixpath
 from collections.abc import Callable
 
+from unveil._pyparse import parse
 from unveil.errors import UnveilError
 from unveil.sources.fs import FileSystem, Kind, SymlinkLoop
 
@@ -115,7 +116,7 @@ def _from_source(path: str, text: str, site: str,
     names a directory of site-packages is taken instead — a guess, but the one such code
     means (pywin32's ``pywin32_system32``)."""
     try:
-        tree = ast.parse(text)
+        tree = parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     ev = _Eval(path, tree, find_dir)
