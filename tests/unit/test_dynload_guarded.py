@@ -46,6 +46,22 @@ def sites(src: str) -> list[LoadSite]:
     # a function defined in the try runs where it is called, outside it
     ("import ctypes\ntry:\n    def load():\n        return ctypes.CDLL('libfoo.so.1')\n"
      "except OSError:\n    load = None\nlib = load()\n", None),
+    # the handler that runs is the first that catches OSError
+    ("import ctypes\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept OSError:\n"
+     "    lib = None\nexcept Exception as e:\n    raise RuntimeError('bad') from e\n",
+     "try/except OSError"),
+    ("import ctypes, os\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept os.error:\n"
+     "    lib = None\n", "try/except os.error"),
+    # handlers that end the program or hand the failure to the caller
+    ("import ctypes, sys\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept OSError:\n"
+     "    sys.exit('libfoo.so.1 is required')\n", None),
+    ("import ctypes, os\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept OSError:\n"
+     "    os._exit(1)\n", None),
+    ("import ctypes\ntry:\n    lib = ctypes.CDLL('libfoo.so.1')\nexcept OSError:\n"
+     "    assert False, 'no libfoo'\n", None),
+    ("import ctypes\ndef _load(name):\n    try:\n        return ctypes.CDLL(name)\n"
+     "    except OSError:\n        return None\nlib = _load('libfoo.so.1')\n"
+     "if lib is None:\n    raise ImportError('no libfoo')\n", None),
     # find_library answers None instead of raising: nothing to catch
     ("import ctypes, ctypes.util\ntry:\n    lib = ctypes.CDLL(ctypes.util.find_library('foo'))\n"
      "except OSError:\n    lib = None\n", None),

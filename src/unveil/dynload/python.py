@@ -2516,6 +2516,9 @@ def _catches_load_error(t: ast.expr | None) -> str | None:
     if isinstance(t, ast.Tuple):
         return next((c for c in map(_catches_load_error, t.elts) if c is not None), None)
     name = t.id if isinstance(t, ast.Name) else t.attr if isinstance(t, ast.Attribute) else ""
+    if (name == "error" and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+            and t.value.id in ("os", "socket", "select")):  # OSError's old names
+        return f"except {t.value.id}.error"
     return f"except {name}" if name in _LOAD_ERRORS else None
 
 
@@ -2529,13 +2532,37 @@ def _own_nodes(body: Sequence[ast.AST]) -> Iterator[ast.AST]:
             todo.extend(ast.iter_child_nodes(n))
 
 
+#: calls that end the program: a handler making them has not handled the failure
+_EXITS = frozenset({"exit", "_exit", "quit", "abort"})
+
+
+def _gives_up(handler: Sequence[ast.AST]) -> bool:
+    """Whether a handler passes the failure on instead of going on without the library:
+    it raises again (an ImportError saying what is missing), ends the program
+    (``sys.exit``, ``os._exit``, ``assert False``), or returns from the function (the
+    caller gets None and decides: python-magic-style helpers tried in a loop, or
+    ``if lib is None: raise``)."""
+    for x in _own_nodes(handler):
+        if isinstance(x, ast.Raise | ast.Return | ast.Assert):
+            return True
+        if isinstance(x, ast.Call):
+            f = x.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(
+                f, ast.Attribute) else ""
+            if name in _EXITS:
+                return True
+    return False
+
+
 def _guards(tree: ast.AST) -> list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]]:
     """The spans of code whose failure something handles, the spans of the functions
     defined inside them (which run elsewhere), and what handles it.
 
     A ``try`` inside a loop is left out: ``for name in candidates: try: return CDLL(name)
     except OSError: pass`` tries the next name, and what follows the loop (python-magic's
-    ``raise ImportError``) decides whether the library is needed."""
+    ``raise ImportError``) decides whether the library is needed; so is one whose handler
+    gives up (see :func:`_gives_up`).  What the code does later with the ``None`` it
+    keeps (``lib.init()`` at import) is not followed: such a load is taken as optional."""
     out: list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]] = []
     todo: list[tuple[ast.AST, bool]] = [(tree, False)]
     while todo:
@@ -2543,13 +2570,11 @@ def _guards(tree: ast.AST) -> list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Po
         body: list[ast.stmt] = []
         what = None
         if isinstance(n, ast.Try | ast.TryStar) and not in_loop:
-            catching = [(h, c) for h in n.handlers
-                        if (c := _catches_load_error(h.type)) is not None]
-            # a handler that raises again (an ImportError saying what is missing) makes
-            # the library required after all
-            if catching and not any(isinstance(x, ast.Raise) for h, _ in catching
-                                    for x in _own_nodes(h.body)):
-                body, what = n.body, f"try/{catching[0][1]}"
+            # the handler that runs for an OSError: the first whose type catches it
+            runs = next(((h, c) for h in n.handlers
+                         if (c := _catches_load_error(h.type)) is not None), None)
+            if runs is not None and not _gives_up(runs[0].body):
+                body, what = n.body, f"try/{runs[1]}"
         elif isinstance(n, ast.With | ast.AsyncWith) and not in_loop:
             for item in n.items:
                 e = item.context_expr
