@@ -1129,6 +1129,22 @@ class _TargetScan:
             return None
         return f"{plat.os or '?'}-{plat.arch or '?'}" + (f" ({plat.libc})" if plat.libc else "")
 
+    def _loaded_by_sibling_programs(self, found: list[tuple[str, Binary]],
+                                    edges_of: dict[str, tuple[Resolution, ...]]) -> set[str]:
+        """The files that the target's programs for the machine's 32-bit sibling (i386 on
+        x86-64) load: such a program runs here, and ld.so loads its libraries with it."""
+        cfg = self.s.config
+        siblings = _RUNS_ON.get((cfg.glibc.machine, cfg.glibc.bits), ())
+        todo = [p for p, b in found if b.interpreter and (b.machine, b.bits) in siblings]
+        seen: set[str] = set()
+        while todo:
+            for r in edges_of.get(todo.pop(), ()):
+                real = self._real(r.path) if r.path else None
+                if real is not None and real not in seen:
+                    seen.add(real)
+                    todo.append(real)
+        return seen
+
     def _built_elsewhere(self, b: Binary) -> str | None:
         """``os-arch`` (and C library) an ELF file is built for, when the configured system
         would not load it: another operating system (its ELF OS ABI), another machine (a
@@ -1406,13 +1422,15 @@ class _TargetScan:
                 components[path], more = identified.get(path, ((), ()))
                 t.problems[at:at] = [Problem(loc, w, ProblemKind.FORMAT) for w in more]
         binaries = []
+        multi = self._ecosystem() in _MULTI_PLATFORM
+        sibling_loaded = self._loaded_by_sibling_programs(found, edges_of) if multi else set()
         for path, b in sorted(found):
             res = edges_of.get(path, ())
             dist = t.owner_of(path)
             edges = tuple(self._classify(r, path, dist) for r in res)
             elsewhere = self._prebuilt_elsewhere(path)
             note = f"a prebuild for {elsewhere}, loaded only there"
-            if not elsewhere and self._ecosystem() in _MULTI_PLATFORM:
+            if not elsewhere and multi and path not in sibling_loaded:
                 elsewhere = self._built_elsewhere(b)
                 note = f"built for {elsewhere}: this system does not load it"
             if elsewhere:

@@ -908,18 +908,25 @@ def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -
         ("package/build/fh-linux-ia32.node", make_elf(bits=32, machine=3, needed=gone)),
         ("package/bin/fh-ia32", make_elf(bits=32, machine=3, needed=gone,
                                          interp="/lib/ld-linux.so.2")),
+        # a 32-bit program's own 32-bit library is loaded with it, where the program runs
+        ("package/bin/fh-ia32-tool", make_elf(bits=32, machine=3, needed=("libfh32.so.1",),
+                                              interp="/lib/ld-linux.so.2",
+                                              runpath="$ORIGIN")),
+        ("package/bin/libfh32.so.1", make_elf(bits=32, machine=3, soname="libfh32.so.1",
+                                              needed=gone)),
         ("package/build/fh-linux-x64.node", make_elf(needed=("libc.so.6", *gone))),
     ]
     arc = _tar(tmp_path / "fh-1.0.0.tgz", members)
     result = _run(open_npm(str(arc), host_config()))
-    gone_edge = {b.location.path.rsplit("/", 1)[1]: next(
-        e for e in b.edges if e.resolution.request == gone[0]) for b in result.binaries}
+    gone_edge = {b.location.path.rsplit("/", 1)[1]: e for b in result.binaries
+                 for e in b.edges if e.resolution.request == gone[0]}
     assert {k: e.edge_class for k, e in gone_edge.items()} == {
         "fh-linux-arm64.node": EdgeClass.OPTIONAL,
         "fh-linuxmusl-x64.node": EdgeClass.OPTIONAL,
         "fh-freebsd-x64.node": EdgeClass.OPTIONAL,
         "fh-linux-ia32.node": EdgeClass.OPTIONAL,
         "fh-ia32": EdgeClass.MISSING,
+        "libfh32.so.1": EdgeClass.MISSING,
         "fh-linux-x64.node": EdgeClass.MISSING}
     assert gone_edge["fh-linux-arm64.node"].note == (
         "built for linux-aarch64: this system does not load it")
