@@ -1176,18 +1176,30 @@ class _TargetScan:
 
     @functools.cached_property
     def _root_libc(self) -> str | None:
-        """The C library of the configured root (its dynamic loader), None if neither."""
+        """The C library of the configured root: the one its shell runs on, else the one
+        whose dynamic loader it has; None if neither."""
         cfg = self.s.config
         try:
+            sh = self.fs.resolve("/bin/sh")
             glibc = self.fs.resolve(cfg.glibc.interpreter)
             musl = self.fs.resolve(cfg.musl.ldso)
         except SymlinkLoop:
             return None
+        # The system's own programs run on its C library: the loader its shell names (on
+        # Alpine busybox's ld-musl, whatever glibc-named loader gcompat adds beside it).
+        shell = self.store.get(sh).binary if sh else None
+        if shell is not None and shell.interpreter:
+            name = posixpath.basename(shell.interpreter)
+            if name.startswith("ld-musl-"):
+                return "musl"
+            if name.startswith(("ld-linux", "ld64.so", "ld.so")):
+                return "glibc"
         if glibc and musl:
-            # Alpine with gcompat or libc6-compat has a file at glibc's loader path too,
-            # a shim over musl (or musl itself); Debian's musl package adds musl's loader
-            # beside a real glibc.  The shim is known by what it is: musl's loader, or a
-            # library that needs musl's C library.
+            # No shell to ask: Alpine with libc6-compat or gcompat has a file at glibc's
+            # loader path too, a shim over musl (or musl itself); Debian's musl package
+            # adds musl's loader beside a real glibc.  The shim is known by what it is
+            # when it can be: musl's loader, or a library that needs musl's C library (a
+            # static-pie gcompat shim cannot be told from glibc's this way).
             if glibc == musl:
                 return "musl"
             b = self.store.get(glibc).binary

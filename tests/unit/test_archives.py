@@ -950,25 +950,42 @@ def test_addons_built_for_other_platforms_are_not_missing_here(tmp_path: Path) -
     assert [e.edge_class for b in scanned.binaries for e in b.edges] == [EdgeClass.MISSING]
 
 
+_MUSL_SH = ("/lib/ld-musl-x86_64.so.1", ("libc.musl-x86_64.so.1",))
+_GLIBC_SH = ("/lib64/ld-linux-x86-64.so.2", ("libc.so.6",))
+
+
 @pytest.mark.parametrize(("loaders", "libc"), [
     ({"lib64/ld-linux-x86-64.so.2": ()}, "glibc"),
     ({"lib/ld-musl-x86_64.so.1": ()}, "musl"),
     # Debian with its musl package: a real glibc loader beside musl's
     ({"lib64/ld-linux-x86-64.so.2": (), "lib/ld-musl-x86_64.so.1": ()}, "glibc"),
-    # Alpine with gcompat: glibc's loader path holds a shim over musl's C library
+    ({"lib64/ld-linux-x86-64.so.2": (), "lib/ld-musl-x86_64.so.1": (), "bin/sh": _GLIBC_SH},
+     "glibc"),
+    # Alpine with libc6-compat: glibc's loader path holds a library over musl's C library
     ({"lib64/ld-linux-x86-64.so.2": ("libc.musl-x86_64.so.1",),
       "lib/ld-musl-x86_64.so.1": ()}, "musl"),
+    # Alpine with gcompat: its loader is a static-pie shim (nothing needed); the shell
+    # (busybox) runs on musl
+    ({"lib64/ld-linux-x86-64.so.2": (), "lib/ld-musl-x86_64.so.1": (), "bin/sh": _MUSL_SH},
+     "musl"),
     ({}, None),
 ])
 def test_the_roots_c_library_is_told_by_its_loaders(
-        tmp_path: Path, loaders: dict[str, tuple[str, ...]], libc: str | None) -> None:
+        tmp_path: Path, loaders: dict[str, tuple[str, ...] | tuple[str, tuple[str, ...]]],
+        libc: str | None) -> None:
     """A root's C library, which decides what a file built for the other one is and which
-    prebuild node-gyp-build picks, comes from the dynamic loaders it has: glibc's, musl's,
-    or a glibc-named shim over musl."""
+    prebuild node-gyp-build picks, is the one its shell runs on, else the one whose dynamic
+    loader it has (a glibc-named shim over musl is musl's)."""
     root = tmp_path / "root"
-    for rel, needed in loaders.items():
+    for rel, spec in loaders.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(make_elf(needed=needed))
+        if rel == "bin/sh":
+            interp, needed = spec
+            assert isinstance(interp, str)
+            assert isinstance(needed, tuple)
+            (root / rel).write_bytes(make_elf(etype=3, interp=interp, needed=needed))
+        else:
+            (root / rel).write_bytes(make_elf(needed=tuple(str(n) for n in spec)))
     root.mkdir(exist_ok=True)
     arc = _tar(tmp_path / "p-1.0.0.tgz", [
         ("package/package.json", json.dumps({"name": "p", "version": "1.0.0"}).encode()),
