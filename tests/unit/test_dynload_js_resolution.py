@@ -534,3 +534,36 @@ def test_pc_files_that_loop_or_explode_stay_bounded(tmp_path: Path) -> None:
                         Confidence.MEDIUM, stem=True)
         rs = resolve_names(site, module, loader, fs, site_dir="/pkg", caller=None)
         assert [r.request.rsplit(" ", 1)[-1] for r in rs] == want
+
+
+def test_pc_files_are_read_as_pkgconf_reads_them(tmp_path: Path) -> None:
+    """Comments end at their newline (a backslash in one continues nothing), fields may be
+    repeated (they add up) and spelled in any case, words may be quoted, ``-l:file`` and
+    paths of shared libraries link those files, and a file of variables that double at
+    every step is refused before it is expanded."""
+    lib = "usr/lib/x86_64-linux-gnu"
+    doubling = "".join(f"x{i + 1}=${{x{i}}}${{x{i}}}\n" for i in range(15))
+    tree(tmp_path, {
+        "usr/share/pkgconfig/m.pc": (
+            "# a comment that ends in a backslash \\\n"
+            "Libs: -lone\n"
+            "libs: '-ltwo'\n"
+            "Libs: -l:libthree.so.3 /usr/lib/x86_64-linux-gnu/libfour.so.4 -Wl,--as-needed\n"),
+        "usr/share/pkgconfig/bomb.pc": "x0=ab\n" + doubling + "Libs: " + "${x15}" * 3000 + "\n",
+        **{f"{lib}/{n}": make_elf(soname=n) for n in (
+            "libone.so.1", "libtwo.so.2", "libthree.so.3", "libfour.so.4")},
+    })
+    fs = HostFS(str(tmp_path))
+    cache = LdCache(tuple(CacheEntry(n, f"/{lib}/{n}", 0x0303, 0) for n in (
+        "libone.so.1", "libtwo.so.2", "libthree.so.3", "libfour.so.4")), "test")
+    loader = GlibcLoader(fs, GlibcPlatform(), BinaryStore(fs), cache=cache)
+
+    def found(module: str) -> list[str | None]:
+        site = LoadSite("/pkg/binding.gyp", 3, "gyp", "pkg-config", (module,),
+                        Confidence.MEDIUM, stem=True)
+        return [r.path for r in resolve_names(site, module, loader, fs, site_dir="/pkg",
+                                              caller=None)]
+
+    assert found("m") == [f"/{lib}/libone.so.1", f"/{lib}/libtwo.so.2",
+                          f"/{lib}/libthree.so.3", f"/{lib}/libfour.so.4"]
+    assert found("bomb") == []

@@ -26,6 +26,7 @@ import importlib
 import json
 import posixpath
 import re
+import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -630,34 +631,83 @@ _PC_MODULE = re.compile(r"[A-Za-z0-9_.+-]+")
 _PC_MAX_MODULES = 64
 
 
+#: how large a .pc value, and all of a file's variables together, may grow by expansion
+_PC_VALUE_MAX = 1 << 16
+_PC_VARIABLES_MAX = 1 << 20
+
+
+def _pc_expand(value: str, variables: dict[str, str]) -> str | None:
+    """``${name}`` replaced by the variable's value (an undefined one is empty, as in
+    pkgconf); None when the result would pass :data:`_PC_VALUE_MAX` (measured before it
+    is built: doubling variables make a small file expand to gigabytes)."""
+    size = len(value)
+    for m in _PC_VAR.finditer(value):
+        size += len(variables.get(m.group(1), "")) - len(m.group(0))
+        if size > _PC_VALUE_MAX:
+            return None
+    return _PC_VAR.sub(lambda m: variables.get(m.group(1), ""), value)
+
+
+def _pc_lines(text: str) -> Iterator[str]:
+    """A .pc file's logical lines as pkgconf reads them: a ``#`` comment ends at its
+    newline (even one after a backslash), and a backslash at the end of a line joins the
+    next to it."""
+    pending = ""
+    for raw in text.splitlines()[:4096]:
+        body, hash_, _comment = raw.partition("#")
+        if not hash_ and body.endswith("\\"):
+            pending += body[:-1]
+            continue
+        yield pending + body
+        pending = ""
+    if pending:
+        yield pending
+
+
+def _pc_words(value: str) -> list[str]:
+    """A field's words, shell-quoted as pkgconf reads them (``'-lfoo'`` is -lfoo)."""
+    try:
+        return shlex.split(value)
+    except ValueError:  # an unbalanced quote
+        return value.split()
+
+
 def _pc_fields(text: str) -> tuple[list[str], list[str]]:
-    """The ``-l`` names of a .pc file's ``Libs`` and the modules of its ``Requires``, read
-    as pkg-config reads them: ``#`` starts a comment, a backslash at the end of a line
-    continues it, and a variable is expanded where it is defined (an undefined one is
-    empty); a file whose expansions grow past 64 KiB gives nothing."""
+    """What a .pc file's ``Libs`` link (``-lname``, ``-l:file`` as ``:file``, and paths of
+    shared libraries) and the modules its ``Requires`` names, read as pkgconf reads them:
+    comments, continued lines, keywords in any case, repeated fields added up, quoted
+    words, and variables expanded where they are defined; a file whose expansions grow
+    too large gives nothing."""
     variables: dict[str, str] = {}
+    kept = 0
     libs: list[str] = []
     requires: list[str] = []
-    text = re.sub(r"\\\r?\n", " ", text)
-    for raw in text.splitlines()[:4096]:
-        line = raw.split("#", 1)[0].strip()
+    for logical in _pc_lines(text):
+        line = logical.strip()
         key, sep, value = line.partition("=")
         is_var = bool(sep) and re.fullmatch(r"[A-Za-z0-9_.]+", key.strip()) is not None
         if not is_var:
             key, sep, value = line.partition(":")
-            if not sep or key.strip() not in ("Libs", "Requires"):
+            if not sep or key.strip().lower() not in ("libs", "requires"):
                 continue
-        value = _PC_VAR.sub(lambda m: variables.get(m.group(1), ""), value.strip())
-        if len(value) > 1 << 16:
+        expanded = _pc_expand(value.strip(), variables)
+        if expanded is None:
             return [], []
         if is_var:
-            variables[key.strip()] = value
-        elif key.strip() == "Libs":
-            libs = [w[2:] for w in value.split() if w.startswith("-l") and len(w) > 2]
+            kept += len(expanded)
+            if kept > _PC_VARIABLES_MAX:
+                return [], []
+            variables[key.strip()] = expanded
+        elif key.strip().lower() == "libs":
+            for w in _pc_words(expanded):
+                if w.startswith("-l") and len(w) > 2:
+                    libs.append(w[2:])
+                elif w.startswith("/") and re.search(r"\.so(\.\d+)*$", w):
+                    libs.append(w)
         else:  # "glib-2.0 >= 2.50, gobject-2.0": names, each maybe with a comparison
-            words = re.sub(r"([<>!]?=|[<>])", r" \1 ", value.replace(",", " ")).split()
-            requires = [w for i, w in enumerate(words) if _PC_MODULE.fullmatch(w)
-                        and not (i and words[i - 1] in ("=", "<", ">", "<=", ">=", "!="))]
+            words = re.sub(r"([<>!]?=|[<>])", r" \1 ", expanded.replace(",", " ")).split()
+            requires += [w for i, w in enumerate(words) if _PC_MODULE.fullmatch(w)
+                         and not (i and words[i - 1] in ("=", "<", ">", "<=", ">=", "!="))]
     return libs, requires
 
 
@@ -703,7 +753,14 @@ def _pkg_config(requester: str, module: str, loader: GlibcLoader,
             if lib in seen_libs:
                 continue
             seen_libs.add(lib)
-            want = f"pkg-config {chain} -> -l{lib}"
+            want = f"pkg-config {chain} -> {lib if lib.startswith('/') else '-l' + lib}"
+            if lib.startswith(("/", ":")):
+                # a file by name (-l:libfoo.so.1) or by path: linked as it is
+                r = loader.dlopen(lib.removeprefix(":"), None)
+                out.append(Resolution(requester, want, r.outcome, r.path, r.rule, r.origin,
+                                      (*tried, Attempt(path, Rule.DEFAULT, Verdict.ACCEPTED),
+                                       *r.attempts), r.fatal))
+                continue
             soname = _find_library(lib, loader)
             if soname is None:
                 out.append(Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
