@@ -516,7 +516,8 @@ class _Sources:
     MIN_FILES = 64
 
     def __init__(self, fs: FileSystem, paths: list[str], workers: int,
-                 shared: ProcessPoolExecutor | None = None) -> None:
+                 shared: ProcessPoolExecutor | None = None,
+                 worth: tuple[bool, bool] | None = None) -> None:
         self.fs = fs
         self.paths = paths
         self.workers = max(1, workers)
@@ -532,8 +533,8 @@ class _Sources:
         #: what the first round found unreadable and the batches that failed, by position
         self.early: list[tuple[int, SourceResult]] = []
         self.thread: threading.Thread | None = None
-        worth, self.split = self.worth_workers(fs, paths)
-        if workers > 1 and worth:
+        worth_it, self.split = worth or self.worth_workers(fs, paths)
+        if workers > 1 and worth_it:
             try:
                 # The detectors are imported here, once: a forked worker inherits them
                 # instead of importing (compiling, without bytecode caches) its own.
@@ -1265,9 +1266,10 @@ class _TargetScan:
                 _import_member_work(cfg.identify, cfg.dynload, source_paths)
                 pool = _fork_pool(self.fs, cfg.workers, self.store)
                 members = _Members(self.store, candidates, sizes, pool)
+            worth = (_Sources.worth_workers(self.fs, source_paths) if cfg.dynload
+                     else (False, False))
             if (cfg.identify and cfg.workers > 1 and self.fs.random_access()
-                    and not (pool is None and source_paths
-                             and _Sources.worth_workers(self.fs, source_paths)[0])):
+                    and not (pool is None and worth[0])):
                 # Files on disk: identified in other processes while they are parsed and
                 # resolved here (archive members are not: they would inflate twice) -- unless
                 # the sources will keep the workers busy: identifying here then costs less
@@ -1281,7 +1283,8 @@ class _TargetScan:
                     identifying = IdentifyPool(self.fs, mine, cfg.workers)
                     self.store.identify = None
             if cfg.dynload:
-                sources = _Sources(self.fs, source_paths, cfg.workers, shared=pool)
+                sources = _Sources(self.fs, source_paths, cfg.workers, shared=pool,
+                                   worth=worth)
             return self._run(candidates, sources, identifying, members)
         finally:
             if sources is not None:
