@@ -12,7 +12,7 @@ import pytest
 
 from unveil import scan
 from unveil.config import ScanConfig
-from unveil.dynload import detect_binding_gyp, detect_python
+from unveil.dynload import detect_binding_gyp, detect_javascript, detect_python
 from unveil.model import EdgeClass, LoadSite
 
 
@@ -105,3 +105,34 @@ def test_sources_the_compiler_warns_about_are_read_quietly() -> None:
     assert [s.names for s in found] == [("libfoo.so.1",)]
     assert problems == []
     assert [s.names for s in gyp] == [("foo",)]
+
+
+@pytest.mark.parametrize(("src", "guarded"), [
+    # an addon with a JavaScript fallback: the package goes on without it
+    ("let b;\ntry { b = require('./build/Release/fast.node') }\n"
+     "catch (e) { b = require('./slow') }\n",
+     {"lib/build/Release/fast.node": "try/catch"}),
+    ("try {\n  const lib = koffi.load('libfoo.so.1');\n} catch {\n  console.warn('no foo');\n}\n",
+     {"libfoo.so.1": "try/catch"}),
+    # the handler passes the failure on
+    ("try { koffi.load('libfoo.so.1') } catch (e) { throw new Error('libfoo is required') }\n",
+     {"libfoo.so.1": None}),
+    ("try { koffi.load('libfoo.so.1') } catch (e) { console.error(e); process.exit(1) }\n",
+     {"libfoo.so.1": None}),
+    ("function load(n) { try { return koffi.load(n) } catch (e) { return null } }\n"
+     "const lib = load('libfoo.so.1')\n", {"": None}),
+    # candidates in turn
+    ("for (const n of ['libfoo.so.1', 'libfoo.so.0']) {\n"
+     "  try { lib = koffi.load(n); break } catch (e) {}\n}\n",
+     {"libfoo.so.1": None, "libfoo.so.0": None}),
+    # a function defined in the try runs where it is called
+    ("let f;\ntry { f = function () { return koffi.load('libfoo.so.1') } } catch (e) {}\nf()\n",
+     {"libfoo.so.1": None}),
+    # try/finally catches nothing
+    ("try { koffi.load('libfoo.so.1') } finally { done() }\n", {"libfoo.so.1": None}),
+])
+def test_javascript_try_catch(src: str, guarded: dict[str, str | None]) -> None:
+    found, problems = detect_javascript(src + "\n// koffi .node", "lib/index.js")
+    assert problems == []
+    got = {n: s.guarded for s in found for n in (s.names or ("",)) if n in guarded}
+    assert got == guarded

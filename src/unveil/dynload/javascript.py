@@ -23,7 +23,7 @@ import bisect
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from unveil._pyparse import literal_eval, parse
 from unveil.dynload.brackets import group_ends
@@ -1382,6 +1382,68 @@ def _decode(source: str | bytes, file: str, problems: list[str]) -> str | None:
     return source
 
 
+#: identifiers in a catch block that pass the failure on (or end the program)
+_GIVES_UP = frozenset({"throw", "return", "exit", "abort", "reallyExit"})
+#: what may stand before ``(...) {``: a block's head, a loop's, else a function's
+_BLOCK_HEADS = frozenset({"if", "switch", "catch", "with"})
+_LOOP_HEADS = frozenset({"for", "while"})
+
+
+def _guards(toks: list[_Tok]) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """The spans (positions) of ``try`` blocks whose ``catch`` goes on without what failed
+    (no ``throw``, ``return`` or ``process.exit`` in it), each with the spans of the
+    function bodies inside it (they run where they are called).  A ``try`` inside a loop is
+    left out (candidates tried in turn: what follows the loop decides)."""
+    n = len(toks)
+    puncts = [v if k == "punct" else "" for k, v, _ in toks]
+    ends = group_ends(puncts)
+    opener = {end - 1: start for start, end in ends.items() if end <= n}
+    # What each "{" opens: a loop's body, a function's, or another block.
+    kind: dict[int, str] = {}
+    for j, p in enumerate(puncts):
+        if p != "{" or j == 0:
+            continue
+        before = toks[j - 1]
+        if before[:2] == ("punct", "=>"):
+            kind[j] = "function"
+        elif before[:2] == ("id", "do"):
+            kind[j] = "loop"
+        elif before[:2] == ("punct", ")") and j - 1 in opener:
+            head = toks[opener[j - 1] - 1] if opener[j - 1] > 0 else ("", "", 0)
+            kind[j] = ("loop" if head[1] in _LOOP_HEADS else
+                       "block" if head[0] == "id" and head[1] in _BLOCK_HEADS else "function")
+    out: list[tuple[int, int, list[tuple[int, int]]]] = []
+    enclosing: list[int] = []  # the open braces around the current token
+    for i, (k, v, _pos) in enumerate(toks):
+        while enclosing and ends.get(enclosing[-1], n) <= i:
+            enclosing.pop()
+        if puncts[i] == "{":
+            enclosing.append(i)
+        if not (k == "id" and v == "try" and i + 1 < n and puncts[i + 1] == "{"):
+            continue
+        body_end = ends.get(i + 1, n)
+        j = body_end
+        if j >= n or toks[j][:2] != ("id", "catch"):
+            continue  # try/finally: nothing is caught
+        j += 1
+        if j < n and puncts[j] == "(":
+            j = ends.get(j, n)
+        if j >= n or puncts[j] != "{":
+            continue
+        handler = toks[j + 1:ends.get(j, n) - 1]
+        if any(t[0] == "id" and t[1] in _GIVES_UP for t in handler):
+            continue
+        around = [kind.get(b, "block") for b in enclosing]
+        inner = around[len(around) - around[::-1].index("function"):] if (
+            "function" in around) else around
+        if "loop" in inner:
+            continue
+        holes = [(toks[b][2], toks[ends.get(b, n) - 1][2]) for b in range(i + 2, body_end)
+                 if kind.get(b) == "function" and ends.get(b, n) - 1 < n]
+        out.append((toks[i + 1][2], toks[body_end - 1][2], holes))
+    return out
+
+
 def detect_javascript(source: str | bytes, file: str) -> tuple[list[LoadSite], list[str]]:
     """Find the places in one JavaScript (or TypeScript) file that load native code.
 
@@ -1413,10 +1475,16 @@ def detect_javascript(source: str | bytes, file: str) -> tuple[list[LoadSite], l
     an.scan_bindings()
     newlines = _line_index(source)
     sites: list[LoadSite] = []
+    # (only what was lexed whole: a window of a huge file may cut a try from its catch)
+    guards = _guards(toks) if len(source) <= FULL_LEX_CHARS else []
     try:
         for f in an.detect():
             line = bisect.bisect_right(newlines, f.pos - 1) + 1
-            sites.extend(_make_sites(file, line, f))
+            made = _make_sites(file, line, f)
+            if any(lo <= f.pos < hi and not any(a <= f.pos < b for a, b in holes)
+                   for lo, hi, holes in guards):
+                made = [replace(site, guarded="try/catch") for site in made]
+            sites.extend(made)
     except RecursionError:
         problems.append(f"{file}: analysis stopped: nesting too deep")
     if an.sh.steps > _MAX_STEPS:
