@@ -1670,7 +1670,7 @@ class _TargetScan:
             if site.guarded and not any(e.resolution.outcome is Outcome.FOUND for e in edges):
                 # The code handles the failure (try/except OSError) and goes on without it.
                 edges = [replace(e, edge_class=EdgeClass.OPTIONAL, note=(
-                    f"{e.note}; a failure to load is handled ({site.guarded}): optional"))
+                    f"{e.note}; the code goes on without it: {site.guarded}"))
                     if e.edge_class is EdgeClass.MISSING else e for e in edges]
             if caller is None and _test_or_example(site.file):
                 # Tests and examples the package ships are not run when it is used: a library
