@@ -281,7 +281,8 @@ class LoadSite:
     (``"ctypes.CDLL"``, ``"cffi.dlopen"``, ``"koffi.load"``, ``".note.dlopen"``...);
     ``line`` is 1-based.  ``hints`` carry what could not be decided statically, such as
     an environment variable that overrides the name.  ``guarded`` says what in the code
-    handles a failure of the load (``"try/except OSError"``, ``"try/catch"``): the program
+    handles a failure of the load (``"try/except OSError"``, ``"try/catch"``, ``"rescue
+    LoadError"``): the program
     goes on without the library, so a library that is not found is optional, not missing.
     """
 

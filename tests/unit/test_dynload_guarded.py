@@ -12,7 +12,7 @@ import pytest
 
 from unveil import scan
 from unveil.config import ScanConfig
-from unveil.dynload import detect_binding_gyp, detect_javascript, detect_python
+from unveil.dynload import detect_binding_gyp, detect_javascript, detect_python, detect_ruby
 from unveil.model import EdgeClass, LoadSite
 
 
@@ -135,4 +135,36 @@ def test_javascript_try_catch(src: str, guarded: dict[str, str | None]) -> None:
     found, problems = detect_javascript(src + "\n// koffi .node", "lib/index.js")
     assert problems == []
     got = {n: s.guarded for s in found for n in (s.names or ("",)) if n in guarded}
+    assert got == guarded
+
+
+@pytest.mark.parametrize(("src", "guarded"), [
+    # rb-inotify: libinotify only exists on the BSDs; Linux has inotify in its C library
+    ("module Native\n  extend FFI::Library\n  begin\n    ffi_lib 'inotify'\n"
+     "  rescue LoadError\n  end\nend\n", {"inotify": "rescue LoadError"}),
+    # a method's own rescue (libnotify's load_libs)
+    ("module N\n  extend FFI::Library\n  def self.load_libs\n    ffi_lib 'notify'\n"
+     "  rescue LoadError\n    warn 'no notify'\n  end\nend\n", {"notify": "rescue LoadError"}),
+    # a bare rescue catches StandardError, which LoadError is not
+    ("module N\n  extend FFI::Library\n  begin\n    ffi_lib 'foo'\n  rescue => e\n"
+     "    warn e\n  end\nend\n", {"foo": None}),
+    # the handler gives up
+    ("module N\n  extend FFI::Library\n  begin\n    ffi_lib 'foo'\n  rescue LoadError\n"
+     "    raise 'libfoo is required'\n  end\nend\n", {"foo": None}),
+    # candidates in turn
+    ("module N\n  extend FFI::Library\n  %w[foo bar].each do |n|\n    begin\n"
+     "      ffi_lib n\n      break\n    rescue LoadError\n      next\n    end\n  end\nend\n",
+     {"foo": None, "bar": None}),
+    # labels, modifiers, symbols and method calls named like keywords do not open blocks
+    ("module N\n  extend FFI::Library\n  OPTS = { class: 1, if: 2 }\n  x = :end\n"
+     "  y = self.class if true\n  begin\n    ffi_lib 'foo'\n  rescue LoadError\n  end\nend\n",
+     {"foo": "rescue LoadError"}),
+    # unbalanced ends: the structure is not trusted
+    ("module N\n  extend FFI::Library\n  begin\n    ffi_lib 'foo'\n  rescue LoadError\n"
+     "  end\nend\nend\n", {"foo": None}),
+])
+def test_ruby_rescue_load_error(src: str, guarded: dict[str, str | None]) -> None:
+    found, problems = detect_ruby(src, "lib/gem.rb")
+    assert problems == []
+    got = {n: s.guarded for s in found for n in s.names if n in guarded}
     assert got == guarded

@@ -22,7 +22,7 @@ import bisect
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from unveil.dynload.brackets import group_ends
 from unveil.model import Confidence, LoadSite
@@ -1115,6 +1115,97 @@ def _sites(file: str, line: int, f: _Found) -> list[LoadSite]:
     return out
 
 
+#: keywords that open a block closed by ``end`` (``if`` and its kin only at a statement's
+#: start: ``x if y`` is a modifier)
+_OPENERS = frozenset({"begin", "def", "class", "module", "case", "for", "do"})
+_CONDITIONALS = frozenset({"if", "unless", "while", "until"})
+#: what may stand before a statement (or an expression whose value a block gives)
+_STATEMENT_AFTER = frozenset({"then", "else", "elsif", "do", "return", "and", "or", "not",
+                              "begin", "in", "when", "ensure", "rescue"})
+#: exception classes whose rescue catches a failed ffi_lib (LoadError; a bare rescue and
+#: StandardError do not)
+_CATCH_LOAD = frozenset({"LoadError", "ScriptError", "Exception"})
+_GIVES_UP = frozenset({"raise", "fail", "exit", "exit!", "abort", "return"})
+
+
+@dataclass(slots=True)
+class _Block:
+    kind: str
+    start: int  # token index of the keyword
+    rescue: int | None = None  # token index of the first rescue catching LoadError
+    line: int = 0  # position of the line's end where the block opened (for ``while .. do``)
+
+
+def _statement_start(toks: Sequence[_Tok], i: int) -> bool:
+    if i == 0:
+        return True
+    p = toks[i - 1]
+    if p.kind == "nl" or (p.kind == "punct" and p.value not in (")", "]", "}", ".", "&.")):
+        return True
+    return p.kind == "id" and p.value in _STATEMENT_AFTER
+
+
+def _guards(toks: Sequence[_Tok]) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """The spans (positions) of code before a ``rescue LoadError`` (of ``begin``, of a
+    method, of a ``do`` block) whose handler goes on (no ``raise``, ``exit``, ``abort``,
+    ``return``), each with the method bodies defined inside (they run elsewhere).  Code in
+    a loop or block around it is left out (candidates tried in turn).  None at all when the
+    file's ``end``s do not match its openers: the structure was not read right."""
+    out: list[tuple[int, int, list[tuple[int, int]]]] = []
+    stack: list[_Block] = []
+    defs: list[tuple[int, int]] = []
+    n = len(toks)
+    for i, t in enumerate(toks):
+        if t.kind != "id" or (i and toks[i - 1].kind == "punct" and toks[i - 1].value in
+                              (".", "&.", "::")):
+            continue
+        if i + 1 < n and toks[i + 1].kind == "punct" and toks[i + 1].value == ":" and (
+                not toks[i + 1].space_before):
+            continue  # a label (class: 1)
+        v = t.value
+        if v == "do" and stack and stack[-1].kind in ("while", "until", "for") and (
+                not any(x.kind == "nl" for x in toks[stack[-1].start:i])):
+            continue  # while cond do ... end: one block
+        if v in _OPENERS or (v in _CONDITIONALS and _statement_start(toks, i)):
+            stack.append(_Block(v, i))
+        elif v == "rescue" and stack and _statement_start(toks, i):
+            b = stack[-1]
+            classes = []
+            for x in toks[i + 1:]:
+                if x.kind == "nl" or (x.kind == "punct" and x.value == "=>") or (
+                        x.kind == "id" and x.value == "then"):
+                    break
+                if x.kind == "const":
+                    classes.append(x.value)
+            if b.rescue is None and b.kind in ("begin", "def", "do") and (
+                    _CATCH_LOAD.intersection(classes)):
+                b.rescue = i
+        elif v == "end":
+            if not stack:
+                return []
+            b = stack.pop()
+            if b.kind == "def":
+                defs.append((toks[b.start].pos, t.pos))
+            if b.rescue is None:
+                continue
+            handler = toks[b.rescue + 1:i]
+            if any(h.kind == "id" and h.value in _GIVES_UP for h in handler):
+                continue
+            around = []
+            for outer in reversed(stack):  # the blocks around it, up to its method
+                if outer.kind == "def":
+                    break
+                around.append(outer.kind)
+            if b.kind == "do" or (b.kind != "def" and any(
+                    k in ("while", "until", "for", "do") for k in around)):
+                continue
+            lo, hi = toks[b.start].pos, toks[b.rescue].pos
+            out.append((lo, hi, [d for d in defs if lo < d[0] < hi]))
+    if stack:
+        return []
+    return out
+
+
 def detect_ruby(source: str | bytes, file: str) -> tuple[list[LoadSite], list[str]]:
     """Find the places in one Ruby file that load a library at run time.
 
@@ -1148,10 +1239,15 @@ def detect_ruby(source: str | bytes, file: str) -> tuple[list[LoadSite], list[st
     an = _Analysis(toks, file)
     newlines = [m.start() for m in re.finditer("\n", text)]
     sites: list[LoadSite] = []
+    guards = _guards(toks)
     try:
         for f in an.detect():
             line = bisect.bisect_right(newlines, f.pos - 1) + 1
-            sites.extend(_sites(file, line, f))
+            made = _sites(file, line, f)
+            if any(lo <= f.pos < hi and not any(a <= f.pos < b for a, b in holes)
+                   for lo, hi, holes in guards):
+                made = [replace(site, guarded="rescue LoadError") for site in made]
+            sites.extend(made)
     except RecursionError:
         problems.append(f"{file}: analysis stopped: nesting too deep")
     if an.steps > _MAX_STEPS:
