@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 from unveil._pyparse import literal_eval, parse
 from unveil.dynload.brackets import group_ends
+from unveil.dynload.guards import Guard, guard_at
 from unveil.model import Confidence, LoadSite
 
 __all__ = ["FULL_LEX_CHARS", "MAX_SOURCE_CHARS", "detect_binding_gyp", "detect_javascript"]
@@ -1389,7 +1390,7 @@ _BLOCK_HEADS = frozenset({"if", "switch", "catch", "with"})
 _LOOP_HEADS = frozenset({"for", "while"})
 
 
-def _guards(toks: list[_Tok]) -> list[tuple[int, int, list[tuple[int, int]]]]:
+def _guards(toks: list[_Tok]) -> list[Guard[int]]:
     """The spans (positions) of ``try`` blocks whose ``catch`` goes on without what failed
     (no ``throw``, ``return`` or ``process.exit`` in it), each with the spans of the
     function bodies inside it (they run where they are called).  A ``try`` inside a loop is
@@ -1412,7 +1413,7 @@ def _guards(toks: list[_Tok]) -> list[tuple[int, int, list[tuple[int, int]]]]:
             head = toks[opener[j - 1] - 1] if opener[j - 1] > 0 else ("", "", 0)
             kind[j] = ("loop" if head[1] in _LOOP_HEADS else
                        "block" if head[0] == "id" and head[1] in _BLOCK_HEADS else "function")
-    out: list[tuple[int, int, list[tuple[int, int]]]] = []
+    out: list[Guard[int]] = []
     enclosing: list[int] = []  # the open braces around the current token
     for i, (k, v, _pos) in enumerate(toks):
         while enclosing and ends.get(enclosing[-1], n) <= i:
@@ -1440,7 +1441,7 @@ def _guards(toks: list[_Tok]) -> list[tuple[int, int, list[tuple[int, int]]]]:
             continue
         holes = [(toks[b][2], toks[ends.get(b, n) - 1][2]) for b in range(i + 2, body_end)
                  if kind.get(b) == "function" and ends.get(b, n) - 1 < n]
-        out.append((toks[i + 1][2], toks[body_end - 1][2], holes))
+        out.append((toks[i + 1][2], toks[body_end - 1][2], holes, "try/catch"))
     return out
 
 
@@ -1481,10 +1482,8 @@ def detect_javascript(source: str | bytes, file: str) -> tuple[list[LoadSite], l
         for f in an.detect():
             line = bisect.bisect_right(newlines, f.pos - 1) + 1
             made = _make_sites(file, line, f)
-            if any(lo <= f.pos < hi and not any(a <= f.pos < b for a, b in holes)
-                   for lo, hi, holes in guards):
-                made = [replace(site, guarded="try/catch") for site in made]
-            sites.extend(made)
+            guard = guard_at(guards, f.pos)
+            sites.extend(replace(site, guarded=guard) if guard else site for site in made)
     except RecursionError:
         problems.append(f"{file}: analysis stopped: nesting too deep")
     if an.sh.steps > _MAX_STEPS:

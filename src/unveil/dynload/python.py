@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from unveil._pyparse import parse
+from unveil.dynload.guards import Guard, guard_at
 from unveil.errors import UnveilError
 from unveil.model import Confidence, LoadSite
 from unveil.sources.fs import FileSystem, Kind
@@ -1307,7 +1308,7 @@ class _Analysis:
         raw = _searchable(source) if source is not None else None
         self._text = _Text(raw) if raw is not None else None
         self._seed_lines: list[int] = []
-        self._guards: list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]] | None = None
+        self._guards: list[Guard[_Pos]] | None = None
         if self._text is not None:
             seen: set[int] = set()
             for w in _SEED_WORDS:
@@ -1323,11 +1324,8 @@ class _Analysis:
         None.  Only lexically: a function defined inside the ``try`` runs outside it."""
         if self._guards is None:
             self._guards = _guards(self.module.node)
-        at = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
-        for (start, end), holes, what in self._guards:
-            if start <= at < end and not any(a <= at < b for a, b in holes):
-                return what
-        return None
+        return guard_at(self._guards, (getattr(node, "lineno", 0),
+                                       getattr(node, "col_offset", 0)))
 
     def alternatives(self, a: ast.AST, b: ast.AST) -> bool:
         """Whether two nodes are in different arms of one branch (``if``/``else``, a
@@ -2554,7 +2552,7 @@ def _gives_up(handler: Sequence[ast.AST]) -> bool:
     return False
 
 
-def _guards(tree: ast.AST) -> list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]]:
+def _guards(tree: ast.AST) -> list[Guard[_Pos]]:
     """The spans of code whose failure something handles, the spans of the functions
     defined inside them (which run elsewhere), and what handles it.
 
@@ -2563,7 +2561,7 @@ def _guards(tree: ast.AST) -> list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Po
     ``raise ImportError``) decides whether the library is needed; so is one whose handler
     gives up (see :func:`_gives_up`).  What the code does later with the ``None`` it
     keeps (``lib.init()`` at import) is not followed: such a load is taken as optional."""
-    out: list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Pos]], str]] = []
+    out: list[Guard[_Pos]] = []
     todo: list[tuple[ast.AST, bool]] = [(tree, False)]
     while todo:
         n, in_loop = todo.pop()
@@ -2590,7 +2588,7 @@ def _guards(tree: ast.AST) -> list[tuple[tuple[_Pos, _Pos], list[tuple[_Pos, _Po
             holes = [sp for x in _own_nodes(body)
                      if isinstance(x, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
                      and (sp := _span(x)) is not None]
-            out.append(((first[0], last[1]), holes, what))
+            out.append((first[0], last[1], holes, what))
         # a function's body runs where it is called: a loop around its definition is not
         # a loop around its code
         inner = (False if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from unveil.dynload.brackets import group_ends
+from unveil.dynload.guards import Guard, guard_at
 from unveil.model import Confidence, LoadSite
 
 __all__ = ["MAX_SOURCE_CHARS", "detect_ruby"]
@@ -1133,7 +1134,6 @@ class _Block:
     kind: str
     start: int  # token index of the keyword
     rescue: int | None = None  # token index of the first rescue catching LoadError
-    line: int = 0  # position of the line's end where the block opened (for ``while .. do``)
 
 
 def _statement_start(toks: Sequence[_Tok], i: int) -> bool:
@@ -1145,13 +1145,13 @@ def _statement_start(toks: Sequence[_Tok], i: int) -> bool:
     return p.kind == "id" and p.value in _STATEMENT_AFTER
 
 
-def _guards(toks: Sequence[_Tok]) -> list[tuple[int, int, list[tuple[int, int]]]]:
+def _guards(toks: Sequence[_Tok]) -> list[Guard[int]]:
     """The spans (positions) of code before a ``rescue LoadError`` (of ``begin``, of a
     method, of a ``do`` block) whose handler goes on (no ``raise``, ``exit``, ``abort``,
     ``return``), each with the method bodies defined inside (they run elsewhere).  Code in
     a loop or block around it is left out (candidates tried in turn).  None at all when the
     file's ``end``s do not match its openers: the structure was not read right."""
-    out: list[tuple[int, int, list[tuple[int, int]]]] = []
+    out: list[Guard[int]] = []
     stack: list[_Block] = []
     defs: list[tuple[int, int]] = []
     n = len(toks)
@@ -1200,7 +1200,7 @@ def _guards(toks: Sequence[_Tok]) -> list[tuple[int, int, list[tuple[int, int]]]
                     k in ("while", "until", "for", "do") for k in around)):
                 continue
             lo, hi = toks[b.start].pos, toks[b.rescue].pos
-            out.append((lo, hi, [d for d in defs if lo < d[0] < hi]))
+            out.append((lo, hi, [d for d in defs if lo < d[0] < hi], "rescue LoadError"))
     if stack:
         return []
     return out
@@ -1244,10 +1244,8 @@ def detect_ruby(source: str | bytes, file: str) -> tuple[list[LoadSite], list[st
         for f in an.detect():
             line = bisect.bisect_right(newlines, f.pos - 1) + 1
             made = _sites(file, line, f)
-            if any(lo <= f.pos < hi and not any(a <= f.pos < b for a, b in holes)
-                   for lo, hi, holes in guards):
-                made = [replace(site, guarded="rescue LoadError") for site in made]
-            sites.extend(made)
+            guard = guard_at(guards, f.pos)
+            sites.extend(replace(site, guarded=guard) if guard else site for site in made)
     except RecursionError:
         problems.append(f"{file}: analysis stopped: nesting too deep")
     if an.steps > _MAX_STEPS:
