@@ -1190,11 +1190,7 @@ class _TargetScan:
         # Alpine busybox's ld-musl, whatever glibc-named loader gcompat adds beside it).
         shell = self.store.get(sh).binary if sh else None
         if shell is not None and shell.interpreter:
-            name = posixpath.basename(shell.interpreter)
-            if name.startswith("ld-musl-"):
-                return "musl"
-            if name.startswith(("ld-linux", "ld64.so", "ld.so")):
-                return "glibc"
+            return flavor_of(shell)
         if glibc and musl:
             # No shell to ask: Alpine with libc6-compat or gcompat has a file at glibc's
             # loader path too, a shim over musl (or musl itself); Debian's musl package
@@ -1203,9 +1199,8 @@ class _TargetScan:
             # static-pie gcompat shim cannot be told from glibc's this way).
             if glibc == musl:
                 return "musl"
-            b = self.store.get(glibc).binary
-            return "musl" if b is not None and any(n.startswith("libc.musl-") or n == "libc.so"
-                                 for n in b.needed) else "glibc"
+            shim = self.store.get(glibc).binary
+            return flavor_of(shim) if shim is not None else "glibc"
         return "glibc" if glibc else "musl" if musl else None
 
     def macho_arch(self, b: Binary) -> str:
