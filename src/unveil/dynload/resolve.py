@@ -607,6 +607,13 @@ def _require(fs: FileSystem, site_dir: str, name: str, host: NodeHost
     return None
 
 
+def _cache_miss(stem: str) -> Attempt:
+    """The attempt that finds no ``lib<stem>.so*`` in the loader cache (find_library's
+    answer None, or a pkg-config library nothing provides)."""
+    return Attempt(f"lib{stem}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
+                   "no such entry in the loader cache (ldconfig -p)")
+
+
 def _found(requester: str, name: str, path: str, why: str) -> Resolution:
     return Resolution(requester, name, Outcome.FOUND, path, Rule.PATH, None,
                       (Attempt(path, Rule.PATH, Verdict.ACCEPTED, None, None, why),))
@@ -765,8 +772,7 @@ def _pkg_config(requester: str, module: str, loader: GlibcLoader,
             if soname is None:
                 out.append(Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
                     *tried, Attempt(path, Rule.DEFAULT, Verdict.ACCEPTED),
-                    Attempt(f"lib{lib}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
-                            "no such entry in the loader cache (ldconfig -p)"))))
+                    _cache_miss(lib))))
                 continue
             r = loader.dlopen(soname, None)
             out.append(Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule,
@@ -801,8 +807,7 @@ def _pkg_config_guess(requester: str, module: str, loader: GlibcLoader,
     want = f"pkg-config {module} (no {module}.pc on pkg-config's path; guessed -l{lib})"
     if soname is None:
         return (Resolution(requester, want, Outcome.NOT_FOUND, attempts=(
-            *tried, Attempt(f"lib{lib}.so*", Rule.CACHE, Verdict.ABSENT, None, None,
-                            "no such entry in the loader cache (ldconfig -p)"))),)
+            *tried, _cache_miss(lib))),)
     r = loader.dlopen(soname, None)
     return (Resolution(requester, f"{want} -> {soname}", r.outcome, r.path, r.rule, r.origin,
                        (*tried, *r.attempts), r.fatal),)
@@ -848,9 +853,7 @@ def _resolve_name(site: LoadSite, name: str, loader: GlibcLoader, fs: FileSystem
         soname = _find_library(name, loader)
         if soname is None:
             return Resolution(requester, f"find_library({name!r})", Outcome.NOT_FOUND,
-                              attempts=(Attempt(f"lib{name}.so*", Rule.CACHE, Verdict.ABSENT,
-                                                None, None, "no such entry in the loader "
-                                                "cache (ldconfig -p)"),))
+                              attempts=(_cache_miss(name),))
         r = loader.dlopen(soname, caller)
         return Resolution(requester, f"find_library({name!r}) -> {soname}", r.outcome, r.path,
                           r.rule, r.origin, r.attempts, r.fatal)
